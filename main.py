@@ -1,0 +1,157 @@
+"""U-GAT-IT (Kim et al., ICLR 2020) in TensorFlow graph mode: train, test and translate photos.
+
+Examples:
+  # train on <dataset_dir>/selfie2anime/{trainA,trainB} with the official defaults
+  python main.py --phase train --dataset selfie2anime
+
+  # translate testA -> B and testB -> A with the released checkpoint in
+  # checkpoint/UGATIT_selfie2anime_lsgan_4resblock_6dis_1_1_10_10_1000_sn_smoothing/
+  python main.py --phase test --dataset selfie2anime
+
+  # the built-in demo: generated dataset, small light model
+  python main.py --phase train --dataset demo --light True --ch 16 --img_size 64 --n_dis 4
+"""
+
+import argparse
+import os
+import sys
+
+from utils import str2bool
+
+GAN_TYPES = ('gan', 'lsgan', 'wgan-gp', 'wgan-lp', 'dragan', 'hinge')
+
+
+def build_parser():
+    parser = argparse.ArgumentParser(
+        description='TensorFlow (tf.compat.v1 graph mode) implementation of U-GAT-IT.',
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog=__doc__.split('Examples:', 1)[1].join(['examples:', '']))
+    add = parser.add_argument
+    add('--phase', type=str, default='train', choices=('train', 'test'), help='train or test (default: %(default)s)')
+    add('--light', type=str2bool, default=False, help='U-GAT-IT light (GAP before the MLP) instead of full (default: %(default)s)')
+    add('--dataset', type=str, default='selfie2anime', help='dataset name: folder under --dataset_dir (default: %(default)s)')
+    add('--dataset_dir', type=str, default='dataset', help='folder holding the datasets (default: %(default)s)')
+
+    add('--epoch', type=int, default=100, help='number of epochs (default: %(default)s)')
+    add('--iteration', type=int, default=10000, help='iterations per epoch (default: %(default)s)')
+    add('--batch_size', type=int, default=1, help='batch size (default: %(default)s)')
+    add('--print_freq', type=int, default=1000, help='write a sample grid every N steps (default: %(default)s)')
+    add('--save_freq', type=int, default=1000, help='save a checkpoint every N steps (default: %(default)s)')
+    add('--decay_flag', type=str2bool, default=True, help='decay the learning rate linearly to 0 (default: %(default)s)')
+    add('--decay_epoch', type=int, default=50, help='epoch where the decay starts (default: %(default)s)')
+
+    add('--lr', type=float, default=0.0001, help='learning rate (default: %(default)s)')
+    add('--GP_ld', type=int, default=10, help='gradient penalty weight (default: %(default)s)')
+    add('--adv_weight', type=int, default=1, help='weight of the adversarial loss (default: %(default)s)')
+    add('--cycle_weight', type=int, default=10, help='weight of the cycle loss (default: %(default)s)')
+    add('--identity_weight', type=int, default=10, help='weight of the identity loss (default: %(default)s)')
+    add('--cam_weight', type=int, default=1000, help='weight of the CAM loss (default: %(default)s)')
+    add('--gan_type', type=str, default='lsgan', choices=GAN_TYPES, help='adversarial loss (default: %(default)s)')
+    add('--smoothing', type=str2bool, default=True, help='AdaLIN smoothing: rho - 0.1 (default: %(default)s)')
+
+    add('--ch', type=int, default=64, help='base channel number (default: %(default)s)')
+    add('--n_res', type=int, default=4, help='number of residual blocks (default: %(default)s)')
+    add('--n_dis', type=int, default=6, help='number of discriminator layers (default: %(default)s)')
+    add('--n_critic', type=int, default=1, help='D steps per G step (default: %(default)s)')
+    add('--sn', type=str2bool, default=True, help='spectral norm in the discriminators (default: %(default)s)')
+
+    add('--img_size', type=int, default=256, help='image size (default: %(default)s)')
+    add('--img_ch', type=int, default=3, help='image channels (default: %(default)s)')
+    add('--augment_flag', type=str2bool, default=True, help='random flip/resize/crop augmentation (default: %(default)s)')
+
+    add('--checkpoint_dir', type=str, default='checkpoint', help='checkpoint folder (default: %(default)s)')
+    add('--checkpoint', type=str, default=None,
+        help='checkpoint prefix or folder to restore instead of <checkpoint_dir>/<model_dir> (default: %(default)s)')
+    add('--result_dir', type=str, default='results', help='folder for test results (default: %(default)s)')
+    add('--log_dir', type=str, default='logs', help='folder for TensorBoard logs (default: %(default)s)')
+    add('--sample_dir', type=str, default='samples', help='folder for training samples (default: %(default)s)')
+    return parser
+
+
+def validate(args):
+    """Return a list of messages, one per invalid flag combination (empty when all is well)."""
+    from ugatit.model import min_img_size
+    errors = []
+    positive = ('epoch', 'iteration', 'batch_size', 'print_freq', 'save_freq', 'ch', 'n_res', 'n_critic', 'img_size')
+    for name in positive:
+        if getattr(args, name) < 1:
+            errors.append('--%s must be >= 1 (got %s)' % (name, getattr(args, name)))
+    if args.lr <= 0:
+        errors.append('--lr must be > 0 (got %s)' % args.lr)
+    if args.decay_flag and not 0 <= args.decay_epoch < args.epoch:
+        errors.append('--decay_epoch must be in [0, --epoch) when --decay_flag is on (got %d with --epoch %d)'
+                      % (args.decay_epoch, args.epoch))
+    if args.img_ch != 3:
+        errors.append('--img_ch must be 3: the generators output RGB images (got %d)' % args.img_ch)
+    if args.n_dis < 3:
+        errors.append('--n_dis must be >= 3 (got %d)' % args.n_dis)
+    if args.img_size >= 1 and args.img_size % 4:
+        errors.append('--img_size must be a multiple of 4 (two stride-2 downsamplings, then two 2x upsamplings); got %d'
+                      % args.img_size)
+    elif args.phase == 'train' and args.n_dis >= 3 and args.img_size < min_img_size(args.n_dis):
+        # Only training builds the discriminators; the test phase never needs them.
+        errors.append('--img_size %d is too small for --n_dis %d: the global discriminator needs at least %d '
+                      '(use a larger --img_size or a smaller --n_dis)' % (args.img_size, args.n_dis, min_img_size(args.n_dis)))
+    for name in ('adv_weight', 'cycle_weight', 'identity_weight', 'cam_weight', 'GP_ld'):
+        if getattr(args, name) < 0:
+            errors.append('--%s must be >= 0 (got %d)' % (name, getattr(args, name)))
+    if not args.dataset or os.sep in args.dataset or args.dataset in ('.', '..'):
+        errors.append('--dataset must be a folder name under --dataset_dir, not a path (got %r)' % args.dataset)
+    return errors
+
+
+def parse_args(argv=None):
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    errors = validate(args)
+    if errors:
+        parser.error('\n  '.join(errors))
+    return args
+
+
+def log_device():
+    """Print which device TensorFlow will use; return 'GPU' or 'CPU'."""
+    import tensorflow as tf
+    gpus = tf.config.list_physical_devices('GPU')
+    if gpus:
+        for gpu in gpus:
+            try:
+                tf.config.experimental.set_memory_growth(gpu, True)
+            except (RuntimeError, ValueError):
+                pass
+        print(' [*] Device: GPU (%s)' % ', '.join(g.name for g in gpus))
+        return 'GPU'
+    print(' [*] Device: CPU (TensorFlow sees no GPU; see README "GPU" to use one)')
+    return 'CPU'
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    import tensorflow as tf
+    from ugatit.errors import UserError
+    from ugatit.model import UGATIT
+
+    tf.compat.v1.disable_eager_execution()
+    log_device()
+    config = tf.compat.v1.ConfigProto(allow_soft_placement=True)
+    config.gpu_options.allow_growth = True
+    try:
+        with tf.compat.v1.Session(config=config) as sess:
+            gan = UGATIT(sess, args)
+            if args.phase == 'train':
+                gan.build_model()
+                gan.train()
+                print(' [*] Training finished at step %d' % gan.final_step)
+            else:
+                from ugatit.testing import run_test
+                run_test(gan)
+    except UserError as exc:
+        print('error: %s' % exc, file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())

@@ -1,0 +1,397 @@
+"""Layers, normalisations, spectral norm and losses of U-GAT-IT, in TF1 graph style.
+
+Every layer is built from `tf.compat.v1.get_variable` and `tf.nn` ops (no `tf.contrib`, no
+`tf.compat.v1.layers`, no Keras), but keeps the variable names of the official TensorFlow code,
+so that the officially released checkpoints restore unchanged:
+
+    conv without spectral norm   <scope>/conv2d/{kernel,bias}     (as tf.layers.conv2d named them)
+    conv with spectral norm      <scope>/{kernel,u,bias}
+    dense (MLP)                  <scope>/dense/{kernel,bias}      (as tf.layers.dense named them)
+    CAM dense                    <scope>/{kernel,(u),bias}
+    instance norm                <scope>/{beta,gamma}            (as tf.contrib instance_norm)
+    layer-instance norm (LIN)    <scope>/{rho,gamma,beta}
+    AdaLIN                       <scope>/rho
+
+This file imports nothing application-specific. Tensors are NHWC float32.
+"""
+
+import tensorflow as tf
+
+tf1 = tf.compat.v1
+
+# The official initialisers and regulariser (ops.py of the official code).
+weight_init = tf1.random_normal_initializer(mean=0.0, stddev=0.02)
+WEIGHT_DECAY = 0.0001
+
+
+def weight_regularizer(w):
+    """L2 weight decay as tf.contrib's l2_regularizer(0.0001): 1e-4 * sum(w**2) / 2."""
+    return tf.multiply(WEIGHT_DECAY, tf.nn.l2_loss(w), name='l2_regularizer')
+
+
+##################################################################################
+# Layers
+##################################################################################
+
+def conv(x, channels,
+         kernel=4,           # square kernel size
+         stride=2,           # stride in both directions
+         pad=0,              # padding added before the VALID convolution
+         pad_type='zero',    # 'zero' or 'reflect'
+         use_bias=True,      # add a bias after the convolution
+         sn=False,           # spectral-normalise the kernel (discriminators)
+         scope='conv_0'):
+    """2-D convolution with the official explicit padding.
+
+    x: [N, H, W, C_in] -> [N, H', W', channels]. When (kernel - stride) is odd the padding is
+    asymmetric (top/left `pad`, bottom/right `kernel - stride - pad`), as in the official code.
+    """
+    with tf1.variable_scope(scope):
+        if pad > 0:
+            if (kernel - stride) % 2 == 0:
+                pad_top = pad_bottom = pad_left = pad_right = pad
+            else:
+                pad_top = pad_left = pad
+                pad_bottom = pad_right = kernel - stride - pad
+            paddings = [[0, 0], [pad_top, pad_bottom], [pad_left, pad_right], [0, 0]]
+            x = tf.pad(x, paddings, mode='REFLECT' if pad_type == 'reflect' else 'CONSTANT')
+
+        in_channels = x.get_shape()[-1]
+        strides = [1, stride, stride, 1]
+        if sn:
+            w = tf1.get_variable('kernel', [kernel, kernel, in_channels, channels],
+                                 initializer=weight_init, regularizer=weight_regularizer)
+            x = tf.nn.conv2d(x, spectral_norm(w), strides=strides, padding='VALID')
+            if use_bias:
+                b = tf1.get_variable('bias', [channels], initializer=tf1.constant_initializer(0.0))
+                x = tf.nn.bias_add(x, b)
+        else:
+            # Official: tf.layers.conv2d, whose variables live in a 'conv2d' sub-scope.
+            with tf1.variable_scope('conv2d'):
+                w = tf1.get_variable('kernel', [kernel, kernel, in_channels, channels],
+                                     initializer=weight_init, regularizer=weight_regularizer)
+                x = tf.nn.conv2d(x, w, strides=strides, padding='VALID')
+                if use_bias:
+                    b = tf1.get_variable('bias', [channels], initializer=tf1.zeros_initializer())
+                    x = tf.nn.bias_add(x, b)
+        return x
+
+
+def flatten(x):
+    """[N, ...] -> [N, prod(...)], keeping the static feature size (tf.layers.flatten)."""
+    shape = x.get_shape().as_list()
+    features = 1
+    for d in shape[1:]:
+        features *= d
+    return tf.reshape(x, [-1, features])
+
+
+def fully_connected(x, units,
+                    use_bias=True,   # add a bias
+                    scope='linear'):
+    """Dense layer as the official MLP's tf.layers.dense: [N, ...] -> [N, units]."""
+    with tf1.variable_scope(scope):
+        x = flatten(x)
+        with tf1.variable_scope('dense'):
+            w = tf1.get_variable('kernel', [x.get_shape()[-1], units],
+                                 initializer=weight_init, regularizer=weight_regularizer)
+            x = tf.matmul(x, w)
+            if use_bias:
+                b = tf1.get_variable('bias', [units], initializer=tf1.zeros_initializer())
+                x = tf.nn.bias_add(x, b)
+        return x
+
+
+def fully_connected_with_w(x,
+                           use_bias=True,   # add a bias
+                           sn=False,        # spectral-normalise the kernel
+                           reuse=False,     # share the variables of an earlier call
+                           scope='linear'):
+    """One-unit dense layer of the CAM head that also returns its weights.
+
+    x: [N, C] -> (logit [N, 1], weights [C]), where weights = kernel + bias (the official code
+    adds the bias to every kernel entry), used to weight the C feature maps.
+    """
+    with tf1.variable_scope(scope, reuse=reuse):
+        x = flatten(x)
+        channels = x.get_shape()[-1]
+        w = tf1.get_variable('kernel', [channels, 1], initializer=weight_init,
+                             regularizer=weight_regularizer)
+        if sn:
+            w = spectral_norm(w)
+        if use_bias:
+            b = tf1.get_variable('bias', [1], initializer=tf1.constant_initializer(0.0))
+            logit = tf.matmul(x, w) + b
+            weights = tf.gather(tf.transpose(tf.nn.bias_add(w, b)), 0)
+        else:
+            logit = tf.matmul(x, w)
+            weights = tf.gather(tf.transpose(w), 0)
+        return logit, weights
+
+
+##################################################################################
+# Residual blocks
+##################################################################################
+
+def resblock(x_init, channels,
+             use_bias=True,          # convolution bias
+             scope='resblock_0'):
+    """Encoder residual block: (reflect-pad 3x3 conv, IN, ReLU) x2 without the last ReLU, + skip.
+
+    [N, H, W, channels] -> same shape.
+    """
+    with tf1.variable_scope(scope):
+        with tf1.variable_scope('res1'):
+            x = conv(x_init, channels, kernel=3, stride=1, pad=1, pad_type='reflect', use_bias=use_bias)
+            x = instance_norm(x)
+            x = relu(x)
+        with tf1.variable_scope('res2'):
+            x = conv(x, channels, kernel=3, stride=1, pad=1, pad_type='reflect', use_bias=use_bias)
+            x = instance_norm(x)
+        return x + x_init
+
+
+def adaptive_ins_layer_resblock(x_init, channels, gamma, beta,
+                                use_bias=True,      # convolution bias
+                                smoothing=True,     # AdaLIN uses clip(rho - 0.1, 0, 1)
+                                scope='adaptive_resblock'):
+    """Decoder residual block with AdaLIN: [N, H, W, channels] -> same shape.
+
+    gamma, beta: [N, 1, 1, channels] from the generator's MLP.
+    """
+    with tf1.variable_scope(scope):
+        with tf1.variable_scope('res1'):
+            x = conv(x_init, channels, kernel=3, stride=1, pad=1, pad_type='reflect', use_bias=use_bias)
+            x = adaptive_instance_layer_norm(x, gamma, beta, smoothing)
+            x = relu(x)
+        with tf1.variable_scope('res2'):
+            x = conv(x, channels, kernel=3, stride=1, pad=1, pad_type='reflect', use_bias=use_bias)
+            x = adaptive_instance_layer_norm(x, gamma, beta, smoothing)
+        return x + x_init
+
+
+##################################################################################
+# Sampling and pooling
+##################################################################################
+
+def up_sample(x, scale_factor=2):
+    """Nearest-neighbour upsampling, [N, H, W, C] -> [N, H*s, W*s, C] (TF1 semantics)."""
+    _, h, w, _ = x.get_shape().as_list()
+    return tf1.image.resize_nearest_neighbor(x, size=[h * scale_factor, w * scale_factor])
+
+
+def global_avg_pooling(x):
+    """[N, H, W, C] -> [N, C]."""
+    return tf.reduce_mean(x, axis=[1, 2])
+
+
+def global_max_pooling(x):
+    """[N, H, W, C] -> [N, C]."""
+    return tf.reduce_max(x, axis=[1, 2])
+
+
+##################################################################################
+# Activations
+##################################################################################
+
+def lrelu(x, alpha=0.01):
+    return tf.nn.leaky_relu(x, alpha)
+
+
+def relu(x):
+    return tf.nn.relu(x)
+
+
+def tanh(x):
+    return tf.tanh(x)
+
+
+def sigmoid(x):
+    return tf.sigmoid(x)
+
+
+##################################################################################
+# Normalisations
+##################################################################################
+
+def _clip_0_1(v):
+    return tf.clip_by_value(v, clip_value_min=0.0, clip_value_max=1.0)
+
+
+def _instance_and_layer_normalised(x, eps=1e-5):
+    """Return (instance-normalised x, layer-normalised x), both [N, H, W, C], without affine."""
+    ins_mean, ins_var = tf.nn.moments(x, axes=[1, 2], keepdims=True)
+    x_ins = (x - ins_mean) / tf.sqrt(ins_var + eps)
+    ln_mean, ln_var = tf.nn.moments(x, axes=[1, 2, 3], keepdims=True)
+    x_ln = (x - ln_mean) / tf.sqrt(ln_var + eps)
+    return x_ins, x_ln
+
+
+def adaptive_instance_layer_norm(x, gamma, beta,
+                                 smoothing=True,    # use clip(rho - 0.1, 0, 1) instead of rho
+                                 scope='instance_layer_norm'):
+    """AdaLIN: (rho * IN(x) + (1 - rho) * LN(x)) * gamma + beta.
+
+    x: [N, H, W, C]; gamma, beta: [N, 1, 1, C]; rho: trainable [C], initialised to 1 and
+    clipped to [0, 1] after every optimiser step (variable constraint).
+    """
+    with tf1.variable_scope(scope):
+        ch = x.get_shape()[-1]
+        x_ins, x_ln = _instance_and_layer_normalised(x)
+        rho = tf1.get_variable('rho', [ch], initializer=tf1.constant_initializer(1.0),
+                               constraint=_clip_0_1)
+        if smoothing:
+            rho = tf.clip_by_value(rho - tf.constant(0.1), 0.0, 1.0)
+        x_hat = rho * x_ins + (1 - rho) * x_ln
+        return x_hat * gamma + beta
+
+
+def instance_norm(x, scope='instance_norm', eps=1e-5):
+    """Instance norm with learned affine, as tf.contrib.layers.instance_norm: [N,H,W,C] -> same.
+
+    Variables are created beta first, then gamma, as in tf.contrib.
+    """
+    with tf1.variable_scope(scope):
+        ch = x.get_shape()[-1]
+        beta = tf1.get_variable('beta', [ch], initializer=tf1.zeros_initializer())
+        gamma = tf1.get_variable('gamma', [ch], initializer=tf1.ones_initializer())
+        mean, variance = tf.nn.moments(x, axes=[1, 2], keepdims=True)
+        return tf.nn.batch_normalization(x, mean, variance, beta, gamma, eps)
+
+
+def layer_instance_norm(x, scope='layer_instance_norm'):
+    """LIN of the upsampling path: (rho * IN(x) + (1 - rho) * LN(x)) * gamma + beta.
+
+    x: [N, H, W, C]; rho (init 0, clipped to [0, 1]), gamma (init 1), beta (init 0): [C].
+    """
+    with tf1.variable_scope(scope):
+        ch = x.get_shape()[-1]
+        x_ins, x_ln = _instance_and_layer_normalised(x)
+        rho = tf1.get_variable('rho', [ch], initializer=tf1.constant_initializer(0.0),
+                               constraint=_clip_0_1)
+        gamma = tf1.get_variable('gamma', [ch], initializer=tf1.constant_initializer(1.0))
+        beta = tf1.get_variable('beta', [ch], initializer=tf1.constant_initializer(0.0))
+        x_hat = rho * x_ins + (1 - rho) * x_ln
+        return x_hat * gamma + beta
+
+
+def _read_once(var):
+    """One read op per variable: every use of it within a session run sees the value stored
+    before the run, whichever discriminator call assigns first. (With one read per call, the
+    real and fake branches raced on the `u` assignments; the official numbers are those of
+    every call reading the stored value.)"""
+    if getattr(var, '_single_read', None) is None or var._single_read.graph is not tf1.get_default_graph():
+        with tf1.control_dependencies(None), tf1.name_scope(var.op.name + '_read'):
+            var._single_read = tf.identity(var.read_value())
+    return var._single_read
+
+
+def spectral_norm(w, iteration=1):
+    """Divide a kernel by its largest singular value, estimated by power iteration.
+
+    w: any shape [..., C_out], treated as the matrix [prod(...), C_out]. The running estimate
+    `u` ([1, C_out], non-trainable) is created next to the kernel and updated by every
+    evaluation, as in the official code (so two evaluations in a row differ slightly).
+    """
+    w_shape = w.shape.as_list()
+    w = tf.reshape(w, [-1, w_shape[-1]])
+    u = tf1.get_variable('u', [1, w_shape[-1]], initializer=tf1.random_normal_initializer(),
+                         trainable=False, use_resource=True)
+    u_hat = _read_once(u)
+    v_hat = None
+    for _ in range(iteration):
+        v_hat = tf.nn.l2_normalize(tf.matmul(u_hat, tf.transpose(w)))
+        u_hat = tf.nn.l2_normalize(tf.matmul(v_hat, w))
+    u_hat = tf.stop_gradient(u_hat)
+    v_hat = tf.stop_gradient(v_hat)
+    sigma = tf.matmul(tf.matmul(v_hat, w), tf.transpose(u_hat))
+    with tf.control_dependencies([u.assign(u_hat)]):
+        w_norm = tf.reshape(w / sigma, w_shape)
+    return w_norm
+
+
+##################################################################################
+# Losses
+##################################################################################
+
+GAN_TYPES = ('gan', 'lsgan', 'wgan-gp', 'wgan-lp', 'dragan', 'hinge')
+
+
+def L1_loss(x, y):
+    """Mean absolute difference (scalar)."""
+    return tf.reduce_mean(tf.abs(x - y))
+
+
+def cam_loss(source, non_source):
+    """CAM loss of a generator: its auxiliary classifier should say 1 for images of the other
+    domain (source: logits [N, 2]) and 0 for images of its own domain (non_source: [N, 2])."""
+    identity_loss = tf.reduce_mean(tf.nn.sigmoid_cross_entropy_with_logits(
+        labels=tf.ones_like(source), logits=source))
+    non_identity_loss = tf.reduce_mean(tf.nn.sigmoid_cross_entropy_with_logits(
+        labels=tf.zeros_like(non_source), logits=non_source))
+    return identity_loss + non_identity_loss
+
+
+def regularization_loss(scope_name):
+    """Sum of the L2 weight-decay terms whose name contains scope_name (0 if there are none)."""
+    items = [item for item in tf1.get_collection(tf1.GraphKeys.REGULARIZATION_LOSSES)
+             if scope_name in item.name]
+    if not items:
+        return tf.constant(0.0)
+    return tf.reduce_sum(items)
+
+
+def discriminator_loss(gan_type, real, fake):
+    """Adversarial loss of a discriminator, summed over its [local, global] outputs.
+
+    real, fake: lists of 2 logit tensors. Gradient penalties are added by the caller.
+    """
+    if gan_type not in GAN_TYPES:
+        raise ValueError('unknown gan_type %r; expected one of %s' % (gan_type, ', '.join(GAN_TYPES)))
+    loss = []
+    for r, f in zip(real, fake):
+        if 'wgan' in gan_type:
+            real_loss, fake_loss = -tf.reduce_mean(r), tf.reduce_mean(f)
+        elif gan_type == 'lsgan':
+            real_loss = tf.reduce_mean(tf.math.squared_difference(r, 1.0))
+            fake_loss = tf.reduce_mean(tf.square(f))
+        elif gan_type in ('gan', 'dragan'):
+            real_loss = tf.reduce_mean(tf.nn.sigmoid_cross_entropy_with_logits(labels=tf.ones_like(r), logits=r))
+            fake_loss = tf.reduce_mean(tf.nn.sigmoid_cross_entropy_with_logits(labels=tf.zeros_like(f), logits=f))
+        else:  # hinge
+            real_loss = tf.reduce_mean(relu(1.0 - r))
+            fake_loss = tf.reduce_mean(relu(1.0 + f))
+        loss.append(real_loss + fake_loss)
+    return sum(loss)
+
+
+def generator_loss(gan_type, fake):
+    """Adversarial loss of a generator, summed over the discriminator's [local, global] outputs."""
+    if gan_type not in GAN_TYPES:
+        raise ValueError('unknown gan_type %r; expected one of %s' % (gan_type, ', '.join(GAN_TYPES)))
+    loss = []
+    for f in fake:
+        if 'wgan' in gan_type or gan_type == 'hinge':
+            fake_loss = -tf.reduce_mean(f)
+        elif gan_type == 'lsgan':
+            fake_loss = tf.reduce_mean(tf.math.squared_difference(f, 1.0))
+        else:  # gan, dragan
+            fake_loss = tf.reduce_mean(tf.nn.sigmoid_cross_entropy_with_logits(labels=tf.ones_like(f), logits=f))
+        loss.append(fake_loss)
+    return sum(loss)
+
+
+def gradient_penalty(gan_type, logits, interpolated, ld):
+    """Gradient penalty summed over a list of logits, each w.r.t. `interpolated` [N, H, W, C].
+
+    'wgan-gp' and 'dragan': ld * mean((|grad| - 1)^2); 'wgan-lp': ld * mean(max(0, |grad| - 1)^2).
+    """
+    penalties = []
+    for logit in logits:
+        grad = tf.gradients(logit, interpolated)[0]
+        grad_norm = tf.norm(flatten(grad), axis=1)
+        if gan_type == 'wgan-lp':
+            penalties.append(ld * tf.reduce_mean(tf.square(tf.maximum(0.0, grad_norm - 1.))))
+        else:
+            penalties.append(ld * tf.reduce_mean(tf.square(grad_norm - 1.)))
+    return sum(penalties)

@@ -1,0 +1,113 @@
+"""Golden tests against the official TensorFlow code's outputs in ../shared/reference/."""
+
+import json
+import os
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from conftest import shared_path
+from main import parse_args
+from ugatit.model import UGATIT
+
+tf1 = tf.compat.v1
+
+
+def flags(cfg_dir, *extra):
+    info = json.load(open(os.path.join(cfg_dir, 'info.json')))
+    f = info['flags']
+    argv = ['--light', str(f['light']), '--ch', str(f['ch']), '--img_size', str(f['img_size']),
+            '--n_dis', str(f['n_dis']), '--dataset', f['dataset'], '--n_res', str(f['n_res'])]
+    return argv + list(extra)
+
+
+def reference_variables(cfg_dir):
+    return [(v['name'], v['shape']) for v in json.load(open(os.path.join(cfg_dir, 'graph_variables.json')))['variables']]
+
+
+def graph_variables():
+    return [(v.op.name, v.shape.as_list()) for v in tf1.global_variables()]
+
+
+@pytest.mark.parametrize('cfg', ['a', 'b', 'd', 'e'])
+def test_test_graph_variables_match_official(graph, cfg):
+    """Names, shapes and creation order of the test graph equal the official lists (graph only;
+    'e' is the released selfie2anime architecture with its 268M-weight MLPs, never initialised)."""
+    cfg_dir = shared_path('reference', cfg)
+    info = json.load(open(os.path.join(cfg_dir, 'info.json'))) if os.path.exists(os.path.join(cfg_dir, 'info.json')) else None
+    if info is None:  # 'd' has no info.json: light, ch 64, img 256
+        argv = ['--light', 'True', '--ch', '64', '--img_size', '256', '--dataset', 'x']
+    else:
+        argv = flags(cfg_dir)
+    gan = UGATIT(graph, parse_args(['--phase', 'test'] + argv))
+    gan.build_model()
+    assert graph_variables() == reference_variables(cfg_dir)
+
+
+def test_train_graph_variables_match_official_selfie2anime(graph):
+    """The full training graph (discriminators, spectral-norm u, Adam slots and powers)."""
+    cfg_dir = shared_path('reference', 'e_train_graph')
+    gan = UGATIT(graph, parse_args(['--phase', 'train']))
+    gan.build_train_graph_on_placeholders()
+    assert graph_variables() == reference_variables(cfg_dir)
+
+
+@pytest.mark.parametrize('cfg', ['a', 'b'])
+def test_restored_generators_reproduce_official_outputs(graph, cfg):
+    cfg_dir = shared_path('reference', cfg)
+    args = parse_args(['--phase', 'test', '--checkpoint_dir', os.path.join(cfg_dir, 'checkpoint')] + flags(cfg_dir))
+    gan = UGATIT(graph, args)
+    gan.build_model()
+    loaded, step = gan.restore_generators()
+    assert loaded and step == 1000
+    inputs = np.load(os.path.join(cfg_dir, 'inputs.npy'))
+    fake_B, heat_B = gan.translate('a2b', inputs)
+    fake_A, _ = gan.translate('b2a', inputs)
+    assert np.abs(fake_B - np.load(os.path.join(cfg_dir, 'test_fake_B.npy'))).max() <= 1e-5
+    assert np.abs(fake_A - np.load(os.path.join(cfg_dir, 'test_fake_A.npy'))).max() <= 1e-5
+    assert heat_B.shape == (2, 16, 16)
+
+
+def _relative(a, b):
+    return abs(float(a) - float(b)) / max(abs(float(b)), 1e-12)
+
+
+def test_one_training_step_reproduces_official_losses_and_weights(graph):
+    """Restore a_train_ndis4, run the official D step then G step on the reference batch:
+    every loss equals the official value to 1e-4 relative and the weights after the steps equal
+    the official checkpoint saved after them to 1e-5."""
+    cfg_dir = shared_path('reference', 'a_train_ndis4')
+    after_dir = shared_path('reference', 'a_train_ndis4_after_step')
+    expected = json.load(open(os.path.join(cfg_dir, 'train_losses.json')))
+    args = parse_args(['--phase', 'train', '--checkpoint_dir', os.path.join(cfg_dir, 'checkpoint')] + flags(cfg_dir))
+    gan = UGATIT(graph, args)
+    gan.build_train_graph_on_placeholders()
+    graph.run(tf1.global_variables_initializer())
+    gan.saver = tf1.train.Saver()
+    assert gan.load() == (True, 1000)
+
+    inputs = np.load(os.path.join(cfg_dir, 'inputs.npy'))
+    feed = {gan.domain_A: inputs[0:1], gan.domain_B: inputs[1:2], gan.lr: 1e-4}
+
+    def check(got, want, what):
+        for name, value in want.items():
+            assert _relative(got[name], value) <= 1e-4, (what, name, got[name], value)
+
+    # eval_before_step is a separate run; restore again so the D step starts from the same u.
+    check(graph.run(gan.losses, feed), expected['eval_before_step'], 'eval_before_step')
+    gan.load()
+    _, d_losses = graph.run([gan.D_optim, gan.losses], feed)
+    check(d_losses, expected['d_step'], 'd_step')
+    _, g_losses = graph.run([gan.G_optim, gan.losses], feed)
+    check(g_losses, expected['g_step'], 'g_step')
+    check(graph.run(gan.losses, feed), expected['eval_after_steps'], 'eval_after_steps')
+
+    # After eval_after_steps every u has been assigned once more, as in the official checkpoint.
+    folder = os.path.join(after_dir, 'checkpoint', os.listdir(os.path.join(after_dir, 'checkpoint'))[0])
+    prefix = os.path.join(folder, 'UGATIT_light.model-1001')
+    reader = tf.train.load_checkpoint(prefix)
+    values = graph.run({v.op.name: v for v in tf1.global_variables()})
+    assert set(values) == set(reader.get_variable_to_shape_map())
+    worst = max((np.abs(values[n] - reader.get_tensor(n)).max(), n) for n in values)
+    assert worst[0] <= 1e-5, worst

@@ -1,0 +1,147 @@
+"""Finding official-layout checkpoints and checking them against the flags before restoring.
+
+Official layout: `<checkpoint_dir>/<model_dir>/<model_name>.model-<step>.{index,data-*}` plus a
+`checkpoint` state file whose paths may be relative (or stale, after a re-upload). The state
+file is optional here: without it the newest `*.index` in the folder is used.
+"""
+
+import os
+import re
+
+import tensorflow as tf
+
+from ugatit.errors import UserError
+
+_STEP = re.compile(r'-(\d+)$')
+
+
+def checkpoint_step(prefix):
+    """The global step encoded in a checkpoint prefix (`...model-1000` -> 1000), else 0."""
+    m = _STEP.search(prefix)
+    return int(m.group(1)) if m else 0
+
+
+def _prefixes_in(folder):
+    """Checkpoint prefixes (`*.index` without the suffix) in a folder, oldest step first."""
+    try:
+        names = os.listdir(folder)
+    except OSError:
+        return []
+    prefixes = [os.path.join(folder, n[:-len('.index')]) for n in names if n.endswith('.index')]
+    return sorted(prefixes, key=lambda p: (checkpoint_step(p), p))
+
+
+def latest_in_folder(folder):
+    """The checkpoint prefix a folder points to: its state file's latest entry if that exists,
+    else the `*.index` with the largest step; None if there is none."""
+    if not os.path.isdir(folder):
+        return None
+    state_file = os.path.join(folder, 'checkpoint')
+    if os.path.isfile(state_file):
+        try:
+            state = tf.train.get_checkpoint_state(folder)
+        except Exception:  # a corrupt state file is no reason to fail: scan the folder instead
+            state = None
+        if state and state.model_checkpoint_path:
+            # The official save() writes paths relative to the folder; re-uploads often carry
+            # absolute paths of another machine. Only the base name is trusted.
+            candidate = os.path.join(folder, os.path.basename(state.model_checkpoint_path))
+            if os.path.isfile(candidate + '.index'):
+                return candidate
+    prefixes = _prefixes_in(folder)
+    return prefixes[-1] if prefixes else None
+
+
+def find_checkpoint(checkpoint_arg, checkpoint_dir, model_dir):
+    """Resolve the checkpoint to restore.
+
+    checkpoint_arg: the --checkpoint flag (a prefix or a folder) or None, in which case the
+    official location `<checkpoint_dir>/<model_dir>` is used.
+    Returns (prefix or None, list of the places tried, for error messages).
+    """
+    tried = []
+    if checkpoint_arg:
+        path = checkpoint_arg
+        if os.path.isdir(path):
+            tried.append(path + os.sep)
+            found = latest_in_folder(path)
+            if found is None:
+                # Accept the parent of the official folder too: <dir>/<model_dir>.
+                nested = os.path.join(path, model_dir)
+                tried.append(nested + os.sep)
+                found = latest_in_folder(nested)
+            return found, tried
+        for suffix in ('', '.index'):
+            if suffix and path.endswith(suffix):
+                path = path[:-len(suffix)]
+        tried.append(path + '.index')
+        return (path if os.path.isfile(path + '.index') else None), tried
+    folder = os.path.join(checkpoint_dir, model_dir)
+    tried.append(folder + os.sep)
+    return latest_in_folder(folder), tried
+
+
+def infer_flags(shapes):
+    """Architecture flags implied by a checkpoint's variable shapes ({name: shape}).
+
+    Returns a dict with the keys it could infer among ch, img_ch, n_res, light, img_size, n_dis.
+    """
+    flags = {}
+    for g in ('generator_B', 'generator_A'):
+        first = shapes.get(g + '/conv/conv2d/kernel')
+        if first is None:
+            continue
+        flags['img_ch'] = first[2]
+        flags['ch'] = first[3]
+        flags['n_res'] = sum(1 for n in shapes if re.fullmatch(g + r'/resblock_\d+/res1/conv_0/conv2d/kernel', n))
+        mlp_in = shapes.get(g + '/MLP/linear_0/dense/kernel')
+        bottleneck = first[3] * 4
+        if mlp_in is not None:
+            flags['light'] = mlp_in[0] == bottleneck
+            if not flags['light'] and mlp_in[0] % bottleneck == 0:
+                side = int(round((mlp_in[0] // bottleneck) ** 0.5))
+                if side * side * bottleneck == mlp_in[0]:
+                    flags['img_size'] = side * 4
+        break
+    for d in ('discriminator_A', 'discriminator_B'):
+        n = sum(1 for name in shapes if re.fullmatch(d + r'/global/conv_\d+/kernel', name))
+        if n:
+            flags['n_dis'] = n + 1
+            break
+    return flags
+
+
+def check_compatible(prefix, variables, args):
+    """Raise UserError unless every graph variable is in the checkpoint with the same shape.
+
+    variables: the tf.Variables to restore. The message names the flags to change when the
+    mismatch is explained by them (e.g. a light checkpoint restored with --light False).
+    """
+    try:
+        shapes = dict(tf.train.list_variables(prefix))
+    except Exception as exc:  # unreadable / truncated checkpoint files
+        raise UserError('cannot read checkpoint %s: %s' % (prefix, str(exc).splitlines()[0]))
+    missing, different = [], []
+    for var in variables:
+        name = var.op.name
+        want = var.shape.as_list()
+        if name not in shapes:
+            missing.append(name)
+        elif list(shapes[name]) != want:
+            different.append('%s: checkpoint %s, graph %s' % (name, list(shapes[name]), want))
+    if not missing and not different:
+        return
+    inferred = infer_flags(shapes)
+    hints = []
+    for flag, value in inferred.items():
+        current = getattr(args, flag, None)
+        if current is not None and current != value:
+            hints.append('--%s %s (the flags say %s)' % (flag, value, current))
+    lines = ['checkpoint %s does not match the model built from the flags.' % prefix]
+    if hints:
+        lines.append('It was trained with: ' + ', '.join(hints) + '. Pass these flags to use it.')
+    if different:
+        lines.append('Shape differences (%d), first: %s' % (len(different), different[0]))
+    if missing:
+        lines.append('Missing from the checkpoint (%d), first: %s' % (len(missing), missing[0]))
+    raise UserError('\n'.join(lines))

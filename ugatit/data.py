@@ -1,0 +1,94 @@
+"""Training data: scanning the dataset folders and the tf.data input pipeline.
+
+Layout: `<dataset_dir>/<dataset>/{trainA,trainB,testA,testB}/` with image files of any common
+format (decoded by content). Unreadable files are reported by name and skipped at start-up,
+so that a bad file never crashes a training run hours later.
+"""
+
+import os
+
+import numpy as np
+import tensorflow as tf
+from tqdm import tqdm
+
+from ugatit.errors import UserError
+from utils import ImageError, list_images, read_image_rgb
+
+tf1 = tf.compat.v1
+
+
+def domain_folder(dataset_dir, dataset, split):
+    """`<dataset_dir>/<dataset>/<split>` (split: trainA, trainB, testA, testB)."""
+    return os.path.join(dataset_dir, dataset, split)
+
+
+def scan_images(folder, label, min_size=1, show_progress=True):
+    """Decode every image of `folder` once; return (usable files, [(file, reason), ...]).
+
+    Raises UserError if the folder is missing or holds no usable image.
+    """
+    if not os.path.isdir(folder):
+        raise UserError('%s folder not found: %s (expected layout: <dataset_dir>/<dataset>/'
+                        '{trainA,trainB,testA,testB}/; see README "Datasets")' % (label, folder))
+    files = list_images(folder)
+    good, bad = [], []
+    for path in tqdm(files, desc='checking %s' % label, unit='img', leave=False,
+                     disable=not show_progress or len(files) < 200):
+        try:
+            read_image_rgb(path, min_size=min_size)
+            good.append(path)
+        except ImageError as exc:
+            bad.append((path, str(exc)))
+    if not good:
+        detail = ('; %d unreadable, e.g. %s' % (len(bad), bad[0][1])) if bad else ''
+        raise UserError('%s folder %s has no usable image (looked for %s files)%s'
+                        % (label, folder, '/'.join(e.lstrip('.') for e in ('.jpg', '.png', '.bmp', '.webp')), detail))
+    return good, bad
+
+
+def _decode(path):
+    """tf.numpy_function body: file path (bytes) -> RGB uint8 [H, W, 3], decoded by content."""
+    return read_image_rgb(path.decode('utf-8'))
+
+
+def augmentation(image, augment_size, seed=None):
+    """Official augmentation: random horizontal flip, resize to augment_size, random crop back.
+
+    image: [S, S, C] float32 -> [S, S, C].
+    """
+    shape = tf.shape(image)
+    image = tf.image.random_flip_left_right(image, seed=seed)
+    image = tf1.image.resize_images(image, [augment_size, augment_size])
+    return tf.image.random_crop(image, shape, seed=seed)
+
+
+def image_processing(img_rgb_uint8, img_size, augment_flag):
+    """[H, W, 3] uint8 -> [img_size, img_size, 3] float32 in [-1, 1], resized (TF1 bilinear) and,
+    with augment_flag, augmented with probability 1/2, decided per image inside the graph.
+
+    (The official code drew that coin once per run in Python while tracing the map function,
+    so a run either augmented every image or none.)
+    """
+    img = tf1.image.resize_images(tf.cast(img_rgb_uint8, tf.float32), [img_size, img_size])
+    img = img / 127.5 - 1
+    if augment_flag:
+        augment_size = img_size + (30 if img_size == 256 else 15)
+        img = tf.cond(tf.random.uniform([]) > 0.5,
+                      lambda: augmentation(img, augment_size),
+                      lambda: img)
+    return img
+
+
+def make_dataset(files, img_size, batch_size, augment_flag, shuffle_buffer):
+    """An endless, shuffled tf.data pipeline of [batch_size, S, S, 3] batches from `files`."""
+
+    def load(path):
+        img = tf.numpy_function(_decode, [path], tf.uint8, stateful=False)
+        img.set_shape([None, None, 3])
+        return image_processing(img, img_size, augment_flag)
+
+    ds = tf.data.Dataset.from_tensor_slices(np.array(files))
+    ds = ds.shuffle(max(shuffle_buffer, 1)).repeat()
+    ds = ds.map(load, num_parallel_calls=tf.data.AUTOTUNE)
+    ds = ds.batch(batch_size, drop_remainder=True)
+    return ds.prefetch(2)

@@ -1,0 +1,183 @@
+"""Image I/O, folders and small helpers shared by training, testing and the photo tool.
+
+Images inside the model are float32 RGB in [-1, 1]; on disk they are 8-bit files. Files are
+decoded by content, not by extension (the real selfie2anime anime images are PNG data named
+`.jpg`); grayscale, RGBA, 16-bit and CMYK images are converted to 8-bit RGB.
+"""
+
+import argparse
+import glob
+import html
+import os
+import re
+
+import cv2
+import numpy as np
+
+IMAGE_EXTENSIONS = ('.jpg', '.jpeg', '.png', '.bmp', '.webp', '.tif', '.tiff', '.ppm', '.pgm')
+
+# Larger images are refused rather than risking the machine's memory (about 200 megapixels).
+MAX_IMAGE_PIXELS = 200_000_000
+
+
+class ImageError(Exception):
+    """An input image that cannot be used; the message names the file and the reason."""
+
+
+def str2bool(value):
+    """Strict boolean flag parser: true/false, 1/0, yes/no (any case); anything else is an error.
+
+    (The official str2bool accepted any substring of "true", so "--light t" or "--light ''"
+    silently meant True and "--light Flase" meant False.)
+    """
+    if isinstance(value, bool):
+        return value
+    v = str(value).strip().lower()
+    if v in ('true', '1', 'yes'):
+        return True
+    if v in ('false', '0', 'no'):
+        return False
+    raise argparse.ArgumentTypeError('expected a boolean (true/false, 1/0, yes/no), got %r' % value)
+
+
+def check_folder(path):
+    """Create `path` (and parents) if needed and return it."""
+    os.makedirs(path, exist_ok=True)
+    return path
+
+
+def list_images(folder):
+    """Sorted image files directly inside `folder` (by extension, case-insensitive)."""
+    if not os.path.isdir(folder):
+        return []
+    files = [os.path.join(folder, name) for name in os.listdir(folder)]
+    return sorted(f for f in files
+                  if os.path.isfile(f) and f.lower().endswith(IMAGE_EXTENSIONS))
+
+
+def to_rgb_uint8(img, path='<image>'):
+    """Convert a decoded OpenCV image (BGR/BGRA/gray, 8 or 16 bit, float) to RGB uint8 [H, W, 3]."""
+    if img.dtype == np.uint16:
+        img = (img / 257.0 + 0.5).astype(np.uint8)
+    elif img.dtype in (np.float32, np.float64):
+        img = np.clip(img * 255.0 + 0.5, 0, 255).astype(np.uint8)
+    elif img.dtype != np.uint8:
+        raise ImageError('%s: unsupported pixel type %s' % (path, img.dtype))
+    if img.ndim == 2:
+        return cv2.cvtColor(img, cv2.COLOR_GRAY2RGB)
+    if img.shape[2] == 1:
+        return cv2.cvtColor(img[:, :, 0], cv2.COLOR_GRAY2RGB)
+    if img.shape[2] == 4:
+        return cv2.cvtColor(img, cv2.COLOR_BGRA2RGB)
+    return cv2.cvtColor(img[:, :, :3], cv2.COLOR_BGR2RGB)
+
+
+def read_image_rgb(path, min_size=1):
+    """Read an image file as RGB uint8 [H, W, 3], decoding by content.
+
+    Raises ImageError with the file name and the reason for missing, empty, unreadable, huge
+    or too small images. EXIF orientation is applied for JPEGs (OpenCV's default).
+    """
+    if not os.path.isfile(path):
+        raise ImageError('%s: no such file' % path)
+    size = os.path.getsize(path)
+    if size == 0:
+        raise ImageError('%s: the file is empty (0 bytes)' % path)
+    data = np.fromfile(path, dtype=np.uint8)
+    img = cv2.imdecode(data, cv2.IMREAD_UNCHANGED)
+    if img is None:
+        raise ImageError('%s: not an image OpenCV can decode (corrupt, truncated or another '
+                         'kind of file)' % path)
+    h, w = img.shape[:2]
+    if h * w > MAX_IMAGE_PIXELS:
+        raise ImageError('%s: image too large (%dx%d pixels; the limit is %d megapixels): '
+                         'downscale it first' % (path, w, h, MAX_IMAGE_PIXELS // 1_000_000))
+    if min(h, w) < min_size:
+        raise ImageError('%s: image too small (%dx%d pixels; at least %d needed)' % (path, w, h, min_size))
+    if img.dtype == np.uint8 and (img.ndim == 2 or img.shape[2] == 3):
+        # 8-bit gray/colour: decode as colour so OpenCV applies EXIF orientation and CMYK->RGB.
+        colour = cv2.imdecode(data, cv2.IMREAD_COLOR)
+        if colour is not None:
+            img = colour
+    return to_rgb_uint8(img, path)
+
+
+def preprocess(img_rgb, size):
+    """RGB uint8 [H, W, 3] -> float32 [size, size, 3] in [-1, 1], resized as the official test."""
+    img = cv2.resize(img_rgb, dsize=(size, size))
+    return img.astype(np.float32) / 127.5 - 1.0
+
+
+def load_test_data(path, size=256):
+    """Official test loader: file -> float32 [1, size, size, 3] in [-1, 1]."""
+    return preprocess(read_image_rgb(path), size)[None]
+
+
+def inverse_transform(images):
+    """[-1, 1] -> [0, 255] float."""
+    return (images + 1.0) / 2.0 * 255.0
+
+
+def to_uint8(images):
+    """[-1, 1] float -> uint8, rounded and clipped."""
+    return np.clip(inverse_transform(np.asarray(images)) + 0.5, 0, 255).astype(np.uint8)
+
+
+def merge(images, size):
+    """Tile [N, H, W, C] images into a grid of size [rows, cols]."""
+    h, w = images.shape[1], images.shape[2]
+    c = images.shape[3] if images.ndim == 4 else 1
+    img = np.zeros((h * size[0], w * size[1], c), dtype=images.dtype)
+    for idx, image in enumerate(images):
+        i, j = idx % size[1], idx // size[1]
+        img[h * j:h * (j + 1), w * i:w * (i + 1), :] = image.reshape(h, w, c)
+    return img
+
+
+def imwrite_rgb(path, img_rgb_uint8):
+    """Write an RGB uint8 image; raise OSError naming the path if it cannot be written."""
+    ext = os.path.splitext(path)[1] or '.png'
+    ok, buf = cv2.imencode(ext, cv2.cvtColor(img_rgb_uint8, cv2.COLOR_RGB2BGR))
+    if not ok:
+        raise OSError('could not encode image for %s' % path)
+    buf.tofile(path)
+
+
+def save_images(images, size, image_path):
+    """Save [N, H, W, 3] images in [-1, 1] as one grid image."""
+    imwrite_rgb(image_path, merge(to_uint8(images), size))
+
+
+def heatmap_to_rgb(heatmap, size):
+    """Normalise a CAM heatmap [h, w] to [0, 1], resize to size x size, colour it (jet): uint8 RGB."""
+    heatmap = np.asarray(heatmap, dtype=np.float32)
+    lo, hi = float(heatmap.min()), float(heatmap.max())
+    norm = (heatmap - lo) / (hi - lo) if hi > lo else np.zeros_like(heatmap)
+    norm = cv2.resize(norm, (size, size), interpolation=cv2.INTER_LINEAR)
+    coloured = cv2.applyColorMap((norm * 255).astype(np.uint8), cv2.COLORMAP_JET)
+    return cv2.cvtColor(coloured, cv2.COLOR_BGR2RGB)
+
+
+_UNSAFE = re.compile(r'[^A-Za-z0-9._-]+')
+
+
+def safe_name(name, default='image'):
+    """A file name made from user input that cannot leave its folder: no separators, no '..'."""
+    base = os.path.basename(name.replace('\\', '/'))
+    base = _UNSAFE.sub('_', base).strip('._') or default
+    return base[:120]
+
+
+def escape(text):
+    """HTML-escape text for index.html."""
+    return html.escape(str(text), quote=True)
+
+
+def expand_inputs(pattern):
+    """Image files for --input: a file, a folder (its images, sorted) or a glob pattern."""
+    if os.path.isdir(pattern):
+        return [os.path.join(pattern, n) for n in sorted(os.listdir(pattern))
+                if os.path.isfile(os.path.join(pattern, n))]
+    if os.path.exists(pattern):
+        return [pattern]
+    return sorted(f for f in glob.glob(pattern) if os.path.isfile(f))
