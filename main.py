@@ -70,7 +70,7 @@ def build_parser():
 
 def validate(args):
     """Return a list of messages, one per invalid flag combination (empty when all is well)."""
-    from ugatit.model import min_img_size
+    from ugatit.config import min_img_size
     errors = []
     positive = ('epoch', 'iteration', 'batch_size', 'print_freq', 'save_freq', 'ch', 'n_res', 'n_critic', 'img_size')
     for name in positive:
@@ -78,9 +78,8 @@ def validate(args):
             errors.append('--%s must be >= 1 (got %s)' % (name, getattr(args, name)))
     if args.lr <= 0:
         errors.append('--lr must be > 0 (got %s)' % args.lr)
-    if args.decay_flag and not 0 <= args.decay_epoch < args.epoch:
-        errors.append('--decay_epoch must be in [0, --epoch) when --decay_flag is on (got %d with --epoch %d)'
-                      % (args.decay_epoch, args.epoch))
+    if args.decay_epoch < 0:
+        errors.append('--decay_epoch must be >= 0 (got %d)' % args.decay_epoch)
     if args.img_ch != 3:
         errors.append('--img_ch must be 3: the generators output RGB images (got %d)' % args.img_ch)
     if args.n_dis < 3:

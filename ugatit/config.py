@@ -1,0 +1,37 @@
+"""Flag-derived quantities that need no TensorFlow: model_dir, lr schedule, size limits."""
+
+
+def learning_rate(epoch, init_lr, decay_flag, decay_epoch, total_epochs):
+    """Official schedule: constant, then linear decay to 0 from decay_epoch (when decay_flag)."""
+    if not decay_flag or epoch < decay_epoch:
+        return init_lr
+    return init_lr * (total_epochs - epoch) / (total_epochs - decay_epoch)
+
+
+def min_img_size(n_dis):
+    """Smallest --img_size whose global discriminator (n_dis levels) can be built."""
+    size = 8
+    while not _discriminator_fits(size, n_dis):
+        size += 4
+    return size
+
+
+def _discriminator_fits(img_size, n_dis):
+    # n_dis - 1 stride-2 4x4 convs with reflect pad 1 (needs side >= 2), then two 4x4 convs with
+    # reflect pad (1, 2) (needs side >= 3; the official code fails there at 64 px with n_dis 6).
+    side = img_size
+    for _ in range(n_dis - 1):
+        if side < 2:
+            return False
+        side = (side + 2 - 4) // 2 + 1
+    return side >= 3
+
+
+def model_dir_name(args):
+    """Official checkpoint/result folder name, e.g.
+    UGATIT_light_selfie2anime_lsgan_4resblock_6dis_1_1_10_10_1000_sn_smoothing."""
+    model_name = 'UGATIT_light' if args.light else 'UGATIT'
+    return '{}_{}_{}_{}resblock_{}dis_{}_{}_{}_{}_{}{}{}'.format(
+        model_name, args.dataset, args.gan_type, args.n_res, args.n_dis, args.n_critic,
+        args.adv_weight, args.cycle_weight, args.identity_weight, args.cam_weight,
+        '_sn' if args.sn else '', '_smoothing' if args.smoothing else '')
