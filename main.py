@@ -135,7 +135,7 @@ def main(argv=None):
     config = tf.compat.v1.ConfigProto(allow_soft_placement=True)
     config.gpu_options.allow_growth = True
     try:
-        with tf.compat.v1.Session(config=config) as sess:
+        with tf.Graph().as_default(), tf.compat.v1.Session(config=config) as sess:
             gan = UGATIT(sess, args)
             if args.phase == 'train':
                 gan.build_model()

@@ -129,7 +129,13 @@ def check_compatible(prefix, variables, args):
             missing.append(name)
         elif list(shapes[name]) != want:
             different.append('%s: checkpoint %s, graph %s' % (name, list(shapes[name]), want))
-    if not missing and not different:
+    # Checkpoint weights of a built network that the graph does not use (e.g. a fifth residual
+    # block when --n_res is 4) would be silently dropped: refuse them too.
+    built = {v.op.name for v in variables}
+    scopes = {name.split('/')[0] + '/' for name in built}
+    unused = sorted(n for n in shapes if n not in built and '/Adam' not in n
+                    and any(n.startswith(s) for s in scopes))
+    if not missing and not different and not unused:
         return
     inferred = infer_flags(shapes)
     hints = []
@@ -144,4 +150,6 @@ def check_compatible(prefix, variables, args):
         lines.append('Shape differences (%d), first: %s' % (len(different), different[0]))
     if missing:
         lines.append('Missing from the checkpoint (%d), first: %s' % (len(missing), missing[0]))
+    if unused:
+        lines.append('In the checkpoint but not in the model (%d), first: %s' % (len(unused), unused[0]))
     raise UserError('\n'.join(lines))

@@ -1,0 +1,187 @@
+"""Flags, model_dir, lr schedule, checkpoint discovery and every bad-input path of main.py."""
+
+import os
+import shutil
+
+import cv2
+import numpy as np
+import pytest
+
+import main
+from conftest import shared_path
+from ugatit.config import learning_rate, min_img_size, model_dir_name
+from utils import str2bool
+
+OFFICIAL_DIR = 'UGATIT_selfie2anime_lsgan_4resblock_6dis_1_1_10_10_1000_sn_smoothing'
+
+
+def run_main(capsys, *argv):
+    rc = main.main(list(argv))
+    out, err = capsys.readouterr()
+    return rc, out, err
+
+
+def test_defaults_are_the_official_ones():
+    a = main.parse_args([])
+    assert (a.phase, a.light, a.dataset, a.epoch, a.iteration, a.batch_size) == ('train', False, 'selfie2anime', 100, 10000, 1)
+    assert (a.print_freq, a.save_freq, a.decay_flag, a.decay_epoch, a.lr, a.GP_ld) == (1000, 1000, True, 50, 0.0001, 10)
+    assert (a.adv_weight, a.cycle_weight, a.identity_weight, a.cam_weight, a.gan_type) == (1, 10, 10, 1000, 'lsgan')
+    assert (a.smoothing, a.ch, a.n_res, a.n_dis, a.n_critic, a.sn) == (True, 64, 4, 6, 1, True)
+    assert (a.img_size, a.img_ch, a.augment_flag) == (256, 3, True)
+    assert (a.checkpoint_dir, a.result_dir, a.log_dir, a.sample_dir) == ('checkpoint', 'results', 'logs', 'samples')
+
+
+def test_model_dir_official_naming():
+    assert model_dir_name(main.parse_args([])) == OFFICIAL_DIR
+    assert model_dir_name(main.parse_args(['--light', 'true', '--dataset', 'x', '--sn', 'no', '--smoothing', '0'])) == \
+        'UGATIT_light_x_lsgan_4resblock_6dis_1_1_10_10_1000'
+
+
+def test_learning_rate_schedule():
+    assert learning_rate(10, 1e-4, True, 50, 100) == 1e-4
+    assert learning_rate(50, 1e-4, True, 50, 100) == pytest.approx(1e-4)
+    assert learning_rate(75, 1e-4, True, 50, 100) == pytest.approx(5e-5)
+    assert learning_rate(99, 1e-4, True, 50, 100) == pytest.approx(2e-6)
+    assert learning_rate(99, 1e-4, False, 50, 100) == 1e-4
+
+
+@pytest.mark.parametrize('text,value', [('true', True), ('True', True), ('1', True), ('yes', True),
+                                        ('false', False), ('FALSE', False), ('0', False), ('no', False)])
+def test_str2bool_accepts(text, value):
+    assert str2bool(text) is value
+
+
+@pytest.mark.parametrize('text', ['t', '', 'ture', 'Flase', 'maybe', '2'])
+def test_str2bool_rejects_what_the_official_version_accepted(text, capsys):
+    with pytest.raises(SystemExit) as exc:
+        main.parse_args(['--light', text])
+    assert exc.value.code == 2
+    assert '--light' in capsys.readouterr().err
+
+
+@pytest.mark.parametrize('argv,message', [
+    (['--img_size', '64'], '--img_size 64 is too small for --n_dis 6: the global discriminator needs at least 96'),
+    (['--img_size', '66'], '--img_size must be a multiple of 4'),
+    (['--batch_size', '0'], '--batch_size must be >= 1'),
+    (['--epoch', '0'], '--epoch must be >= 1'),
+    (['--lr', '0'], '--lr must be > 0'),
+    (['--img_ch', '1'], '--img_ch must be 3'),
+    (['--n_dis', '2'], '--n_dis must be >= 3'),
+    (['--dataset', '../x'], '--dataset must be a folder name'),
+    (['--gan_type', 'lsgann'], "invalid choice: 'lsgann'"),
+    (['--phase', 'tset'], "invalid choice: 'tset'"),
+])
+def test_invalid_flags_are_refused_with_a_message(argv, message, capsys):
+    with pytest.raises(SystemExit) as exc:
+        main.parse_args(argv)
+    assert exc.value.code == 2
+    assert message in capsys.readouterr().err
+
+
+def test_small_image_is_fine_for_test_phase_which_has_no_discriminator():
+    main.parse_args(['--phase', 'test', '--img_size', '64'])
+    assert min_img_size(6) == 96 and min_img_size(4) == 24
+
+
+def test_test_phase_without_checkpoint_exits_with_paths_tried(tmp_path, capsys):
+    for split in ('testA', 'testB'):
+        os.makedirs(tmp_path / 'data' / 'tiny' / split)
+        cv2.imwrite(str(tmp_path / 'data' / 'tiny' / split / 'x.png'), np.zeros((8, 8, 3), np.uint8))
+    rc, out, err = run_main(capsys, '--phase', 'test', '--dataset', 'tiny', '--dataset_dir', str(tmp_path / 'data'),
+                            '--checkpoint_dir', str(tmp_path / 'ckpt'), '--result_dir', str(tmp_path / 'res'),
+                            '--light', 'true', '--ch', '4', '--img_size', '32')
+    assert rc == 2
+    assert 'no checkpoint found' in err
+    assert os.path.join(str(tmp_path / 'ckpt'), 'UGATIT_light_tiny_lsgan_4resblock_6dis_1_1_10_10_1000_sn_smoothing') in err
+    assert not os.path.exists(tmp_path / 'res' / 'UGATIT_light_tiny_lsgan_4resblock_6dis_1_1_10_10_1000_sn_smoothing' / 'a2b')
+
+
+def test_test_phase_without_test_images_names_the_folders(tmp_path, capsys):
+    rc, out, err = run_main(capsys, '--phase', 'test', '--dataset', 'none', '--dataset_dir', str(tmp_path))
+    assert rc == 2
+    assert os.path.join(str(tmp_path), 'none', 'testA') in err and 'testB' in err
+
+
+def test_train_without_dataset_names_the_folder(tmp_path, capsys):
+    rc, out, err = run_main(capsys, '--phase', 'train', '--dataset', 'none', '--dataset_dir', str(tmp_path),
+                            '--checkpoint_dir', str(tmp_path / 'c'), '--log_dir', str(tmp_path / 'l'),
+                            '--sample_dir', str(tmp_path / 's'))
+    assert rc == 2
+    assert 'trainA folder not found: %s' % os.path.join(str(tmp_path), 'none', 'trainA') in err
+
+
+def test_train_with_only_unreadable_images_names_them(tmp_path, capsys):
+    for split in ('trainA', 'trainB'):
+        os.makedirs(tmp_path / 'd' / split)
+        (tmp_path / 'd' / split / 'broken.jpg').write_bytes(b'not a jpeg')
+        (tmp_path / 'd' / split / 'empty.png').write_bytes(b'')
+    rc, out, err = run_main(capsys, '--phase', 'train', '--dataset', 'd', '--dataset_dir', str(tmp_path),
+                            '--checkpoint_dir', str(tmp_path / 'c'), '--log_dir', str(tmp_path / 'l'),
+                            '--sample_dir', str(tmp_path / 's'))
+    assert rc == 2
+    assert 'has no usable image' in err and 'broken.jpg' in err
+
+
+def _reference_a_flags(*extra):
+    return ['--phase', 'test', '--dataset', 'tiny', '--img_size', '64'] + list(extra)
+
+
+@pytest.mark.parametrize('wrong,hint', [
+    (['--light', 'false', '--ch', '8'], '--light True (the flags say False)'),
+    (['--light', 'true', '--ch', '16'], '--ch 8 (the flags say 16)'),
+    (['--light', 'true', '--ch', '8', '--n_res', '3'], '--n_res 4 (the flags say 3)'),
+])
+def test_checkpoint_flag_mismatch_names_the_flag(tmp_path, capsys, wrong, hint):
+    ckpt = shared_path('reference', 'a', 'checkpoint', 'UGATIT_light_tiny_lsgan_4resblock_6dis_1_1_10_10_1000_sn_smoothing')
+    os.makedirs(tmp_path / 'tiny' / 'testA')
+    cv2.imwrite(str(tmp_path / 'tiny' / 'testA' / 'x.png'), np.zeros((8, 8, 3), np.uint8))
+    rc, out, err = run_main(capsys, *_reference_a_flags('--checkpoint', ckpt, '--dataset_dir', str(tmp_path),
+                                                        '--result_dir', str(tmp_path / 'r'), *wrong))
+    assert rc == 2
+    assert 'does not match the model built from the flags' in err
+    assert hint in err
+    assert 'Traceback' not in err
+
+
+def test_checkpoint_folder_without_state_file_and_stale_state_file(tmp_path):
+    from ugatit.checkpoint import find_checkpoint, latest_in_folder
+    src = shared_path('reference', 'a', 'checkpoint', 'UGATIT_light_tiny_lsgan_4resblock_6dis_1_1_10_10_1000_sn_smoothing')
+    folder = tmp_path / 'ckpt'
+    os.makedirs(folder)
+    for name in os.listdir(src):
+        if name != 'checkpoint':
+            shutil.copy(os.path.join(src, name), folder)
+    assert latest_in_folder(str(folder)) == str(folder / 'UGATIT_light.model-1000')
+    # A state file from another machine (absolute path that does not exist here).
+    (folder / 'checkpoint').write_text('model_checkpoint_path: "/other/machine/UGATIT_light.model-1000"\n')
+    assert latest_in_folder(str(folder)) == str(folder / 'UGATIT_light.model-1000')
+    prefix, tried = find_checkpoint(str(folder / 'UGATIT_light.model-1000.index'), 'checkpoint', 'x')
+    assert prefix == str(folder / 'UGATIT_light.model-1000')
+    prefix, tried = find_checkpoint(str(tmp_path / 'nothing'), 'checkpoint', 'x')
+    assert prefix is None and tried == [str(tmp_path / 'nothing') + '.index']
+
+
+def test_test_phase_with_batches_larger_than_one_matches_batch_one(graph):
+    """The official MLP reshape used --batch_size and crashed at test time with more than 1."""
+    from ugatit.model import UGATIT
+    cfg = shared_path('reference', 'a')
+    args = main.parse_args(_reference_a_flags('--light', 'true', '--ch', '8', '--batch_size', '2',
+                                              '--checkpoint_dir', os.path.join(cfg, 'checkpoint')))
+    gan = UGATIT(graph, args)
+    gan.build_model(directions=('a2b',))
+    gan.restore_generators()
+    inputs = np.load(os.path.join(cfg, 'inputs.npy'))
+    batched, _ = gan.translate('a2b', inputs)
+    np.testing.assert_allclose(batched, np.load(os.path.join(cfg, 'test_fake_B.npy')), atol=1e-5)
+
+
+@pytest.mark.parametrize('light', ['true', 'false'])
+def test_n_res_other_than_4_builds_and_runs(graph, light):
+    """The official MLP width ch*n_res only matched the bottleneck (4*ch) for n_res = 4."""
+    import tensorflow as tf
+    from ugatit.model import UGATIT
+    gan = UGATIT(graph, main.parse_args(['--phase', 'test', '--light', light, '--ch', '4', '--img_size', '16', '--n_res', '2']))
+    gan.build_model(directions=('a2b',))
+    graph.run(tf.compat.v1.global_variables_initializer())
+    out, heat = gan.translate('a2b', np.zeros((3, 16, 16, 3), np.float32))
+    assert out.shape == (3, 16, 16, 3) and heat.shape == (3, 4, 4)
