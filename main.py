@@ -8,8 +8,12 @@ Examples:
   # checkpoint/UGATIT_selfie2anime_lsgan_4resblock_6dis_1_1_10_10_1000_sn_smoothing/
   python main.py --phase test --dataset selfie2anime
 
-  # the built-in demo: generated dataset, small light model
-  python main.py --phase train --dataset demo --light True --ch 16 --img_size 64 --n_dis 4
+  # the built-in demo (generated on first use; demo-sized defaults, see README)
+  python main.py --phase train --dataset demo
+  python main.py --phase test --dataset demo
+
+  # translate your own photos: faces found and aligned with dlib, pasted back into the photo
+  python main.py --phase test --input photos/ --align_face --paste_back --result_dir out
 """
 
 import argparse
@@ -65,6 +69,26 @@ def build_parser():
     add('--result_dir', type=str, default='results', help='folder for test results (default: %(default)s)')
     add('--log_dir', type=str, default='logs', help='folder for TensorBoard logs (default: %(default)s)')
     add('--sample_dir', type=str, default='samples', help='folder for training samples (default: %(default)s)')
+
+    photo = parser.add_argument_group('translating photos (--phase test --input PATH)')
+    add = photo.add_argument
+    add('--input', type=str, default=None, help='an image, a folder or a quoted glob to translate instead of testA/testB')
+    add('--direction', type=str, default='a2b', choices=('a2b', 'b2a'),
+        help='a2b: domain A -> B (selfie -> anime); b2a: B -> A (default: %(default)s)')
+    add('--align_face', type=str2bool, nargs='?', const=True, default=False,
+        help='detect faces with dlib and translate aligned face chips (default: %(default)s)')
+    add('--landmarks', type=str, default=None,
+        help='dlib 5-point shape predictor .dat (default: the one of face-recognition-models)')
+    add('--face_padding', type=float, default=0.65,
+        help='margin around the face in the chip, as get_face_chip padding (default: %(default)s)')
+    add('--faces', type=str, default='largest', choices=('largest', 'all'), help='faces per photo (default: %(default)s)')
+    add('--no_face', type=str, default='error', choices=('error', 'skip', 'center'),
+        help='photo without a face: report an error, skip it, or use the centre crop (default: %(default)s)')
+    add('--paste_back', type=str2bool, nargs='?', const=True, default=False,
+        help='also write the photo with the translated face(s) put back (default: %(default)s)')
+    add('--contrast', type=float, default=0, help='contrast boost before translating; the original demo used 30 (default: %(default)s)')
+    add('--brightness', type=float, default=0, help='brightness shift before translating (default: %(default)s)')
+    add('--show', type=str2bool, nargs='?', const=True, default=False, help='open each figure in a window (default: %(default)s)')
     return parser
 
 
@@ -94,14 +118,35 @@ def validate(args):
     for name in ('adv_weight', 'cycle_weight', 'identity_weight', 'cam_weight', 'GP_ld'):
         if getattr(args, name) < 0:
             errors.append('--%s must be >= 0 (got %d)' % (name, getattr(args, name)))
+    if args.input is not None and args.phase != 'test':
+        errors.append('--input translates photos and needs --phase test')
+    if args.input is None:
+        for name in ('align_face', 'paste_back', 'show'):
+            if getattr(args, name):
+                errors.append('--%s applies to photos and needs --input PATH' % name)
+    if args.face_padding < 0:
+        errors.append('--face_padding must be >= 0 (got %s)' % args.face_padding)
+    if not -127 < args.contrast < 255:
+        errors.append('--contrast must be in (-127, 255) (got %s)' % args.contrast)
+    if args.landmarks is not None and not os.path.isfile(args.landmarks):
+        errors.append('--landmarks %s: no such file (a dlib 5-point shape predictor .dat)' % args.landmarks)
     if not args.dataset or os.sep in args.dataset or args.dataset in ('.', '..'):
         errors.append('--dataset must be a folder name under --dataset_dir, not a path (got %r)' % args.dataset)
     return errors
 
 
+# `--dataset demo` changes these defaults (flags given on the command line still win), so that
+# `python main.py --phase test --dataset demo` finds the model `make demo` trained.
+DEMO_DEFAULTS = dict(light=True, ch=16, img_size=64, n_dis=4, epoch=4, iteration=250, decay_epoch=2,
+                     print_freq=250, save_freq=250)
+
+
 def parse_args(argv=None):
     parser = build_parser()
     args = parser.parse_args(argv)
+    if args.dataset == 'demo':
+        parser.set_defaults(**DEMO_DEFAULTS)
+        args = parser.parse_args(argv)
     errors = validate(args)
     if errors:
         parser.error('\n  '.join(errors))
@@ -130,6 +175,13 @@ def main(argv=None):
     from ugatit.errors import UserError
     from ugatit.model import UGATIT
 
+    if args.dataset == 'demo' and args.input is None:
+        from ugatit.demo_data import ensure_demo_dataset
+        try:
+            ensure_demo_dataset(os.path.join(args.dataset_dir, 'demo'))
+        except ValueError as exc:
+            print('error: %s' % exc, file=sys.stderr)
+            return 2
     tf.compat.v1.disable_eager_execution()
     log_device()
     config = tf.compat.v1.ConfigProto(allow_soft_placement=True)
@@ -141,6 +193,9 @@ def main(argv=None):
                 gan.build_model()
                 gan.train()
                 print(' [*] Training finished at step %d' % gan.final_step)
+            elif args.input is not None:
+                from ugatit.photo import run_photos
+                return run_photos(gan)
             else:
                 from ugatit.testing import run_test
                 run_test(gan)

@@ -38,7 +38,8 @@ class FaceError(ValueError):
 class Face:
     """One detected face, in original-image coordinates.
 
-    box: (left, top, right, bottom) ints; right/bottom are inclusive like dlib rectangles.
+    box: (left, top, right, bottom) ints; right/bottom are inclusive like dlib rectangles. The
+        box may reach past the image edges for a face cut off by them.
     landmarks: np.float32 [K, 2] (x, y); K = 5 for the default 5-point model (two corners of
         each eye, then the base of the nose).
     score: the detector's confidence (higher is surer; about 0 at the detection threshold).
@@ -139,11 +140,11 @@ class FaceAligner:
     """
 
     def __init__(self, landmarks_path=None, upsample=None, max_detect_side=1600):
-        dlib = _import_dlib()
         path = landmarks_path if landmarks_path is not None else default_landmarks_path()
         hint = 'pass --landmarks PATH to a dlib 5-point shape predictor .dat'
         if not os.path.isfile(path):
             raise FaceError('%s: landmark model not found; %s' % (path, hint))
+        dlib = _import_dlib()
         try:
             predictor = dlib.shape_predictor(path)
         except RuntimeError as e:

@@ -1,0 +1,143 @@
+"""`main.py --phase test --input PATH`: photos, faces, paste-back, and every bad input."""
+
+import os
+import shutil
+
+import cv2
+import matplotlib.cbook
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import main
+from conftest import SHARED
+
+TINY = ['--light', 'true', '--ch', '4', '--img_size', '64', '--dataset', 'photo']
+
+
+def grace_hopper_path(tmp_path):
+    src = matplotlib.cbook.get_sample_data('grace_hopper.jpg', asfileobj=False)
+    dst = tmp_path / 'grace_hopper.jpg'
+    shutil.copy(src, dst)
+    return dst
+
+
+@pytest.fixture(scope='module')
+def tiny_checkpoint(tmp_path_factory):
+    """A random-weight checkpoint of a tiny light model (no training needed to test plumbing)."""
+    from ugatit.model import UGATIT
+    folder = tmp_path_factory.mktemp('ckpt')
+    g = tf.Graph()
+    with g.as_default(), tf.compat.v1.Session(graph=g) as sess:
+        gan = UGATIT(sess, main.parse_args(['--phase', 'test'] + TINY))
+        gan.build_model()
+        sess.run(tf.compat.v1.global_variables_initializer())
+        gan.saver = tf.compat.v1.train.Saver()
+        gan.save(str(folder), 7)
+    return str(folder)
+
+
+def run(capsys, tiny_checkpoint, out, *argv):
+    rc = main.main(['--phase', 'test', '--checkpoint_dir', tiny_checkpoint, '--result_dir', str(out)] + TINY + list(argv))
+    o, e = capsys.readouterr()
+    return rc, o + e
+
+
+def test_folder_with_faces_and_bad_files(tmp_path, capsys, tiny_checkpoint):
+    photos = tmp_path / 'in'
+    os.makedirs(photos)
+    shutil.copy(grace_hopper_path(tmp_path), photos / 'grace <hopper>.jpg')
+    (photos / 'empty.jpg').write_bytes(b'')
+    (photos / 'notes.txt').write_text('not an image')
+    cv2.imwrite(str(photos / 'tiny.png'), np.zeros((8, 8, 3), np.uint8))
+    cv2.imwrite(str(photos / 'blank.png'), np.full((120, 120, 3), 200, np.uint8))  # no face
+    out = tmp_path / 'out'
+    rc, text = run(capsys, tiny_checkpoint, out, '--input', str(photos), '--align_face', '--paste_back',
+                   '--no_face', 'skip', '--batch_size', '2')
+    assert rc == 2, text  # unreadable files make the exit status non-zero; the rest is done
+    stem = 'grace_hopper'
+    for suffix, shape in (('', (64, 64, 3)), ('_chip', (64, 64, 3)), ('_attention', (64, 64, 3))):
+        img = cv2.imread(str(out / (stem + suffix + '.png')))
+        assert img is not None and img.shape == shape, suffix
+    figure = cv2.imread(str(out / (stem + '_figure.png')))
+    assert figure is not None and figure.shape[1] > 3 * figure.shape[0]
+    original = cv2.imread(str(photos / 'grace <hopper>.jpg'))
+    pasted = cv2.imread(str(out / (stem + '_pasted.png')))
+    assert pasted.shape == original.shape
+    changed = np.any(np.abs(pasted.astype(int) - original.astype(int)) > 3, axis=2)
+    assert 0.01 < changed.mean() < 0.5  # only the face region changed
+    # Every bad file is named in the summary, and nothing escapes the result folder.
+    for name, reason in (('empty.jpg', 'empty'), ('notes.txt', 'not an image'), ('tiny.png', 'too small'),
+                         ('blank.png', 'no face found')):
+        assert any(name in line and reason in line for line in text.splitlines()), name
+    html = open(out / 'index.html', encoding='utf-8').read()
+    assert 'grace &lt;hopper&gt;.jpg' in html and '<hopper>' not in html
+    assert sorted(os.listdir(out)) == sorted(['index.html', stem + '.png', stem + '_chip.png', stem + '_attention.png',
+                                              stem + '_figure.png', stem + '_pasted.png'])
+
+
+def test_no_face_error_policy_fails_with_the_file_name(tmp_path, capsys, tiny_checkpoint):
+    photo = tmp_path / 'wall.png'
+    cv2.imwrite(str(photo), np.full((100, 100, 3), 90, np.uint8))
+    rc, text = run(capsys, tiny_checkpoint, tmp_path / 'out', '--input', str(photo), '--align_face')
+    assert rc == 2
+    assert '%s: no face found (use --no_face skip or --no_face center' % photo in text
+
+
+def test_no_face_center_and_no_alignment_use_the_centre_crop(tmp_path, capsys, tiny_checkpoint):
+    photo = tmp_path / 'wall.png'
+    cv2.imwrite(str(photo), np.random.default_rng(0).integers(0, 255, (90, 150, 3), dtype=np.uint8))
+    rc, text = run(capsys, tiny_checkpoint, tmp_path / 'a', '--input', str(photo), '--align_face', '--no_face', 'center')
+    assert rc == 0 and 'centre crop' in text
+    rc, text = run(capsys, tiny_checkpoint, tmp_path / 'b', '--input', str(tmp_path / '*.png'), '--direction', 'b2a')
+    assert rc == 0
+    assert cv2.imread(str(tmp_path / 'b' / 'wall.png')).shape == (64, 64, 3)
+
+
+def test_two_people_with_all_faces(tmp_path, capsys, tiny_checkpoint):
+    src = os.path.join(SHARED, 'data', 'faces', 'two_people.jpg')
+    if not os.path.exists(src):
+        pytest.skip('shared face photos not found')
+    rc, text = run(capsys, tiny_checkpoint, tmp_path / 'out', '--input', src, '--align_face', '--faces', 'all', '--paste_back')
+    assert rc == 0, text
+    names = os.listdir(tmp_path / 'out')
+    assert 'two_people_face0.png' in names and 'two_people_face1.png' in names and 'two_people_pasted.png' in names
+
+
+@pytest.mark.parametrize('kind', ['grayscale', 'rgba', 'sixteen_bit', 'cmyk'])
+def test_awkward_image_formats_are_converted(tmp_path, capsys, tiny_checkpoint, kind):
+    rng = np.random.default_rng(1)
+    path = tmp_path / ('x.jpg' if kind == 'cmyk' else 'x.png')
+    if kind == 'grayscale':
+        cv2.imwrite(str(path), rng.integers(0, 255, (80, 80), dtype=np.uint8))
+    elif kind == 'rgba':
+        cv2.imwrite(str(path), rng.integers(0, 255, (80, 80, 4), dtype=np.uint8))
+    elif kind == 'sixteen_bit':
+        cv2.imwrite(str(path), rng.integers(0, 65535, (80, 80, 3), dtype=np.uint16))
+    else:
+        from PIL import Image
+        Image.fromarray(rng.integers(0, 255, (80, 80, 3), dtype=np.uint8)).convert('CMYK').save(path, 'JPEG')
+    rc, text = run(capsys, tiny_checkpoint, tmp_path / 'out', '--input', str(path))
+    assert rc == 0, text
+    assert cv2.imread(str(tmp_path / 'out' / 'x.png')).shape == (64, 64, 3)
+
+
+def test_huge_image_is_refused_by_name(tmp_path, capsys, tiny_checkpoint, monkeypatch):
+    import utils
+    monkeypatch.setattr(utils, 'MAX_IMAGE_PIXELS', 100 * 100)
+    path = tmp_path / 'big.png'
+    cv2.imwrite(str(path), np.zeros((200, 200, 3), np.uint8))
+    rc, text = run(capsys, tiny_checkpoint, tmp_path / 'out', '--input', str(path))
+    assert rc == 2
+    assert '%s: image too large' % path in text and 'nothing to translate' in text
+
+
+def test_input_matching_nothing_and_bad_landmarks(tmp_path, capsys, tiny_checkpoint):
+    rc, text = run(capsys, tiny_checkpoint, tmp_path / 'out', '--input', str(tmp_path / 'nope*.jpg'))
+    assert rc == 2 and 'matched no file' in text
+    with pytest.raises(SystemExit):
+        main.parse_args(['--phase', 'test', '--input', 'x', '--landmarks', str(tmp_path / 'missing.dat')])
+    assert 'missing.dat: no such file' in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main.parse_args(['--phase', 'train', '--input', 'x'])
+    assert '--input translates photos and needs --phase test' in capsys.readouterr().err
