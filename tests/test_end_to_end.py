@@ -85,3 +85,25 @@ def test_train_resume_test(tmp_path, monkeypatch, capsys):
     html = open(os.path.join(res, 'index.html'), encoding='utf-8').read()
     assert 'a&amp;b&lt;c&gt;.png' in html and 'a&b<c>' not in html
     assert 'empty.png' in html and 'empty' in out  # reported as skipped, not a crash
+
+
+@pytest.mark.slow
+def test_interrupt_saves_a_checkpoint(tmp_path, monkeypatch, capsys):
+    """Ctrl-C (KeyboardInterrupt) in the middle of an epoch saves the current step first."""
+    import ugatit.model
+
+    class InterruptingBar(ugatit.model.tqdm):
+        def update(self, n=1):
+            super().update(n)
+            if self.n == 2:
+                raise KeyboardInterrupt
+
+    monkeypatch.chdir(tmp_path)
+    make_dataset('dataset')
+    monkeypatch.setattr(ugatit.model, 'tqdm', InterruptingBar)
+    argv = ['--phase', 'train', '--epoch', '1'] + TINY
+    argv[argv.index('--save_freq') + 1] = '100'
+    assert main.main(argv) == 130
+    out, err = capsys.readouterr()
+    assert 'Interrupted: checkpoint saved at step 3' in out
+    assert steps_saved(os.path.join('checkpoint', MODEL_DIR)) == [3]

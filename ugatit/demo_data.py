@@ -120,9 +120,9 @@ def sample_scene(rng):
         props.append({'kind': kind, 'center': centre, 'radii': radii,
                       'color': _hsv255(rng.uniform(0, 360), rng.uniform(0.2, 0.55), rng.uniform(0.35, 0.75))})
 
-    rx = rng.uniform(0.16, 0.21)
-    ry = rx * rng.uniform(1.12, 1.3)
-    head = {'center': [_uniform(rng, 0.42, 0.58), _uniform(rng, 0.40, 0.48)], 'radii': [_num(rx), _num(ry)],
+    rx = rng.uniform(0.18, 0.23)
+    ry = rx * rng.uniform(1.1, 1.25)
+    head = {'center': [_uniform(rng, 0.42, 0.58), _uniform(rng, 0.42, 0.48)], 'radii': [_num(rx), _num(ry)],
             'skin': _jitter(rng, _pick(rng, _SKIN_TONES), 10)}
 
     hair_colour = _jitter(rng, _pick(rng, _HAIR_COLOURS), 12)
@@ -132,8 +132,8 @@ def sample_scene(rng):
             'fringe': _uniform(rng, 0.2, 0.5),       # fringe line height, in head radii above centre
             'wave': [_uniform(rng, 0.0, 0.12), _uniform(rng, 1.0, 3.0), _uniform(rng, 0.0, 2 * math.pi)],
             'side': _uniform(rng, -0.05, 0.25),      # how far down the sides reach (short style)
-            'length': _uniform(rng, 0.8, 1.0) if False else None,
             'width': _uniform(rng, 1.08, 1.25)}
+    # how far below the head centre the hair hanging behind reaches (bob: jaw, long: shoulders)
     hair['length'] = _uniform(rng, 0.75, 0.95) if hair['style'] == 'bob' else _uniform(rng, 1.3, 1.7)
 
     eye_rx = rng.uniform(0.2, 0.26)
@@ -147,8 +147,8 @@ def sample_scene(rng):
             int(skin[2] * rng.uniform(0.45, 0.62))]
     mouth = {'height': _uniform(rng, 0.5, 0.62), 'width': _uniform(rng, 0.24, 0.42),
              'open': _uniform(rng, 0.05, 0.15), 'color': lips}
-    shirt = {'center': [_num(head['center'][0] + rng.uniform(-0.03, 0.03)), _uniform(rng, 1.02, 1.08)],
-             'radii': [_uniform(rng, 0.3, 0.42), _uniform(rng, 0.2, 0.26)],
+    shirt = {'center': [_num(head['center'][0] + rng.uniform(-0.03, 0.03)), _uniform(rng, 0.98, 1.04)],
+             'radii': [_uniform(rng, 0.32, 0.44), _uniform(rng, 0.21, 0.27)],
              'color': _hsv255(rng.uniform(0, 360), rng.uniform(0.2, 0.6), rng.uniform(0.25, 0.65)),
              'neckline': _uniform(rng, 0.03, 0.07)}
     scene = {'light': [_num(math.cos(angle)), _num(math.sin(angle))], 'background': background,
@@ -377,11 +377,13 @@ def _build(scene, canvas):
 # ----------------------------------------------------------------------------------------------
 
 def _light_vectors(scene):
+    """Unit light direction and Blinn half-vector, as plain floats (keeps the maths float32)."""
     lx, ly = scene['light']
-    light = np.array([lx, ly, 0.8])
-    light /= np.linalg.norm(light)
-    half = light + np.array([0.0, 0.0, 1.0])
-    return light, half / np.linalg.norm(half)
+    norm = math.sqrt(lx * lx + ly * ly + 0.64)
+    light = (lx / norm, ly / norm, 0.8 / norm)
+    half = (light[0], light[1], light[2] + 1.0)
+    norm = math.sqrt(sum(c * c for c in half))
+    return light, tuple(c / norm for c in half)
 
 
 def _dot(normal, vec):
@@ -446,7 +448,7 @@ def _render_photo(scene, ops, canvas, size):
     ss = n // size
     img = cv2.GaussianBlur(img, (0, 0), 0.6 * ss)
     img = cv2.resize(img, (size, size), interpolation=cv2.INTER_AREA)
-    grain = rng.normal(0.0, 0.018, (size, size, 1)) + rng.normal(0.0, 0.007, (size, size, 3))
+    grain = rng.normal(0.0, 0.014, (size, size, 1)) + rng.normal(0.0, 0.006, (size, size, 3))
     return img + grain.astype(np.float32)
 
 
