@@ -31,7 +31,8 @@ def build_parser():
         formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog=__doc__.split('Examples:', 1)[1].join(['examples:', '']))
     add = parser.add_argument
-    add('--phase', type=str, default='train', choices=('train', 'test'), help='train or test (default: %(default)s)')
+    add('--phase', type=str, default='train', choices=('train', 'test', 'export'),
+        help='train, test, or export a generator as SavedModel + TFLite (default: %(default)s)')
     add('--light', type=str2bool, default=False, help='U-GAT-IT light (GAP before the MLP) instead of full (default: %(default)s)')
     add('--dataset', type=str, default='selfie2anime', help='dataset name: folder under --dataset_dir (default: %(default)s)')
     add('--dataset_dir', type=str, default='dataset', help='folder holding the datasets (default: %(default)s)')
@@ -69,6 +70,7 @@ def build_parser():
     add('--result_dir', type=str, default='results', help='folder for test results (default: %(default)s)')
     add('--log_dir', type=str, default='logs', help='folder for TensorBoard logs (default: %(default)s)')
     add('--sample_dir', type=str, default='samples', help='folder for training samples (default: %(default)s)')
+    add('--export_dir', type=str, default='exported', help='folder for --phase export (default: %(default)s)')
 
     photo = parser.add_argument_group('translating photos (--phase test --input PATH)')
     add = photo.add_argument
@@ -193,6 +195,9 @@ def main(argv=None):
                 gan.build_model()
                 gan.train()
                 print(' [*] Training finished at step %d' % gan.final_step)
+            elif args.phase == 'export':
+                from ugatit.export import export
+                export(gan, args.export_dir)
             elif args.input is not None:
                 from ugatit.photo import run_photos
                 return run_photos(gan)

@@ -1,0 +1,66 @@
+"""--phase export: SavedModel and TFLite models give the graph's output (reference checkpoints)."""
+
+import os
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import main
+from conftest import shared_path
+from ugatit.export import TFLITE_VARIANTS, export
+from ugatit.model import UGATIT
+from utils import to_uint8
+
+tf1 = tf.compat.v1
+# Largest allowed |difference| in grey levels (uint8) against the graph, per variant: float32 and
+# the SavedModel differ only by rounding; float16 / int8 weights change the numbers a little.
+TOLERANCE = {'saved_model': 1, 'float32': 1, 'float16': 2, 'dynamic_range': 30}
+MEAN_TOLERANCE = {'saved_model': 0.01, 'float32': 0.01, 'float16': 0.2, 'dynamic_range': 5}
+
+
+@pytest.mark.parametrize('cfg,light,direction', [('a', 'true', 'a2b'), ('b', 'false', 'b2a')])
+def test_exported_models_match_the_graph(tmp_path, cfg, light, direction):
+    cfg_dir = shared_path('reference', cfg)
+    args = main.parse_args(['--phase', 'export', '--dataset', 'tiny', '--light', light, '--ch', '8',
+                            '--img_size', '64', '--direction', direction,
+                            '--checkpoint_dir', os.path.join(cfg_dir, 'checkpoint')])
+    written = export(UGATIT(None, args), str(tmp_path))
+    inputs = np.load(os.path.join(cfg_dir, 'inputs.npy'))
+    images = to_uint8(inputs)  # what a deployed model receives
+    expected = np.load(os.path.join(cfg_dir, 'test_fake_B.npy' if direction == 'a2b' else 'test_fake_A.npy'))
+
+    # The graph itself on the uint8-quantised input (the reference was computed on float input).
+    g = tf.Graph()
+    with g.as_default(), tf1.Session(graph=g) as sess:
+        gan = UGATIT(sess, args)
+        gan.phase = 'test'
+        gan.build_model(directions=(direction,))
+        gan.restore_generators()
+        graph_out, _ = gan.translate(direction, images.astype(np.float32) / 127.5 - 1.0)
+    graph_u8 = to_uint8(graph_out)
+    assert np.abs(graph_u8.astype(int) - to_uint8(expected).astype(int)).max() <= 40  # input quantisation only
+
+    results = {}
+    g = tf.Graph()
+    with g.as_default(), tf1.Session(graph=g) as sess:
+        meta = tf1.saved_model.loader.load(sess, [tf1.saved_model.tag_constants.SERVING], written['saved_model'])
+        sig = meta.signature_def['serving_default']
+        out, att = sess.run([sig.outputs['image'].name, sig.outputs['attention'].name], {sig.inputs['image'].name: images})
+        assert out.dtype == np.uint8 and att.shape == (2, 16, 16) and att.min() >= 0 and att.max() <= 1
+        results['saved_model'] = out
+    for variant in TFLITE_VARIANTS:
+        interpreter = tf.lite.Interpreter(model_path=written[variant])
+        interpreter.allocate_tensors()
+        inp = interpreter.get_input_details()[0]
+        outputs = [d for d in interpreter.get_output_details() if d['dtype'] == np.uint8]
+        assert len(outputs) == 1
+        frames = []
+        for image in images:
+            interpreter.set_tensor(inp['index'], image[None])
+            interpreter.invoke()
+            frames.append(interpreter.get_tensor(outputs[0]['index'])[0])
+        results[variant] = np.stack(frames)
+    for name, out in results.items():
+        diff = np.abs(out.astype(int) - graph_u8.astype(int))
+        assert diff.max() <= TOLERANCE[name] and diff.mean() <= MEAN_TOLERANCE[name], (name, diff.max(), diff.mean())
