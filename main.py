@@ -71,6 +71,9 @@ def build_parser():
     add('--log_dir', type=str, default='logs', help='folder for TensorBoard logs (default: %(default)s)')
     add('--sample_dir', type=str, default='samples', help='folder for training samples (default: %(default)s)')
     add('--export_dir', type=str, default='exported', help='folder for --phase export (default: %(default)s)')
+    add('--xla', type=str2bool, default=False, help='compile the graph with XLA JIT (default: %(default)s)')
+    add('--intra_op_threads', type=int, default=0, help='threads inside one op; 0: TensorFlow decides (default: %(default)s)')
+    add('--inter_op_threads', type=int, default=0, help='ops run in parallel; 0: TensorFlow decides (default: %(default)s)')
 
     photo = parser.add_argument_group('translating photos (--phase test --input PATH)')
     add = photo.add_argument
@@ -139,7 +142,7 @@ def validate(args):
 
 # `--dataset demo` changes these defaults (flags given on the command line still win), so that
 # `python main.py --phase test --dataset demo` finds the model `make demo` trained.
-DEMO_DEFAULTS = dict(light=True, ch=16, img_size=64, n_dis=4, epoch=4, iteration=250, decay_epoch=2,
+DEMO_DEFAULTS = dict(light=True, ch=16, img_size=64, n_dis=4, epoch=6, iteration=250, decay_epoch=3,
                      print_freq=250, save_freq=250)
 
 
@@ -186,8 +189,8 @@ def main(argv=None):
             return 2
     tf.compat.v1.disable_eager_execution()
     log_device()
-    config = tf.compat.v1.ConfigProto(allow_soft_placement=True)
-    config.gpu_options.allow_growth = True
+    from ugatit.config import session_config
+    config = session_config(args.intra_op_threads, args.inter_op_threads, args.xla)
     try:
         with tf.Graph().as_default(), tf.compat.v1.Session(config=config) as sess:
             gan = UGATIT(sess, args)

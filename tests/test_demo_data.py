@@ -154,7 +154,8 @@ def test_truth_is_the_test_scene_rendered_in_the_other_style(small_demo):
         for i, scene in enumerate(scenes):
             name = '%04d.png' % i
             assert scene_hash(scene) == info['scene_hashes'][split][i]
-            assert np.array_equal(read_rgb(root / split / name), render_scene(scene, demo_data.SPLIT_STYLE[split], SIZE))
+            style = demo_data.SPLIT_STYLE[split]
+            assert np.array_equal(read_rgb(root / split / name), render_scene(scene, style, SIZE))
             assert np.array_equal(read_rgb(root / truth_folder / name), render_scene(scene, truth_style, SIZE))
 
 

@@ -35,3 +35,16 @@ def model_dir_name(args):
         model_name, args.dataset, args.gan_type, args.n_res, args.n_dis, args.n_critic,
         args.adv_weight, args.cycle_weight, args.identity_weight, args.cam_weight,
         '_sn' if args.sn else '', '_smoothing' if args.smoothing else '')
+
+
+def session_config(intra_op_threads=0, inter_op_threads=0, xla=False):
+    """tf.compat.v1.ConfigProto: thread pools (0 = TensorFlow's choice), optional XLA JIT,
+    soft placement (so CPU-only ops fall back on a GPU machine) and on-demand GPU memory."""
+    import tensorflow as tf
+    config = tf.compat.v1.ConfigProto(allow_soft_placement=True,
+                                      intra_op_parallelism_threads=intra_op_threads,
+                                      inter_op_parallelism_threads=inter_op_threads)
+    config.gpu_options.allow_growth = True
+    if xla:
+        config.graph_options.optimizer_options.global_jit_level = tf.compat.v1.OptimizerOptions.ON_1
+    return config

@@ -237,7 +237,6 @@ class _Builder:
 def _build(scene, canvas):
     """The scene as a list of paint / shadow operations on `canvas` (identical for both styles)."""
     b = _Builder(canvas)
-    light = scene['light']
 
     for k, prop in enumerate(scene['props']):
         (cx, cy), (rx, ry) = prop['center'], prop['radii']
@@ -318,7 +317,7 @@ def _build(scene, canvas):
                     outline_with='head', two_tone=False, soft=0.012, alpha=0.35)
 
     eyes = scene['eyes']
-    erx, ery = hrx * eyes['radii'][0], hry * eyes['radii'][1] * hrx / hry  # eye proportions follow width
+    erx, ery = hrx * eyes['radii'][0], hrx * eyes['radii'][1]  # both relative to the head's width
     for side in (-1, 1):
         centre = (hx + side * hrx * eyes['spacing'], hy + hry * eyes['height'])
         region, xs, ys = canvas.box(centre[0] - erx, centre[1] - ery, centre[0] + erx, centre[1] + ery)
@@ -327,7 +326,7 @@ def _build(scene, canvas):
         name = 'eye%d' % side
         b.paint(name, 'sclera', [236, 232, 226], region, sclera, _sphere_normal(u * 0.7, v * 0.7))
         iris_c = (centre[0] + eyes['gaze'] * erx * 0.4, centre[1] + 0.1 * ery)
-        iris_r = ery * 1.0
+        iris_r = ery
         b.paint(name + 'iris', 'iris', eyes['iris'], region, sclera & _inside(xs, ys, iris_c, (iris_r, iris_r)),
                 _sphere_normal(*_uv(xs, ys, iris_c, (iris_r * 1.6, iris_r * 1.6))), outline_with=name)
         b.paint(name + 'pupil', 'pupil', [22, 18, 20], region,

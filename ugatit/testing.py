@@ -4,6 +4,7 @@ Output, in `<result_dir>/<model_dir>/`:
     a2b/<name>.png, a2b/<name>_input.png, a2b/<name>_attention.png    (testA translated to B)
     b2a/...                                                            (testB translated to A)
     index.html                                                         (input | output | attention)
+    metrics.json                                                       (counts, ground-truth metrics)
 Inputs go to separate folders per direction: the official code wrote both into one folder, so a
 testB file overwrote the testA result of the same name (selfie2anime has 0000.jpg in both).
 
@@ -12,6 +13,7 @@ rendered in the other domain, as the built-in demo dataset has), the report adds
 and PSNR of the translation against it, next to the untranslated input as a baseline.
 """
 
+import json
 import os
 
 import numpy as np
@@ -80,6 +82,11 @@ def run_test(gan):
     for direction in directions:
         report[direction] = translate_folder(gan, direction, files[direction], out_dir)
     index = write_index(out_dir, report, gan.model_dir, gan.loaded_checkpoint)
+    summary = {d: {'translated': len(r['rows']), 'skipped': len(r['skipped']), 'metrics': r.get('metrics')}
+               for d, r in report.items()}
+    summary['checkpoint'] = gan.loaded_checkpoint
+    with open(os.path.join(out_dir, 'metrics.json'), 'w') as f:
+        json.dump(summary, f, indent=1)
     print(' [*] Results: %s' % index)
     return report
 

@@ -1,0 +1,261 @@
+"""Speed and memory benchmark: `python -m ugatit.bench` prints a table and writes JSON.
+
+Measures, each in a fresh child process (so that its peak resident memory is its own):
+  forward   generator forward latency at batch 1 and throughput at batch N (light and full)
+  train     one training iteration (D step + G step) at the default light config and a small one
+  startup   wall time of `python main.py --phase test --input <one image>` from process start to
+            exit, with a light 256 px checkpoint (random weights) on a warm disk
+  tflite    the float32 TFLite light generator, batch 1
+Times are medians over --repeats runs after --warmup runs. Weights are random (speed does not
+depend on their values). Never used by the tests: timings are not asserted anywhere.
+
+Examples:
+  python -m ugatit.bench                                  # everything, 256 px
+  python -m ugatit.bench --what forward --sizes 256 512 --repeats 10
+  python -m ugatit.bench --what forward --intra 2 --inter 1 --xla true
+"""
+
+import argparse
+import json
+import os
+import platform
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+
+import numpy as np
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
+
+from utils import str2bool  # noqa: E402
+
+SMALL_TRAIN = ['--light', 'true', '--ch', '16', '--img_size', '64', '--n_dis', '4']
+
+
+def peak_rss_mb():
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
+def _session(opts):
+    import tensorflow as tf
+    from ugatit.config import session_config
+    return tf.compat.v1.Session(config=session_config(opts.intra, opts.inter, opts.xla))
+
+
+def _time(fn, warmup, repeats):
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return times
+
+
+def child_forward(opts):
+    """Generator forward (a2b only): latency at batch 1, throughput at batch opts.batch."""
+    import tensorflow as tf
+    import main
+    from ugatit.model import UGATIT
+    tf.compat.v1.disable_eager_execution()
+    args = main.parse_args(['--phase', 'test', '--light', str(opts.light), '--img_size', str(opts.size), '--dataset', 'bench'])
+    with _session(opts) as sess:
+        gan = UGATIT(sess, args)
+        gan.build_model(directions=('a2b',))
+        sess.run(tf.compat.v1.global_variables_initializer())
+        placeholder, output, heatmap = gan.test_outputs['a2b']
+        result = {}
+        for batch in sorted({1, opts.batch}):
+            x = np.random.default_rng(0).uniform(-1, 1, (batch, opts.size, opts.size, 3)).astype(np.float32)
+            times = _time(lambda: sess.run([output, heatmap], {placeholder: x}), opts.warmup, opts.repeats)
+            result['batch%d' % batch] = {'median_s': float(np.median(times)), 'times_s': times,
+                                         'images_per_s': batch / float(np.median(times))}
+    return result
+
+
+def child_train(opts):
+    """One D step + one G step, fed from arrays (the input pipeline is not timed)."""
+    import tensorflow as tf
+    import main
+    from ugatit.model import UGATIT
+    tf.compat.v1.disable_eager_execution()
+    argv = ['--phase', 'train', '--dataset', 'bench'] + (SMALL_TRAIN if opts.config == 'small' else ['--light', 'true'])
+    args = main.parse_args(argv)
+    with _session(opts) as sess:
+        gan = UGATIT(sess, args)
+        start = time.perf_counter()
+        gan.build_train_graph_on_placeholders()
+        build_s = time.perf_counter() - start
+        sess.run(tf.compat.v1.global_variables_initializer())
+        x = np.random.default_rng(0).uniform(-1, 1, (1, args.img_size, args.img_size, 3)).astype(np.float32)
+        feed = {gan.domain_A: x, gan.domain_B: x[:, ::-1], gan.lr: 1e-4}
+
+        def step():
+            sess.run(gan.D_optim, feed)
+            sess.run(gan.G_optim, feed)
+        times = _time(step, opts.warmup, opts.repeats)
+    return {'config': ' '.join(argv[2:]), 'graph_build_s': build_s, 'median_s': float(np.median(times)), 'times_s': times}
+
+
+def child_tflite(opts):
+    """float32 TFLite light generator at batch 1."""
+    import tensorflow as tf
+    import main
+    from ugatit.export import serving_graph
+    from ugatit.model import UGATIT
+    tf.compat.v1.disable_eager_execution()
+    args = main.parse_args(['--phase', 'export', '--light', 'true', '--img_size', str(opts.size), '--dataset', 'bench'])
+    with tf.compat.v1.Session() as sess:
+        gan = UGATIT(sess, args)
+        image_in, image_out, attention = serving_graph(gan, 'a2b', batch=1)
+        sess.run(tf.compat.v1.global_variables_initializer())
+        model = tf.compat.v1.lite.TFLiteConverter.from_session(sess, [image_in], [image_out, attention]).convert()
+    interpreter = tf.lite.Interpreter(model_content=model, num_threads=opts.intra or None)
+    interpreter.allocate_tensors()
+    inp = interpreter.get_input_details()[0]
+    x = np.random.default_rng(0).integers(0, 256, (1, opts.size, opts.size, 3), dtype=np.uint8)
+
+    def run():
+        interpreter.set_tensor(inp['index'], x)
+        interpreter.invoke()
+    times = _time(run, opts.warmup, opts.repeats)
+    return {'median_s': float(np.median(times)), 'times_s': times, 'model_mb': len(model) / 1e6}
+
+
+def measure_startup(opts, python):
+    """Wall time of a whole `main.py --phase test --input` process (light, 256 px)."""
+    import cv2
+    tmp = tempfile.mkdtemp(prefix='ugatit_bench_')
+    subprocess.run([python, '-m', 'ugatit.bench', '--child', 'save_light_checkpoint', '--out', tmp], check=True,
+                   cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    image = os.path.join(tmp, 'photo.png')
+    cv2.imwrite(image, np.random.default_rng(0).integers(0, 256, (300, 300, 3), dtype=np.uint8))
+    cmd = [python, os.path.join(ROOT, 'main.py'), '--phase', 'test', '--light', 'true', '--dataset', 'bench',
+           '--checkpoint', os.path.join(tmp, 'ckpt'), '--input', image, '--result_dir', os.path.join(tmp, 'out')]
+    times = []
+    for _ in range(opts.warmup + opts.repeats):
+        start = time.perf_counter()
+        subprocess.run(cmd, check=True, cwd=tmp, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        times.append(time.perf_counter() - start)
+    times = times[opts.warmup:]
+    return {'median_s': float(np.median(times)), 'times_s': times}
+
+
+def child_save_light_checkpoint(opts):
+    import tensorflow as tf
+    import main
+    from ugatit.model import UGATIT
+    tf.compat.v1.disable_eager_execution()
+    args = main.parse_args(['--phase', 'test', '--light', 'true', '--dataset', 'bench'])
+    with tf.compat.v1.Session() as sess:
+        gan = UGATIT(sess, args)
+        gan.build_model()
+        sess.run(tf.compat.v1.global_variables_initializer())
+        tf.compat.v1.train.Saver().save(sess, os.path.join(opts.out, 'ckpt', 'UGATIT_light.model'), global_step=1)
+    return {}
+
+
+CHILDREN = {'forward': child_forward, 'train': child_train, 'tflite': child_tflite,
+            'save_light_checkpoint': child_save_light_checkpoint}
+
+
+def run_child(python, name, opts, **overrides):
+    argv = [python, '-m', 'ugatit.bench', '--child', name]
+    values = dict(vars(opts), **overrides)
+    for key in ('size', 'batch', 'repeats', 'warmup', 'intra', 'inter', 'xla', 'light', 'config'):
+        argv += ['--' + key, str(values[key])]
+    proc = subprocess.run(argv, cwd=ROOT, capture_output=True, text=True)
+    if proc.returncode:
+        raise RuntimeError('benchmark child %s failed:\n%s' % (name, proc.stderr[-3000:]))
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def environment(opts):
+    import tensorflow as tf
+    return {'tensorflow': tf.__version__, 'python': platform.python_version(), 'machine': platform.machine(),
+            'cpu_count': os.cpu_count(), 'processor': _cpu_name(), 'gpus': [d.name for d in tf.config.list_physical_devices('GPU')],
+            'intra_op_threads': opts.intra, 'inter_op_threads': opts.inter, 'xla': opts.xla,
+            'TF_ENABLE_ONEDNN_OPTS': os.environ.get('TF_ENABLE_ONEDNN_OPTS', '(default)')}
+
+
+def _cpu_name():
+    try:
+        with open('/proc/cpuinfo') as f:
+            for line in f:
+                if line.startswith('model name'):
+                    return line.split(':', 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor()
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0], epilog=__doc__.split('Examples:')[1],
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument('--what', nargs='+', default=['forward', 'train', 'startup', 'tflite'],
+                        choices=['forward', 'train', 'startup', 'tflite'], help='what to measure (default: all)')
+    parser.add_argument('--sizes', nargs='+', type=int, default=[256], help='image sizes for forward (default: %(default)s)')
+    parser.add_argument('--batch', type=int, default=4, help='batch for the throughput figure (default: %(default)s)')
+    parser.add_argument('--repeats', type=int, default=5, help='timed runs per figure (default: %(default)s)')
+    parser.add_argument('--warmup', type=int, default=2, help='untimed runs first (default: %(default)s)')
+    parser.add_argument('--intra', type=int, default=0, help='intra-op threads, 0 = TensorFlow default (default: %(default)s)')
+    parser.add_argument('--inter', type=int, default=0, help='inter-op threads, 0 = TensorFlow default (default: %(default)s)')
+    parser.add_argument('--xla', type=str2bool, default=False, help='XLA JIT (default: %(default)s)')
+    parser.add_argument('--json', default=os.path.join('bench_results', 'bench.json'), help='output JSON (default: %(default)s)')
+    parser.add_argument('--child', help=argparse.SUPPRESS)
+    parser.add_argument('--size', type=int, default=256, help=argparse.SUPPRESS)
+    parser.add_argument('--light', type=str2bool, default=True, help=argparse.SUPPRESS)
+    parser.add_argument('--config', default='default', help=argparse.SUPPRESS)
+    parser.add_argument('--out', help=argparse.SUPPRESS)
+    opts = parser.parse_args(argv)
+    os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
+
+    if opts.child:
+        result = CHILDREN[opts.child](opts)
+        result['peak_rss_mb'] = peak_rss_mb()
+        print(json.dumps(result))
+        return 0
+
+    python = sys.executable
+    report = {'environment': environment(opts), 'results': []}
+    rows = []
+
+    def record(name, result):
+        report['results'].append(dict(result, name=name))
+        rows.append((name, result))
+        print('%-44s median %8.3f s   peak RSS %7.0f MB' % (name, result['median_s'], result['peak_rss_mb']), flush=True)
+
+    if 'forward' in opts.what:
+        for size in opts.sizes:
+            for light in (True, False):
+                r = run_child(python, 'forward', opts, size=size, light=light)
+                label = 'light' if light else 'full'
+                for key, value in r.items():
+                    if key.startswith('batch'):
+                        record('forward %s %dpx %s' % (label, size, key), dict(value, peak_rss_mb=r['peak_rss_mb']))
+    if 'train' in opts.what:
+        for config in ('default', 'small'):
+            r = run_child(python, 'train', opts, config=config)
+            record('train iteration %s (%s)' % (config, r['config']), r)
+    if 'tflite' in opts.what:
+        r = run_child(python, 'tflite', opts, size=256)
+        record('tflite float32 light 256px batch1', r)
+    if 'startup' in opts.what:
+        r = measure_startup(opts, python)
+        r['peak_rss_mb'] = float('nan')
+        record('process start to first image (light 256px)', r)
+
+    os.makedirs(os.path.dirname(os.path.abspath(opts.json)), exist_ok=True)
+    with open(opts.json, 'w') as f:
+        json.dump(report, f, indent=1)
+    print('environment: %s' % json.dumps(report['environment']))
+    print('written: %s' % opts.json)
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())
