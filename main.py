@@ -71,6 +71,8 @@ def build_parser():
     add('--log_dir', type=str, default='logs', help='folder for TensorBoard logs (default: %(default)s)')
     add('--sample_dir', type=str, default='samples', help='folder for training samples (default: %(default)s)')
     add('--export_dir', type=str, default='exported', help='folder for --phase export (default: %(default)s)')
+    add('--seed', type=int, default=None,
+        help='graph-level random seed (initialisation, shuffling, augmentation); none: random as the official code (default: %(default)s)')
     add('--xla', type=str2bool, default=False, help='compile the graph with XLA JIT (default: %(default)s)')
     add('--intra_op_threads', type=int, default=0, help='threads inside one op; 0: TensorFlow decides (default: %(default)s)')
     add('--inter_op_threads', type=int, default=0, help='ops run in parallel; 0: TensorFlow decides (default: %(default)s)')
@@ -193,6 +195,8 @@ def main(argv=None):
     config = session_config(args.intra_op_threads, args.inter_op_threads, args.xla)
     try:
         with tf.Graph().as_default(), tf.compat.v1.Session(config=config) as sess:
+            if args.seed is not None:
+                tf.compat.v1.set_random_seed(args.seed)
             gan = UGATIT(sess, args)
             if args.phase == 'train':
                 gan.build_model()
