@@ -168,6 +168,18 @@ def safe_name(name, default='image'):
     return base[:120]
 
 
+def unique_stem(path, used):
+    """A safe output stem for the file `path` (its name without extension), made unique within the
+    set `used` by a _2, _3, ... suffix; the result is added to `used`."""
+    stem = safe_name(os.path.splitext(os.path.basename(path))[0])
+    candidate, n = stem, 1
+    while candidate in used:
+        n += 1
+        candidate = '%s_%d' % (stem, n)
+    used.add(candidate)
+    return candidate
+
+
 def escape(text):
     """HTML-escape text for index.html."""
     return html.escape(str(text), quote=True)

@@ -10,7 +10,7 @@ import pytest
 import main
 from conftest import shared_path
 from ugatit.config import learning_rate, min_img_size, model_dir_name
-from utils import str2bool
+from utils import safe_name, str2bool, unique_stem
 
 OFFICIAL_DIR = 'UGATIT_selfie2anime_lsgan_4resblock_6dis_1_1_10_10_1000_sn_smoothing'
 
@@ -83,6 +83,15 @@ def test_small_image_is_fine_for_test_phase_which_has_no_discriminator():
     assert min_img_size(6) == 96 and min_img_size(4) == 24
 
 
+def test_output_names_stay_in_their_folder_and_are_unique():
+    assert safe_name('../../etc/passwd') == 'passwd'
+    assert safe_name('..') == 'image'
+    assert safe_name('a\\b/c') == 'c'
+    used = set()
+    stems = [unique_stem(p, used) for p in ('x/face.jpg', 'y/face.png', 'face.JPG', 'z/../a b.jpg')]
+    assert stems == ['face', 'face_2', 'face_3', 'a_b']
+
+
 def test_test_phase_without_checkpoint_exits_with_paths_tried(tmp_path, capsys):
     for split in ('testA', 'testB'):
         os.makedirs(tmp_path / 'data' / 'tiny' / split)
@@ -94,6 +103,14 @@ def test_test_phase_without_checkpoint_exits_with_paths_tried(tmp_path, capsys):
     assert 'no checkpoint found' in err
     assert os.path.join(str(tmp_path / 'ckpt'), 'UGATIT_light_tiny_lsgan_4resblock_6dis_1_1_10_10_1000_sn_smoothing') in err
     assert not os.path.exists(tmp_path / 'res' / 'UGATIT_light_tiny_lsgan_4resblock_6dis_1_1_10_10_1000_sn_smoothing' / 'a2b')
+
+
+def test_export_without_checkpoint_exits_with_paths_tried(tmp_path, capsys):
+    rc, out, err = run_main(capsys, '--phase', 'export', '--dataset', 'tiny', '--checkpoint_dir', str(tmp_path / 'ckpt'),
+                            '--export_dir', str(tmp_path / 'export'), '--light', 'true', '--ch', '4', '--img_size', '32')
+    assert rc == 2
+    assert 'no checkpoint found' in err and str(tmp_path / 'ckpt') in err
+    assert not any(files for _, _, files in os.walk(tmp_path / 'export'))
 
 
 def test_test_phase_without_test_images_names_the_folders(tmp_path, capsys):

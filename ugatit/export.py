@@ -14,7 +14,6 @@ import os
 
 import tensorflow as tf
 
-from ugatit import checkpoint as ckpt
 from utils import check_folder
 
 tf1 = tf.compat.v1
@@ -36,17 +35,6 @@ def serving_graph(gan, direction, batch=None):
     return image_in, image_out, attention
 
 
-def _restore(sess, gan):
-    prefix, tried = ckpt.find_checkpoint(gan.args.checkpoint, gan.checkpoint_dir, gan.model_dir)
-    if prefix is None:
-        from ugatit.errors import UserError
-        raise UserError('no checkpoint found to export. Tried: %s (pass --checkpoint PATH)' % ', '.join(tried))
-    variables = tf1.global_variables()
-    ckpt.check_compatible(prefix, variables, gan.args)
-    tf1.train.Saver(var_list=variables).restore(sess, prefix)
-    return prefix
-
-
 def export(gan, export_dir):
     """Export the generator of gan.args.direction; returns {artefact name: path}."""
     from ugatit.model import UGATIT
@@ -59,7 +47,8 @@ def export(gan, export_dir):
     with graph.as_default(), tf1.Session(graph=graph) as sess:
         model = UGATIT(sess, gan.args)
         image_in, image_out, attention = serving_graph(model, direction)
-        prefix = _restore(sess, model)
+        model.restore_generators()
+        prefix = model.loaded_checkpoint
         path = os.path.join(out, 'saved_model')
         if os.path.exists(path):
             import shutil
@@ -78,7 +67,7 @@ def export(gan, export_dir):
     with graph.as_default(), tf1.Session(graph=graph) as sess:
         model = UGATIT(sess, gan.args)
         image_in, image_out, attention = serving_graph(model, direction, batch=1)
-        _restore(sess, model)
+        model.restore_generators()
         for variant in TFLITE_VARIANTS:
             converter = tf1.lite.TFLiteConverter.from_session(sess, [image_in], [image_out, attention])
             if variant != 'float32':

@@ -23,7 +23,7 @@ from tqdm import tqdm
 
 from ugatit.errors import UserError
 from utils import (ImageError, check_folder, escape, expand_inputs, heatmap_to_rgb, imwrite_rgb,
-                   read_image_rgb, safe_name, to_uint8)
+                   read_image_rgb, to_uint8, unique_stem)
 
 # Smaller inputs carry too little detail to translate: refused with a message.
 MIN_INPUT_SIDE = 32
@@ -41,15 +41,6 @@ class Item(object):
         self.face = face            # faces.Face or None (centre crop)
 
 
-def _unique(stem, used):
-    candidate, n = stem, 1
-    while candidate in used:
-        n += 1
-        candidate = '%s_%d' % (stem, n)
-    used.add(candidate)
-    return candidate
-
-
 def prepare_items(files, args, aligner, log):
     """Read every file and cut its chips. Returns (items, problems) where problems is a list of
     (file, reason, fatal) for files that produced nothing."""
@@ -61,7 +52,7 @@ def prepare_items(files, args, aligner, log):
         except ImageError as exc:
             problems.append((path, str(exc), True))
             continue
-        stem = _unique(safe_name(os.path.splitext(os.path.basename(path))[0]), used)
+        stem = unique_stem(path, used)
         if aligner is None:
             chip, transform = F.center_crop(image, args.img_size)
             chips = [(stem, chip, transform, None)]

@@ -22,7 +22,7 @@ from tqdm import tqdm
 from ugatit.data import domain_folder
 from ugatit.errors import UserError
 from utils import (ImageError, check_folder, escape, heatmap_to_rgb, imwrite_rgb, list_images,
-                   preprocess, read_image_rgb, safe_name, to_uint8)
+                   preprocess, read_image_rgb, to_uint8, unique_stem)
 
 DIRECTIONS = {'a2b': ('testA', 'B'), 'b2a': ('testB', 'A')}
 
@@ -50,17 +50,6 @@ def load_batch(files, size):
         except ImageError as exc:
             skipped.append((path, str(exc)))
     return images, names, skipped
-
-
-def unique_stem(path, used):
-    """A safe output stem for `path`, made unique within `used`."""
-    stem = safe_name(os.path.splitext(os.path.basename(path))[0])
-    candidate, n = stem, 1
-    while candidate in used:
-        n += 1
-        candidate = '%s_%d' % (stem, n)
-    used.add(candidate)
-    return candidate
 
 
 def run_test(gan):
