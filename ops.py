@@ -275,38 +275,39 @@ def layer_instance_norm(x, scope='layer_instance_norm'):
         return x_hat * gamma + beta
 
 
-def _read_once(var):
-    """One read op per variable: every use of it within a session run sees the value stored
-    before the run, whichever discriminator call assigns first. (With one read per call, the
-    real and fake branches raced on the `u` assignments; the official numbers are those of
-    every call reading the stored value.)"""
-    if getattr(var, '_single_read', None) is None or var._single_read.graph is not tf1.get_default_graph():
-        with tf1.control_dependencies(None), tf1.name_scope(var.op.name + '_read'):
-            var._single_read = tf.identity(var.read_value())
-    return var._single_read
-
-
 def spectral_norm(w, iteration=1):
     """Divide a kernel by its largest singular value, estimated by power iteration.
 
     w: any shape [..., C_out], treated as the matrix [prod(...), C_out]. The running estimate
-    `u` ([1, C_out], non-trainable) is created next to the kernel and updated by every
-    evaluation, as in the official code (so two evaluations in a row differ slightly).
+    `u` ([1, C_out], non-trainable) is created next to the kernel and updated by every session
+    run that evaluates the kernel, as in the official code (so two evaluations in a row differ
+    slightly).
+
+    Every call for the same kernel in a graph (a discriminator applied to real, fake and
+    interpolated images) returns one shared tensor, so u is read once and assigned once per run:
+    every use sees the u stored before the run (with a read per call, the calls raced on the
+    assignments; the official numbers are those of every call reading the stored value), and
+    back-propagation adds up the calls' gradients before differentiating the division once,
+    instead of once per call, which saves a kernel-sized tensor per call and step.
     """
-    w_shape = w.shape.as_list()
-    w = tf.reshape(w, [-1, w_shape[-1]])
-    u = tf1.get_variable('u', [1, w_shape[-1]], initializer=tf1.random_normal_initializer(),
+    u = tf1.get_variable('u', [1, w.shape.as_list()[-1]], initializer=tf1.random_normal_initializer(),
                          trainable=False, use_resource=True)
-    u_hat = _read_once(u)
+    shared = getattr(u, '_normalised', None)
+    if shared is not None and shared[0] is w and shared[1].graph is tf1.get_default_graph():
+        return shared[1]
+    w_shape = w.shape.as_list()
+    w_matrix = tf.reshape(w, [-1, w_shape[-1]])
+    u_hat = u.read_value()
     v_hat = None
     for _ in range(iteration):
-        v_hat = tf.nn.l2_normalize(tf.matmul(u_hat, tf.transpose(w)))
-        u_hat = tf.nn.l2_normalize(tf.matmul(v_hat, w))
+        v_hat = tf.nn.l2_normalize(tf.matmul(u_hat, tf.transpose(w_matrix)))
+        u_hat = tf.nn.l2_normalize(tf.matmul(v_hat, w_matrix))
     u_hat = tf.stop_gradient(u_hat)
     v_hat = tf.stop_gradient(v_hat)
-    sigma = tf.matmul(tf.matmul(v_hat, w), tf.transpose(u_hat))
+    sigma = tf.matmul(tf.matmul(v_hat, w_matrix), tf.transpose(u_hat))
     with tf.control_dependencies([u.assign(u_hat)]):
-        w_norm = tf.reshape(w / sigma, w_shape)
+        w_norm = tf.reshape(w_matrix / sigma, w_shape)
+    u._normalised = (w, w_norm)
     return w_norm
 
 
