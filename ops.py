@@ -326,11 +326,18 @@ def L1_loss(x, y):
 def cam_loss(source, non_source):
     """CAM loss of a generator: its auxiliary classifier should say 1 for images of the other
     domain (source: logits [N, 2]) and 0 for images of its own domain (non_source: [N, 2])."""
-    identity_loss = tf.reduce_mean(tf.nn.sigmoid_cross_entropy_with_logits(
-        labels=tf.ones_like(source), logits=source))
-    non_identity_loss = tf.reduce_mean(tf.nn.sigmoid_cross_entropy_with_logits(
+    return cam_source_loss(source) + cam_non_source_loss(non_source)
+
+
+def cam_source_loss(source):
+    """Sigmoid cross-entropy of CAM logits [N, 2] against 1 (images of the other domain)."""
+    return tf.reduce_mean(tf.nn.sigmoid_cross_entropy_with_logits(labels=tf.ones_like(source), logits=source))
+
+
+def cam_non_source_loss(non_source):
+    """Sigmoid cross-entropy of CAM logits [N, 2] against 0 (images of the generator's own domain)."""
+    return tf.reduce_mean(tf.nn.sigmoid_cross_entropy_with_logits(
         labels=tf.zeros_like(non_source), logits=non_source))
-    return identity_loss + non_identity_loss
 
 
 def regularization_loss(scope_name):
