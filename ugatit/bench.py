@@ -3,8 +3,9 @@
 Measures, each in a fresh child process (so that its peak resident memory is its own):
   forward   generator forward latency at batch 1 and throughput at batch N (light and full)
   train     one training iteration (D step + G step) at the default light config and a small one
-  startup   wall time of `python main.py --phase test --input <one image>` from process start to
-            exit, with a light 256 px checkpoint (random weights) on a warm disk
+  startup   wall time and peak memory of `python main.py --phase test --input <one image>` from
+            process start to exit, with light and full 256 px checkpoints (random weights; the
+            full one as large as the released selfie2anime checkpoint) on a warm disk
   tflite    the float32 TFLite light generator, batch 1
 Times are medians over --repeats runs after --warmup runs. Weights are random (speed does not
 depend on their values). Never used by the tests: timings are not asserted anywhere.
@@ -20,6 +21,7 @@ import json
 import os
 import platform
 import resource
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -126,41 +128,52 @@ def child_tflite(opts):
     return {'median_s': float(np.median(times)), 'times_s': times, 'model_mb': len(model) / 1e6}
 
 
-def measure_startup(opts, python):
-    """Wall time of a whole `main.py --phase test --input` process (light, 256 px)."""
+def measure_startup(opts, python, light):
+    """Wall time and peak resident memory of whole `main.py --phase test --input <one image>`
+    processes (256 px, direction a2b, so only generator_B is built and restored) with a saved
+    checkpoint of random weights: the full model's is the size of the released one (1.1 GB per
+    generator)."""
     import cv2
     tmp = tempfile.mkdtemp(prefix='ugatit_bench_')
-    subprocess.run([python, '-m', 'ugatit.bench', '--child', 'save_light_checkpoint', '--out', tmp], check=True,
-                   cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    image = os.path.join(tmp, 'photo.png')
-    cv2.imwrite(image, np.random.default_rng(0).integers(0, 256, (300, 300, 3), dtype=np.uint8))
-    cmd = [python, os.path.join(ROOT, 'main.py'), '--phase', 'test', '--light', 'true', '--dataset', 'bench',
-           '--checkpoint', os.path.join(tmp, 'ckpt'), '--input', image, '--result_dir', os.path.join(tmp, 'out')]
-    times = []
-    for _ in range(opts.warmup + opts.repeats):
-        start = time.perf_counter()
-        subprocess.run(cmd, check=True, cwd=tmp, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        times.append(time.perf_counter() - start)
-    times = times[opts.warmup:]
-    return {'median_s': float(np.median(times)), 'times_s': times}
+    try:
+        subprocess.run([python, '-m', 'ugatit.bench', '--child', 'save_checkpoint', '--light', str(light),
+                        '--out', tmp], check=True, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        image = os.path.join(tmp, 'photo.png')
+        cv2.imwrite(image, np.random.default_rng(0).integers(0, 256, (300, 300, 3), dtype=np.uint8))
+        cmd = [python, os.path.join(ROOT, 'main.py'), '--phase', 'test', '--light', str(light), '--dataset', 'bench',
+               '--checkpoint', os.path.join(tmp, 'ckpt'), '--input', image, '--result_dir', os.path.join(tmp, 'out')]
+        times, peaks = [], []
+        for _ in range(opts.warmup + opts.repeats):
+            start = time.perf_counter()
+            proc = subprocess.Popen(cmd, cwd=tmp, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            _, status, usage = os.wait4(proc.pid, 0)  # this child's own rusage (peak RSS in KB)
+            times.append(time.perf_counter() - start)
+            peaks.append(usage.ru_maxrss / 1024.0)
+            if os.waitstatus_to_exitcode(status):
+                raise RuntimeError('%s exited with status %d' % (' '.join(cmd), os.waitstatus_to_exitcode(status)))
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return {'median_s': float(np.median(times[opts.warmup:])), 'times_s': times[opts.warmup:],
+            'peak_rss_mb': max(peaks)}
 
 
-def child_save_light_checkpoint(opts):
+def child_save_checkpoint(opts):
+    """Both generators with random weights, saved as <out>/ckpt/<model_name>.model-1."""
     import tensorflow as tf
     import main
     from ugatit.model import UGATIT
     tf.compat.v1.disable_eager_execution()
-    args = main.parse_args(['--phase', 'test', '--light', 'true', '--dataset', 'bench'])
+    args = main.parse_args(['--phase', 'test', '--light', str(opts.light), '--dataset', 'bench'])
     with tf.compat.v1.Session() as sess:
         gan = UGATIT(sess, args)
         gan.build_model()
         sess.run(tf.compat.v1.global_variables_initializer())
-        tf.compat.v1.train.Saver().save(sess, os.path.join(opts.out, 'ckpt', 'UGATIT_light.model'), global_step=1)
+        tf.compat.v1.train.Saver().save(sess, os.path.join(opts.out, 'ckpt', gan.model_name + '.model'), global_step=1)
     return {}
 
 
 CHILDREN = {'forward': child_forward, 'train': child_train, 'tflite': child_tflite,
-            'save_light_checkpoint': child_save_light_checkpoint}
+            'save_checkpoint': child_save_checkpoint}
 
 
 def run_child(python, name, opts, **overrides):
@@ -245,9 +258,9 @@ def main(argv=None):
         r = run_child(python, 'tflite', opts, size=256)
         record('tflite float32 light 256px batch1', r)
     if 'startup' in opts.what:
-        r = measure_startup(opts, python)
-        r['peak_rss_mb'] = float('nan')
-        record('process start to first image (light 256px)', r)
+        for light in (True, False):
+            r = measure_startup(opts, python, light)
+            record('test --input, 1 image, start to exit (%s 256px)' % ('light' if light else 'full'), r)
 
     os.makedirs(os.path.dirname(os.path.abspath(opts.json)), exist_ok=True)
     with open(opts.json, 'w') as f:
