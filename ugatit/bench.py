@@ -104,7 +104,7 @@ def child_train(opts):
 
 
 def child_tflite(opts):
-    """float32 TFLite light generator at batch 1."""
+    """float32 TFLite light generator at batch 1, on --intra threads (0: all cores)."""
     import tensorflow as tf
     import main
     from ugatit.export import serving_graph
@@ -116,7 +116,8 @@ def child_tflite(opts):
         image_in, image_out, attention = serving_graph(gan, 'a2b', batch=1)
         sess.run(tf.compat.v1.global_variables_initializer())
         model = tf.compat.v1.lite.TFLiteConverter.from_session(sess, [image_in], [image_out, attention]).convert()
-    interpreter = tf.lite.Interpreter(model_content=model, num_threads=opts.intra or None)
+    # TFLite runs one thread unless told otherwise; use the cores TensorFlow would (--intra 0).
+    interpreter = tf.lite.Interpreter(model_content=model, num_threads=opts.intra or os.cpu_count())
     interpreter.allocate_tensors()
     inp = interpreter.get_input_details()[0]
     x = np.random.default_rng(0).integers(0, 256, (1, opts.size, opts.size, 3), dtype=np.uint8)
