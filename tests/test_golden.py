@@ -146,3 +146,19 @@ def _check_state_after_steps(values, official, lr, tol=1e-5):
             assert diff[undetermined].max(initial=0) <= 2 * lr + tol, (name, diff[undetermined].max())
         else:  # spectral-norm u, rho (not trained by these steps), Adam's beta powers
             assert diff.max() <= tol, (name, diff.max())
+
+
+def test_without_graph_rewrites_the_outputs_are_the_same():
+    """--grappler false only changes how TensorFlow schedules the graph, not the numbers."""
+    from ugatit.config import session_config
+    cfg_dir = shared_path('reference', 'a')
+    config = session_config(graph_rewrites=False)
+    assert config.graph_options.rewrite_options.disable_meta_optimizer
+    args = parse_args(['--phase', 'test', '--grappler', 'false', '--checkpoint_dir', os.path.join(cfg_dir, 'checkpoint')]
+                      + flags(cfg_dir))
+    with tf.Graph().as_default(), tf1.Session(config=config) as sess:
+        gan = UGATIT(sess, args)
+        gan.build_model(directions=('a2b',))
+        gan.restore_generators()
+        fake_B, _ = gan.translate('a2b', np.load(os.path.join(cfg_dir, 'inputs.npy')))
+    assert np.abs(fake_B - np.load(os.path.join(cfg_dir, 'test_fake_B.npy'))).max() <= 1e-5

@@ -44,7 +44,7 @@ def peak_rss_mb():
 def _session(opts):
     import tensorflow as tf
     from ugatit.config import session_config
-    return tf.compat.v1.Session(config=session_config(opts.intra, opts.inter, opts.xla))
+    return tf.compat.v1.Session(config=session_config(opts.intra, opts.inter, opts.xla, opts.grappler))
 
 
 def _time(fn, warmup, repeats):
@@ -180,7 +180,7 @@ CHILDREN = {'forward': child_forward, 'train': child_train, 'tflite': child_tfli
 def run_child(python, name, opts, **overrides):
     argv = [python, '-m', 'ugatit.bench', '--child', name]
     values = dict(vars(opts), **overrides)
-    for key in ('size', 'batch', 'repeats', 'warmup', 'intra', 'inter', 'xla', 'light', 'config'):
+    for key in ('size', 'batch', 'repeats', 'warmup', 'intra', 'inter', 'xla', 'grappler', 'light', 'config'):
         argv += ['--' + key, str(values[key])]
     proc = subprocess.run(argv, cwd=ROOT, capture_output=True, text=True)
     if proc.returncode:
@@ -192,7 +192,7 @@ def environment(opts):
     import tensorflow as tf
     return {'tensorflow': tf.__version__, 'python': platform.python_version(), 'machine': platform.machine(),
             'cpu_count': os.cpu_count(), 'processor': _cpu_name(), 'gpus': [d.name for d in tf.config.list_physical_devices('GPU')],
-            'intra_op_threads': opts.intra, 'inter_op_threads': opts.inter, 'xla': opts.xla,
+            'intra_op_threads': opts.intra, 'inter_op_threads': opts.inter, 'xla': opts.xla, 'grappler': opts.grappler,
             'TF_ENABLE_ONEDNN_OPTS': os.environ.get('TF_ENABLE_ONEDNN_OPTS', '(default)')}
 
 
@@ -219,6 +219,8 @@ def main(argv=None):
     parser.add_argument('--intra', type=int, default=0, help='intra-op threads, 0 = TensorFlow default (default: %(default)s)')
     parser.add_argument('--inter', type=int, default=0, help='inter-op threads, 0 = TensorFlow default (default: %(default)s)')
     parser.add_argument('--xla', type=str2bool, default=False, help='XLA JIT (default: %(default)s)')
+    parser.add_argument('--grappler', type=str2bool, default=True,
+                        help='let Grappler rewrite the graphs (default: %(default)s)')
     parser.add_argument('--json', default=os.path.join('bench_results', 'bench.json'), help='output JSON (default: %(default)s)')
     parser.add_argument('--child', help=argparse.SUPPRESS)
     parser.add_argument('--size', type=int, default=256, help=argparse.SUPPRESS)

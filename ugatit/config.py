@@ -37,9 +37,10 @@ def model_dir_name(args):
         '_sn' if args.sn else '', '_smoothing' if args.smoothing else '')
 
 
-def session_config(intra_op_threads=0, inter_op_threads=0, xla=False):
+def session_config(intra_op_threads=0, inter_op_threads=0, xla=False, graph_rewrites=True):
     """tf.compat.v1.ConfigProto: thread pools (0 = TensorFlow's choice), optional XLA JIT,
-    soft placement (so CPU-only ops fall back on a GPU machine) and on-demand GPU memory."""
+    soft placement (so CPU-only ops fall back on a GPU machine), on-demand GPU memory, and
+    whether Grappler rewrites the graph before the first run."""
     import tensorflow as tf
     config = tf.compat.v1.ConfigProto(allow_soft_placement=True,
                                       intra_op_parallelism_threads=intra_op_threads,
@@ -47,4 +48,6 @@ def session_config(intra_op_threads=0, inter_op_threads=0, xla=False):
     config.gpu_options.allow_growth = True
     if xla:
         config.graph_options.optimizer_options.global_jit_level = tf.compat.v1.OptimizerOptions.ON_1
+    if not graph_rewrites:
+        config.graph_options.rewrite_options.disable_meta_optimizer = True
     return config
