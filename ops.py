@@ -323,11 +323,9 @@ def L1_loss(x, y):
     return tf.reduce_mean(tf.abs(x - y))
 
 
-def cam_loss(source, non_source):
-    """CAM loss of a generator: its auxiliary classifier should say 1 for images of the other
-    domain (source: logits [N, 2]) and 0 for images of its own domain (non_source: [N, 2])."""
-    return cam_source_loss(source) + cam_non_source_loss(non_source)
-
+# The CAM loss of a generator is cam_source_loss(its logits on the other domain's images) +
+# cam_non_source_loss(its logits on its own domain's images), as the official cam_loss; the
+# parts are separate so that the G step can back-propagate them with their input domain.
 
 def cam_source_loss(source):
     """Sigmoid cross-entropy of CAM logits [N, 2] against 1 (images of the other domain)."""

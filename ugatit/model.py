@@ -18,8 +18,7 @@ import tensorflow as tf
 from tqdm import tqdm
 
 from ops import (L1_loss, adaptive_ins_layer_resblock, cam_non_source_loss, cam_source_loss, conv,
-                 discriminator_loss,
-                 flatten, fully_connected, fully_connected_with_w, generator_loss,
+                 discriminator_loss, flatten, fully_connected, fully_connected_with_w, generator_loss,
                  global_avg_pooling, global_max_pooling, gradient_penalty, instance_norm,
                  layer_instance_norm, lrelu, regularization_loss, relu, resblock, tanh, up_sample)
 from ugatit import checkpoint as ckpt
