@@ -143,8 +143,7 @@ def resblock(x_init, channels,
     with tf1.variable_scope(scope):
         with tf1.variable_scope('res1'):
             x = conv(x_init, channels, kernel=3, stride=1, pad=1, pad_type='reflect', use_bias=use_bias)
-            x = instance_norm(x)
-            x = relu(x)
+            x = instance_norm(x, relu=True)
         with tf1.variable_scope('res2'):
             x = conv(x, channels, kernel=3, stride=1, pad=1, pad_type='reflect', use_bias=use_bias)
             x = instance_norm(x)
@@ -162,8 +161,7 @@ def adaptive_ins_layer_resblock(x_init, channels, gamma, beta,
     with tf1.variable_scope(scope):
         with tf1.variable_scope('res1'):
             x = conv(x_init, channels, kernel=3, stride=1, pad=1, pad_type='reflect', use_bias=use_bias)
-            x = adaptive_instance_layer_norm(x, gamma, beta, smoothing)
-            x = relu(x)
+            x = adaptive_instance_layer_norm(x, gamma, beta, smoothing, relu=True)
         with tf1.variable_scope('res2'):
             x = conv(x, channels, kernel=3, stride=1, pad=1, pad_type='reflect', use_bias=use_bias)
             x = adaptive_instance_layer_norm(x, gamma, beta, smoothing)
@@ -213,22 +211,109 @@ def sigmoid(x):
 ##################################################################################
 # Normalisations
 ##################################################################################
+#
+# The normalisations run the official forward ops (same numbers), with a gradient of their own
+# that keeps only the input x: TensorFlow's gradients of those ops would keep every
+# intermediate ([N, H, W, C] centred values, normalised values, mixes, products) from the
+# forward pass to the backward pass, most of a training step's memory. The backward pass
+# recomputes the per-channel statistics of x and writes every gradient with per-channel
+# coefficients (dx = dy * k1 + (x - mean) * k2 + k3), so it needs few [N, H, W, C]
+# temporaries either. A ReLU that follows a normalisation is fused in (relu=True) so that
+# its output need not be kept for its gradient either: its mask is recomputed from x.
 
 def _clip_0_1(v):
     return tf.clip_by_value(v, clip_value_min=0.0, clip_value_max=1.0)
 
 
-def _instance_and_layer_normalised(x, eps=1e-5):
-    """Return (instance-normalised x, layer-normalised x), both [N, H, W, C], without affine."""
-    ins_mean, ins_var = tf.nn.moments(x, axes=[1, 2], keepdims=True)
-    x_ins = (x - ins_mean) / tf.sqrt(ins_var + eps)
-    ln_mean, ln_var = tf.nn.moments(x, axes=[1, 2, 3], keepdims=True)
-    x_ln = (x - ln_mean) / tf.sqrt(ln_var + eps)
-    return x_ins, x_ln
+NORM_EPS = 1e-5  # the official epsilon of every normalisation
+
+
+def _normalised(x, axes):
+    """(x - mean) / sqrt(var + eps) over `axes`, as the official code computes it."""
+    mean, variance = tf.nn.moments(x, axes=axes, keepdims=True)
+    return (x - mean) / tf.sqrt(variance + NORM_EPS)
+
+
+def _sum_to(t, like):
+    """Sum a [N, 1, 1, C] per-instance gradient to the shape of a parameter: [C] or [N, 1, 1, C]."""
+    return tf.reduce_sum(t, axis=[0, 1, 2]) if like.shape.ndims == 1 else t
+
+
+def _normalisation_grads(dy, x, rho, gamma, beta, relu):
+    """Gradients of [ReLU]((rho * IN(x) + (1 - rho) * LN(x)) * gamma + beta), from x alone.
+
+    dy, x: [N, H, W, C]; rho: [C], or None for IN(x) * gamma + beta (instance norm);
+    gamma, beta: [C] or [N, 1, 1, C]. Returns (dx, drho, dgamma, dbeta), drho None without rho.
+    """
+    count_hw = tf.cast(tf.reduce_prod(tf.shape(x)[1:3]), x.dtype)
+    mean_ins, var_ins = tf.nn.moments(x, axes=[1, 2], keepdims=True)
+    inv_ins = tf.math.rsqrt(var_ins + NORM_EPS)
+    centred = x - mean_ins                                    # IN(x) = centred * inv_ins
+    w_ins = gamma if rho is None else rho * gamma             # weight of IN(x) in the output
+    slope, offset = w_ins * inv_ins, beta                     # pre-ReLU output = centred * slope + offset
+    if rho is not None:
+        mean_ln = tf.reduce_mean(mean_ins, axis=3, keepdims=True)
+        shift = mean_ins - mean_ln                            # LN(x) = (centred + shift) * inv_ln
+        var_ln = tf.reduce_mean(var_ins + tf.square(shift), axis=3, keepdims=True)
+        inv_ln = tf.math.rsqrt(var_ln + NORM_EPS)
+        w_ln = (1 - rho) * gamma                              # weight of LN(x) in the output
+        slope += w_ln * inv_ln
+        offset += w_ln * inv_ln * shift
+    if relu:
+        dy = tf.raw_ops.ReluGrad(gradients=dy, features=centred * slope + offset)
+
+    # Per-instance, per-channel sums over H, W: [N, 1, 1, C].
+    sum_dy = tf.reduce_sum(dy, axis=[1, 2], keepdims=True)
+    sum_dy_centred = tf.reduce_sum(dy * centred, axis=[1, 2], keepdims=True)
+    sum_dy_ins = inv_ins * sum_dy_centred                                            # sum dy * IN(x)
+    # IN branch: inv * (g - mean(g) - IN(x) * mean(g * IN(x))) with g = dy * w_ins.
+    k_centred = -w_ins * tf.square(inv_ins) * sum_dy_ins / count_hw
+    k_const = -w_ins * inv_ins * sum_dy / count_hw
+    if rho is None:
+        dx = dy * slope + centred * k_centred + k_const
+        return dx, None, _sum_to(sum_dy_ins, gamma), _sum_to(sum_dy, beta)
+
+    # LN branch: the same over H, W and C with g = dy * w_ln.
+    sum_dy_ln = inv_ln * (sum_dy_centred + shift * sum_dy)                            # sum dy * LN(x)
+    count_hwc = count_hw * tf.cast(tf.shape(x)[3], x.dtype)
+    mean_g = tf.reduce_sum(w_ln * sum_dy, axis=3, keepdims=True) / count_hwc
+    mean_g_ln = tf.reduce_sum(w_ln * sum_dy_ln, axis=3, keepdims=True) / count_hwc
+    k_centred -= tf.square(inv_ln) * mean_g_ln
+    k_const -= inv_ln * mean_g + shift * tf.square(inv_ln) * mean_g_ln
+    dx = dy * slope + centred * k_centred + k_const
+    return (dx, _sum_to(gamma * (sum_dy_ins - sum_dy_ln), rho),
+            _sum_to(rho * sum_dy_ins + (1 - rho) * sum_dy_ln, gamma), _sum_to(sum_dy, beta))
+
+
+def _normalisation_op(forward, relu):
+    """Custom-gradient op [ReLU](forward(x, [rho,] gamma, beta)) whose gradient keeps only its inputs."""
+    @tf.custom_gradient
+    def op(x, *params):
+        out = forward(x, *params)
+
+        def grad(dy):
+            with tf.control_dependencies([dy]):  # recompute late, not alongside the forward pass
+                rho, gamma, beta = params if len(params) == 3 else (None,) + params
+                grads = _normalisation_grads(dy, x, rho, gamma, beta, relu)
+            return [g for g in grads if g is not None] if rho is None else grads
+
+        return (tf.nn.relu(out) if relu else out), grad
+    return op
+
+
+def _instance_layer_mix(x, rho, gamma, beta):
+    return (rho * _normalised(x, [1, 2]) + (1 - rho) * _normalised(x, [1, 2, 3])) * gamma + beta
+
+
+def _instance_norm_affine(x, gamma, beta):
+    # As tf.contrib's instance_norm: moments, then tf.nn.batch_normalization.
+    mean, variance = tf.nn.moments(x, axes=[1, 2], keepdims=True)
+    return tf.nn.batch_normalization(x, mean, variance, beta, gamma, NORM_EPS)
 
 
 def adaptive_instance_layer_norm(x, gamma, beta,
                                  smoothing=True,    # use clip(rho - 0.1, 0, 1) instead of rho
+                                 relu=False,        # apply a ReLU after it (fused, see above)
                                  scope='instance_layer_norm'):
     """AdaLIN: (rho * IN(x) + (1 - rho) * LN(x)) * gamma + beta.
 
@@ -237,16 +322,16 @@ def adaptive_instance_layer_norm(x, gamma, beta,
     """
     with tf1.variable_scope(scope):
         ch = x.get_shape()[-1]
-        x_ins, x_ln = _instance_and_layer_normalised(x)
         rho = tf1.get_variable('rho', [ch], initializer=tf1.constant_initializer(1.0),
                                constraint=_clip_0_1)
         if smoothing:
             rho = tf.clip_by_value(rho - tf.constant(0.1), 0.0, 1.0)
-        x_hat = rho * x_ins + (1 - rho) * x_ln
-        return x_hat * gamma + beta
+        return _normalisation_op(_instance_layer_mix, relu)(x, rho, gamma, beta)
 
 
-def instance_norm(x, scope='instance_norm', eps=1e-5):
+def instance_norm(x,
+                  relu=False,   # apply a ReLU after it (fused, see above)
+                  scope='instance_norm'):
     """Instance norm with learned affine, as tf.contrib.layers.instance_norm: [N,H,W,C] -> same.
 
     Variables are created beta first, then gamma, as in tf.contrib.
@@ -255,24 +340,23 @@ def instance_norm(x, scope='instance_norm', eps=1e-5):
         ch = x.get_shape()[-1]
         beta = tf1.get_variable('beta', [ch], initializer=tf1.zeros_initializer())
         gamma = tf1.get_variable('gamma', [ch], initializer=tf1.ones_initializer())
-        mean, variance = tf.nn.moments(x, axes=[1, 2], keepdims=True)
-        return tf.nn.batch_normalization(x, mean, variance, beta, gamma, eps)
+        return _normalisation_op(_instance_norm_affine, relu)(x, gamma, beta)
 
 
-def layer_instance_norm(x, scope='layer_instance_norm'):
+def layer_instance_norm(x,
+                        relu=False,   # apply a ReLU after it (fused, see above)
+                        scope='layer_instance_norm'):
     """LIN of the upsampling path: (rho * IN(x) + (1 - rho) * LN(x)) * gamma + beta.
 
     x: [N, H, W, C]; rho (init 0, clipped to [0, 1]), gamma (init 1), beta (init 0): [C].
     """
     with tf1.variable_scope(scope):
         ch = x.get_shape()[-1]
-        x_ins, x_ln = _instance_and_layer_normalised(x)
         rho = tf1.get_variable('rho', [ch], initializer=tf1.constant_initializer(0.0),
                                constraint=_clip_0_1)
         gamma = tf1.get_variable('gamma', [ch], initializer=tf1.constant_initializer(1.0))
         beta = tf1.get_variable('beta', [ch], initializer=tf1.constant_initializer(0.0))
-        x_hat = rho * x_ins + (1 - rho) * x_ln
-        return x_hat * gamma + beta
+        return _normalisation_op(_instance_layer_mix, relu)(x, rho, gamma, beta)
 
 
 def spectral_norm(w, iteration=1):

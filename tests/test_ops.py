@@ -92,6 +92,86 @@ def test_adalin_matches_numpy(graph, smoothing):
     np.testing.assert_allclose(graph.run(y), want, atol=1e-4)
 
 
+def _official_in(x):
+    """IN(x) with TensorFlow's own ops, as the official code computes it (for autodiff)."""
+    m, v = tf.nn.moments(x, axes=[1, 2], keepdims=True)
+    return (x - m) / tf.sqrt(v + 1e-5)
+
+
+def _official_ln(x):
+    m, v = tf.nn.moments(x, axes=[1, 2, 3], keepdims=True)
+    return (x - m) / tf.sqrt(v + 1e-5)
+
+
+def _normalisation_and_official(layer, x, relu):
+    """(ops' layer output, the official formula on the same variables, [parameters])."""
+    if layer == 'instance_norm':
+        y = ops.instance_norm(x, relu=relu, scope='n')
+        params = [var('n/gamma'), var('n/beta')]
+        official = _official_in(x) * params[0] + params[1]
+    elif layer == 'layer_instance_norm':
+        y = ops.layer_instance_norm(x, relu=relu, scope='n')
+        rho, gamma, beta = params = [var('n/rho'), var('n/gamma'), var('n/beta')]
+        official = (rho * _official_in(x) + (1 - rho) * _official_ln(x)) * gamma + beta
+    else:  # AdaLIN, with per-instance gamma and beta from the MLP
+        gamma = tf.constant(rng.normal(1, 0.5, size=(2, 1, 1, 4)).astype(np.float32))
+        beta = tf.constant(rng.normal(size=(2, 1, 1, 4)).astype(np.float32))
+        y = ops.adaptive_instance_layer_norm(x, gamma, beta, smoothing=True, relu=relu, scope='n')
+        rho = tf.clip_by_value(var('n/rho') - 0.1, 0.0, 1.0)
+        params = [var('n/rho'), gamma, beta]
+        official = (rho * _official_in(x) + (1 - rho) * _official_ln(x)) * gamma + beta
+    return y, (tf.nn.relu(official) if relu else official), params
+
+
+def _randomise_parameters(sess):
+    sess.run(tf1.global_variables_initializer())
+    for v in tf1.global_variables():  # rho inside (0.1, 1) so that every branch has a gradient
+        low, high = (0.2, 0.9) if 'rho' in v.op.name else (-1.5, 1.5)
+        sess.run(v.assign(rng.uniform(low, high, size=v.shape.as_list()).astype(np.float32)))
+
+
+NORMALISATIONS = ['instance_norm', 'layer_instance_norm', 'adaptive_instance_layer_norm']
+
+
+@pytest.mark.parametrize('relu', [False, True])
+@pytest.mark.parametrize('layer', NORMALISATIONS)
+def test_normalisation_gradients_equal_autodiff_of_the_official_formula(graph, layer, relu):
+    """The hand-written backward pass (recomputed from x, per-channel coefficients) gives
+    TensorFlow's gradients of the official ops, for x and every parameter."""
+    x = tf.constant(rng.normal(0.5, 2.0, size=(2, 5, 6, 4)).astype(np.float32))
+    y, official, params = _normalisation_and_official(layer, x, relu)
+    dy = tf.constant(rng.normal(size=(2, 5, 6, 4)).astype(np.float32))
+    got = tf.gradients(y, [x] + params, grad_ys=dy)
+    want = tf.gradients(official, [x] + params, grad_ys=dy)
+    _randomise_parameters(graph)
+    y_v, official_v, got_v, want_v = graph.run([y, official, got, want])
+    np.testing.assert_allclose(y_v, official_v, atol=1e-5)
+    for g, w in zip(got_v, want_v):
+        assert g.shape == w.shape
+        np.testing.assert_allclose(g, w, atol=1e-5 * np.abs(w).max())
+
+
+@pytest.mark.parametrize('layer', NORMALISATIONS)
+def test_normalisation_gradient_keeps_no_forward_tensor_but_its_input(graph, layer):
+    """What makes the training step lean: the backward pass of a normalisation (with its fused
+    ReLU) reads no [N, H, W, C] tensor of the forward pass except the input x."""
+    x = tf.identity(tf.constant(rng.normal(size=(2, 5, 6, 4)).astype(np.float32)))
+    before = set(graph.graph.get_operations())
+    y, _, params = _normalisation_and_official(layer, x, relu=True)
+    forward = set(graph.graph.get_operations()) - before
+    grads = tf.gradients(y, [x] + params, grad_ys=tf.ones_like(y))
+    backward, stack = set(), [g.op for g in grads]
+    while stack:  # every op that computing the gradients runs
+        op = stack.pop()
+        if op in backward or op in forward:
+            continue
+        backward.add(op)
+        stack.extend([t.op for t in op.inputs] + list(op.control_inputs))
+    read = {t.name for op in backward for t in op.inputs
+            if t.op in forward and t.shape.as_list() == [2, 5, 6, 4]}
+    assert read == set()
+
+
 def test_rho_is_clipped_to_unit_interval_after_an_optimiser_step(graph):
     x = tf.constant(rng.normal(size=(1, 4, 4, 2)).astype(np.float32))
     y = ops.layer_instance_norm(x, scope='lin')

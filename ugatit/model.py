@@ -86,14 +86,12 @@ class UGATIT(object):
         channel = self.ch
         with tf1.variable_scope(scope, reuse=reuse):
             x = conv(x_init, channel, kernel=7, stride=1, pad=3, pad_type='reflect', scope='conv')
-            x = instance_norm(x, scope='ins_norm')
-            x = relu(x)
+            x = instance_norm(x, relu=True, scope='ins_norm')  # IN + ReLU (fused: ops.py)
 
             # Down-sampling
             for i in range(2):
                 x = conv(x, channel * 2, kernel=3, stride=2, pad=1, pad_type='reflect', scope='conv_' + str(i))
-                x = instance_norm(x, scope='ins_norm_' + str(i))
-                x = relu(x)
+                x = instance_norm(x, relu=True, scope='ins_norm_' + str(i))
                 channel = channel * 2
 
             # Down-sampling bottleneck (scopes resblock_0.., with an underscore)
@@ -124,8 +122,7 @@ class UGATIT(object):
             for i in range(2):
                 x = up_sample(x, scale_factor=2)
                 x = conv(x, channel // 2, kernel=3, stride=1, pad=1, pad_type='reflect', scope='up_conv_' + str(i))
-                x = layer_instance_norm(x, scope='layer_ins_norm_' + str(i))
-                x = relu(x)
+                x = layer_instance_norm(x, relu=True, scope='layer_ins_norm_' + str(i))
                 channel = channel // 2
 
             x = conv(x, channels=3, kernel=7, stride=1, pad=3, pad_type='reflect', scope='G_logit')
