@@ -195,25 +195,49 @@ def test_spectral_norm_converges_to_unit_top_singular_value(graph):
     np.testing.assert_allclose(out, w_np / top, rtol=1e-3, atol=1e-5)
 
 
-def test_spectral_norm_is_shared_by_every_use_of_a_kernel(graph):
-    """Two uses of one spectral-normalised kernel share one tensor, built from the stored u."""
+def test_spectral_norm_sigma_is_shared_by_every_use_of_a_kernel(graph):
+    """Every use of one kernel shares one sigma, from one power iteration on the stored u."""
     w = tf.constant(rng.normal(size=(6, 4)).astype(np.float32))
     with tf1.variable_scope('sn'):
-        a = ops.spectral_norm(w)
+        a = ops.spectral_norm_sigma(w)
     with tf1.variable_scope('sn', reuse=True):
-        b = ops.spectral_norm(w)
+        b = ops.spectral_norm_sigma(w)
+        normalised = ops.spectral_norm(w)
+    assert a is b
     graph.run(tf1.global_variables_initializer())
     u = var('sn/u')
     u0 = graph.run(u)
-    assert a is b
-    w_np = graph.run(w).reshape(-1, 4)
+    w_np = graph.run(w)
     v = u0 @ w_np.T  # one power iteration from the stored u
     v /= np.linalg.norm(v)
     u_new = v @ w_np
     u_new /= np.linalg.norm(u_new)
     sigma = (v @ w_np @ u_new.T).item()
-    np.testing.assert_allclose(graph.run(a), w_np / sigma, rtol=1e-5)
-    assert not np.allclose(graph.run(u), u0)  # and the run did store the new estimate
+    got_sigma, got_normalised = graph.run([a, normalised])
+    np.testing.assert_allclose(got_sigma, [[sigma]], rtol=1e-5)
+    np.testing.assert_allclose(got_normalised, w_np / sigma, rtol=1e-5)
+    np.testing.assert_allclose(graph.run(u), u_new, rtol=1e-5)  # the run stored the new estimate
+
+
+def test_spectral_norm_conv_is_the_official_conv_with_a_normalised_kernel(graph):
+    """conv(x, w) / sigma (ops.conv with sn) equals the official conv(x, w / sigma) in value and
+    in the kernel gradient, without building the normalised kernel."""
+    x = tf.constant(rng.normal(size=(2, 9, 9, 3)).astype(np.float32))
+    y = ops.conv(x, 5, kernel=4, stride=2, pad=1, pad_type='reflect', sn=True, scope='s')
+    with tf1.variable_scope('s', reuse=True):
+        kernel = tf1.get_variable('kernel')
+        padded = tf.pad(x, [[0, 0], [1, 1], [1, 1], [0, 0]], mode='REFLECT')
+        official = tf.nn.bias_add(tf.nn.conv2d(padded, ops.spectral_norm(kernel), [1, 2, 2, 1], 'VALID'),
+                                  tf1.get_variable('bias'))
+    assert not any(op.type == 'RealDiv' and op.outputs[0].shape.as_list() == [4, 4, 3, 5]
+                   for op in y.graph.get_operations() if op.name.startswith('s/'))
+    dy = tf.constant(rng.normal(size=(2, 4, 4, 5)).astype(np.float32))
+    got = tf.gradients(y, kernel, grad_ys=dy)[0]
+    want = tf.gradients(official, kernel, grad_ys=dy)[0]
+    graph.run(tf1.global_variables_initializer())
+    y_v, official_v, got_v, want_v = graph.run([y, official, got, want])  # one run: the same u
+    np.testing.assert_allclose(y_v, official_v, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(got_v, want_v, rtol=1e-5, atol=1e-5 * np.abs(want_v).max())
 
 
 def test_fully_connected_with_w_returns_kernel_plus_bias(graph):
