@@ -59,6 +59,18 @@ def test_each_optimizer_step_computes_only_the_gradients_it_applies(graph):
     assert updated(g_step) == {'generator_A', 'generator_B'}
 
 
+def test_discriminator_B_gradients_wait_for_discriminator_A_gradients(graph):
+    """The D step back-propagates the two discriminators one after the other, so that their
+    kernel-sized gradient temporaries are never alive at the same time."""
+    gan = UGATIT(graph, parse_args(TINY))
+    gan.build_train_graph_on_placeholders()
+    gradient = {op.inputs[0].op.name.split('/')[0] + ' ' + op.inputs[0].op.name.split('/')[-1]: op.inputs[-1].op
+                for op in tf.compat.v1.get_default_graph().get_operations()
+                if op.type == 'ResourceApplyAdam' and 'global/conv_0' in op.inputs[0].op.name}
+    a, b = gradient['discriminator_A kernel'], gradient['discriminator_B kernel']
+    assert a.name in _subgraph(b) and b.name not in _subgraph(a)
+
+
 @pytest.mark.parametrize('gan_type', ['wgan-gp', 'dragan'])
 def test_one_step_with_a_gradient_penalty_is_finite_and_updates_both_networks(gan_type):
     """The gradient-penalty paths (the end-to-end test trains lsgan) build and train through

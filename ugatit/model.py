@@ -218,16 +218,19 @@ class UGATIT(object):
     def build_losses(self, domain_A, domain_B):
         """Build generators, discriminators and the four losses on [N, S, S, 3] batches.
 
-        Returns (losses, images, generator_gradients): losses maps every official summary name
+        Returns (losses, images, gradients): losses maps every official summary name
         (G_SUMMARIES, D_SUMMARIES, plus the regularisation terms) to a scalar tensor; images
-        holds the tensors drawn in sample grids; generator_gradients is a [(gradient, variable)]
-        list of Generator_loss for the generators' trainable variables.
+        holds the tensors drawn in sample grids; gradients['generator'] and
+        gradients['discriminator'] are [(gradient, variable)] lists of Generator_loss and
+        Discriminator_loss for the generators' and the discriminators' trainable variables.
 
         The generator loss is a sum of terms that each depend on one input domain: the A terms
         (A -> B -> A cycle, A -> A identity, D_B on the fake B, the CAM logits of those passes)
         share no activation with the B terms. Their gradients are computed one half after the
         other (the B passes wait for the A half's gradients), so the G step holds the
         activations of three generator passes instead of six, with the official numbers.
+        Likewise discriminator_B's gradients wait for discriminator_A's, so that the two never
+        hold their kernel-sized gradient temporaries at the same time.
         """
         # The first passes create generator_B then generator_A, the official variable order.
         x_ab, cam_ab, heat_ab = self.generate_a2b(domain_A)
@@ -281,7 +284,23 @@ class UGATIT(object):
 
         images = {'real_A': domain_A, 'real_B': domain_B, 'fake_A': x_ba_g, 'fake_B': x_ab,
                   'heatmap_A2B': heat_ab, 'heatmap_B2A': heat_ba_g}
-        return L, images, generator_gradients
+        gradients = {'generator': generator_gradients,
+                     'discriminator': self._discriminator_gradients(L['D_A_loss'], L['D_B_loss'])}
+        return L, images, gradients
+
+    def _discriminator_gradients(self, D_A_loss, D_B_loss):
+        """[(gradient, variable)] of Discriminator_loss for every discriminator variable, in the
+        official variable order: D_A's loss (and L2 terms) depend on D_A's variables only, so its
+        gradients are computed first and D_B's after them."""
+        gradients = []
+        done = []
+        for name, loss in (('discriminator_A', D_A_loss), ('discriminator_B', D_B_loss)):
+            variables = [var for var in tf1.trainable_variables() if var.name.startswith(name + '/')]
+            with tf.control_dependencies(done):
+                grads = tf.gradients(loss + regularization_loss(name + '/'), variables)
+            gradients += list(zip(grads, variables))
+            done = [g for g in grads if g is not None]
+        return gradients
 
     def _generator_terms(self, real, fake, fake_cam, fake_logit, fake_cam_logit, generate_back):
         """Unweighted generator loss terms that depend on one input domain X only.
@@ -346,18 +365,16 @@ class UGATIT(object):
         self._build_train_ops()
 
     def _build_train_ops(self):
-        self.losses, self.images, generator_gradients = self.build_losses(self.domain_A, self.domain_B)
+        self.losses, self.images, gradients = self.build_losses(self.domain_A, self.domain_B)
         self.Generator_loss = self.losses['Generator_loss']
         self.Discriminator_loss = self.losses['Discriminator_loss']
 
-        D_vars = [var for var in tf1.trainable_variables() if 'discriminator' in var.name]
         # G's optimiser first: its powers are beta1_power/beta2_power, D's get the _1 suffix.
-        # The G gradients come from build_losses (tf.gradients, ungated). D's GATE_NONE: the
+        # Both take their gradients from build_losses (tf.gradients, ungated: the optimisers'
         # default GATE_OP wraps every op's gradients in tuple() groups, a third of the
-        # graph-construction time, and changes no number (the golden test checks that).
-        self.G_optim = tf1.train.AdamOptimizer(self.lr, beta1=0.5, beta2=0.999).apply_gradients(generator_gradients)
-        self.D_optim = tf1.train.AdamOptimizer(self.lr, beta1=0.5, beta2=0.999).minimize(
-            self.Discriminator_loss, var_list=D_vars, gate_gradients=tf1.train.Optimizer.GATE_NONE)
+        # graph-construction time, and changes no number).
+        self.G_optim = tf1.train.AdamOptimizer(self.lr, beta1=0.5, beta2=0.999).apply_gradients(gradients['generator'])
+        self.D_optim = tf1.train.AdamOptimizer(self.lr, beta1=0.5, beta2=0.999).apply_gradients(gradients['discriminator'])
 
         g_summaries = [tf1.summary.scalar(name, self.losses[name]) for name in G_SUMMARIES]
         for var in tf1.trainable_variables():
