@@ -73,11 +73,21 @@ def _relative(a, b):
     return abs(float(a) - float(b)) / max(abs(float(b)), 1e-12)
 
 
-def test_one_training_step_reproduces_official_losses_and_weights(graph):
+@pytest.fixture
+def configured_graph():
+    """A fresh graph and a session with the configuration main.py uses (ugatit.config)."""
+    from ugatit.config import session_config
+    g = tf.Graph()
+    with g.as_default(), tf1.Session(graph=g, config=session_config()) as sess:
+        yield sess
+
+
+def test_one_training_step_reproduces_official_losses_and_weights(configured_graph):
     """Restore a_train_ndis4, run the official D step then G step on the reference batch:
     every loss equals the official value to 1e-4 relative, every gradient (Adam slots) equals the
     official one and the weights equal the official checkpoint saved after the steps to 1e-5
     (see _check_state_after_steps for the one exception Adam's first step forces)."""
+    graph = configured_graph
     cfg_dir = shared_path('reference', 'a_train_ndis4')
     after_dir = shared_path('reference', 'a_train_ndis4_after_step')
     expected = json.load(open(os.path.join(cfg_dir, 'train_losses.json')))

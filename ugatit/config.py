@@ -46,6 +46,16 @@ def session_config(intra_op_threads=0, inter_op_threads=0, xla=False, graph_rewr
                                       intra_op_parallelism_threads=intra_op_threads,
                                       inter_op_parallelism_threads=inter_op_threads)
     config.gpu_options.allow_growth = True
+    # Two of Grappler's rewrites cost memory here and save no time (measured at 256 px, see
+    # README "Speed and memory"): constant folding makes constants, which the session keeps
+    # for good, of zero-filled tensors such as the Adam slots' initial values, and variables
+    # initialised from them are copied on their first update (0.7 GB more in use after the
+    # first training steps); the memory optimiser rewrites each large sum of gradients into an
+    # accumulator started from a zero constant of the same size (0.4 GB). Keep only the memory
+    # optimiser's GPU swapping.
+    rewrite = config.graph_options.rewrite_options
+    rewrite.constant_folding = rewrite.OFF
+    rewrite.memory_optimization = rewrite.SWAPPING_HEURISTICS
     if xla:
         config.graph_options.optimizer_options.global_jit_level = tf.compat.v1.OptimizerOptions.ON_1
     if not graph_rewrites:
