@@ -96,11 +96,19 @@ def child_train(opts):
         x = np.random.default_rng(0).uniform(-1, 1, (1, args.img_size, args.img_size, 3)).astype(np.float32)
         feed = {gan.domain_A: x, gan.domain_B: x[:, ::-1], gan.lr: 1e-4}
 
+        d_times, g_times = [], []
+
         def step():
+            start = time.perf_counter()
             sess.run(gan.D_optim, feed)
+            middle = time.perf_counter()
             sess.run(gan.G_optim, feed)
+            d_times.append(middle - start)
+            g_times.append(time.perf_counter() - middle)
         times = _time(step, opts.warmup, opts.repeats)
-    return {'config': ' '.join(argv[2:]), 'graph_build_s': build_s, 'median_s': float(np.median(times)), 'times_s': times}
+    return {'config': ' '.join(argv[2:]), 'graph_build_s': build_s, 'median_s': float(np.median(times)), 'times_s': times,
+            'd_step_median_s': float(np.median(d_times[opts.warmup:])),
+            'g_step_median_s': float(np.median(g_times[opts.warmup:]))}
 
 
 def child_tflite(opts):
@@ -257,6 +265,7 @@ def main(argv=None):
         for config in ('default', 'small'):
             r = run_child(python, 'train', opts, config=config)
             record('train iteration %s (%s)' % (config, r['config']), r)
+            print('%44s D step %.3f s, G step %.3f s' % ('', r['d_step_median_s'], r['g_step_median_s']), flush=True)
     if 'tflite' in opts.what:
         r = run_child(python, 'tflite', opts, size=256)
         record('tflite float32 light 256px batch1', r)
