@@ -75,8 +75,12 @@ def build_parser():
         help='graph-level random seed (initialisation, shuffling, augmentation); none: random as the official code (default: %(default)s)')
     add('--xla', type=str2bool, default=False, help='compile the graph with XLA JIT (default: %(default)s)')
     add('--grappler', type=str2bool, default=True,
-        help="let TensorFlow's Grappler rewrite the graph; false: about 1 GB less peak memory when training "
-             'at 256 px, about 5%% slower (default: %(default)s)')
+        help="let TensorFlow's Grappler rewrite the graph (constant folding and the memory optimiser's AddN "
+             'rewrite stay off: they cost memory); false: no rewrite at all, which measured no change in time '
+             'or memory (default: %(default)s)')
+    add('--bfloat16', type=str2bool, default=False,
+        help='run the graph in bfloat16 on a CPU that computes it natively (AVX512-BF16 or AMX); faster, '
+             'results differ from float32 (README "Speed and memory"); not for --phase export (default: %(default)s)')
     add('--intra_op_threads', type=int, default=0, help='threads inside one op; 0: TensorFlow decides (default: %(default)s)')
     add('--inter_op_threads', type=int, default=0, help='ops run in parallel; 0: TensorFlow decides (default: %(default)s)')
 
@@ -140,6 +144,11 @@ def validate(args):
         errors.append('--contrast must be in (-127, 255) (got %s)' % args.contrast)
     if args.landmarks is not None and not os.path.isfile(args.landmarks):
         errors.append('--landmarks %s: no such file (a dlib 5-point shape predictor .dat)' % args.landmarks)
+    if args.bfloat16 and not args.grappler:
+        errors.append('--bfloat16 is a graph rewrite of Grappler and needs --grappler true')
+    if args.bfloat16 and args.phase == 'export':
+        errors.append('--bfloat16 applies to train and test; --phase export writes float32 models '
+                      '(and float16 or int8 TFLite variants)')
     if not args.dataset or os.sep in args.dataset or args.dataset in ('.', '..'):
         errors.append('--dataset must be a folder name under --dataset_dir, not a path (got %r)' % args.dataset)
     return errors
@@ -193,9 +202,14 @@ def main(argv=None):
             print('error: %s' % exc, file=sys.stderr)
             return 2
     tf.compat.v1.disable_eager_execution()
-    log_device()
-    from ugatit.config import session_config
-    config = session_config(args.intra_op_threads, args.inter_op_threads, args.xla, args.grappler)
+    device = log_device()
+    from ugatit.config import cpu_has_native_bfloat16, session_config
+    if args.bfloat16 and (device == 'GPU' or not cpu_has_native_bfloat16()):
+        print('error: --bfloat16 needs a CPU that computes bfloat16 natively (flags avx512_bf16 or amx_bf16 in '
+              '/proc/cpuinfo) and no GPU; %s. Run without --bfloat16.'
+              % ('TensorFlow uses a GPU here' if device == 'GPU' else 'this CPU does not'), file=sys.stderr)
+        return 2
+    config = session_config(args.intra_op_threads, args.inter_op_threads, args.xla, args.grappler, args.bfloat16)
     try:
         with tf.Graph().as_default(), tf.compat.v1.Session(config=config) as sess:
             if args.seed is not None:

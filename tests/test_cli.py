@@ -70,6 +70,8 @@ def test_str2bool_rejects_what_the_official_version_accepted(text, capsys):
     (['--dataset', '../x'], '--dataset must be a folder name'),
     (['--gan_type', 'lsgann'], "invalid choice: 'lsgann'"),
     (['--phase', 'tset'], "invalid choice: 'tset'"),
+    (['--phase', 'export', '--bfloat16', 'true'], '--bfloat16 applies to train and test'),
+    (['--bfloat16', 'true', '--grappler', 'false'], '--bfloat16 is a graph rewrite of Grappler and needs --grappler true'),
 ])
 def test_invalid_flags_are_refused_with_a_message(argv, message, capsys):
     with pytest.raises(SystemExit) as exc:
@@ -103,6 +105,26 @@ def test_test_phase_without_checkpoint_exits_with_paths_tried(tmp_path, capsys):
     assert 'no checkpoint found' in err
     assert os.path.join(str(tmp_path / 'ckpt'), 'UGATIT_light_tiny_lsgan_4resblock_6dis_1_1_10_10_1000_sn_smoothing') in err
     assert not os.path.exists(tmp_path / 'res' / 'UGATIT_light_tiny_lsgan_4resblock_6dis_1_1_10_10_1000_sn_smoothing' / 'a2b')
+
+
+def test_bfloat16_without_native_support_is_refused_before_anything_is_built(tmp_path, capsys, monkeypatch):
+    import ugatit.config
+    monkeypatch.setattr(ugatit.config, 'cpu_has_native_bfloat16', lambda: False)
+    rc, out, err = run_main(capsys, '--phase', 'test', '--dataset', 'tiny', '--dataset_dir', str(tmp_path / 'data'),
+                            '--checkpoint_dir', str(tmp_path / 'ckpt'), '--light', 'true', '--ch', '4', '--img_size', '32',
+                            '--bfloat16', 'true')
+    assert rc == 2
+    assert '--bfloat16 needs a CPU that computes bfloat16 natively' in err and 'Run without --bfloat16' in err
+
+
+@pytest.mark.parametrize('flags,native', [('fpu avx2 avx512f avx512_bf16 sse', True), ('fpu amx_tile amx_bf16', True),
+                                          ('fpu avx2 avx512f avx512_vnni', False)])
+def test_native_bfloat16_is_read_from_the_cpu_flags(tmp_path, flags, native):
+    from ugatit.config import cpu_has_native_bfloat16
+    cpuinfo = tmp_path / 'cpuinfo'
+    cpuinfo.write_text('processor\t: 0\nmodel name\t: x\nflags\t\t: %s\n' % flags)
+    assert cpu_has_native_bfloat16(str(cpuinfo)) is native
+    assert cpu_has_native_bfloat16(str(tmp_path / 'missing')) is False
 
 
 def test_export_without_checkpoint_exits_with_paths_tried(tmp_path, capsys):

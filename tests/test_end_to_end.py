@@ -107,3 +107,26 @@ def test_interrupt_saves_a_checkpoint(tmp_path, monkeypatch, capsys):
     out, err = capsys.readouterr()
     assert 'Interrupted: checkpoint saved at step 3' in out
     assert steps_saved(os.path.join('checkpoint', MODEL_DIR)) == [3]
+
+
+@pytest.mark.slow
+def test_bfloat16_trains_float32_checkpoints(tmp_path, monkeypatch, capsys):
+    """--bfloat16 (CPUs with native bfloat16 only) trains with finite losses and saves float32
+    variables, which a float32 test phase restores."""
+    from ugatit.config import cpu_has_native_bfloat16
+    if not cpu_has_native_bfloat16():
+        pytest.skip('this CPU has no native bfloat16')
+    import tensorflow as tf
+    monkeypatch.chdir(tmp_path)
+    make_dataset('dataset')
+    assert main.main(['--phase', 'train', '--epoch', '1', '--bfloat16', 'true'] + TINY) == 0
+    out, err = capsys.readouterr()
+    losses = losses_printed(out)
+    assert losses and all(np.isfinite(v) for pair in losses for v in pair)
+    ckpt = tf.train.latest_checkpoint(os.path.join('checkpoint', MODEL_DIR))
+    dtypes = {tf.train.load_checkpoint(ckpt).get_variable_to_dtype_map()[name]
+              for name, _ in tf.train.list_variables(ckpt)}
+    assert dtypes == {tf.float32}
+    assert main.main(['--phase', 'test'] + TINY) == 0
+    capsys.readouterr()
+    assert cv2.imread(os.path.join('results', MODEL_DIR, 'a2b', '0.png')).shape == (32, 32, 3)

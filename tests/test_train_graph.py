@@ -78,6 +78,9 @@ def test_session_config_keeps_the_memory_saving_grappler_settings():
     assert rewrite.constant_folding == rewrite.OFF
     assert rewrite.memory_optimization == rewrite.SWAPPING_HEURISTICS
     assert not rewrite.disable_meta_optimizer and session_config(graph_rewrites=False).graph_options.rewrite_options.disable_meta_optimizer
+    assert rewrite.auto_mixed_precision_onednn_bfloat16 != rewrite.ON
+    bf16 = session_config(bfloat16=True).graph_options.rewrite_options
+    assert bf16.auto_mixed_precision_onednn_bfloat16 == bf16.ON
 
 
 @pytest.mark.parametrize('gan_type', ['wgan-gp', 'dragan'])

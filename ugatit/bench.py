@@ -14,6 +14,7 @@ Examples:
   python -m ugatit.bench                                  # everything, 256 px
   python -m ugatit.bench --what forward --sizes 256 512 --repeats 10
   python -m ugatit.bench --what forward --intra 2 --inter 1 --xla true
+  python -m ugatit.bench --what forward train --bfloat16 true   # on a CPU with native bfloat16
 """
 
 import argparse
@@ -44,7 +45,7 @@ def peak_rss_mb():
 def _session(opts):
     import tensorflow as tf
     from ugatit.config import session_config
-    return tf.compat.v1.Session(config=session_config(opts.intra, opts.inter, opts.xla, opts.grappler))
+    return tf.compat.v1.Session(config=session_config(opts.intra, opts.inter, opts.xla, opts.grappler, opts.bfloat16))
 
 
 def _time(fn, warmup, repeats):
@@ -188,7 +189,7 @@ CHILDREN = {'forward': child_forward, 'train': child_train, 'tflite': child_tfli
 def run_child(python, name, opts, **overrides):
     argv = [python, '-m', 'ugatit.bench', '--child', name]
     values = dict(vars(opts), **overrides)
-    for key in ('size', 'batch', 'repeats', 'warmup', 'intra', 'inter', 'xla', 'grappler', 'light', 'config'):
+    for key in ('size', 'batch', 'repeats', 'warmup', 'intra', 'inter', 'xla', 'grappler', 'bfloat16', 'light', 'config'):
         argv += ['--' + key, str(values[key])]
     proc = subprocess.run(argv, cwd=ROOT, capture_output=True, text=True)
     if proc.returncode:
@@ -201,6 +202,7 @@ def environment(opts):
     return {'tensorflow': tf.__version__, 'python': platform.python_version(), 'machine': platform.machine(),
             'cpu_count': os.cpu_count(), 'processor': _cpu_name(), 'gpus': [d.name for d in tf.config.list_physical_devices('GPU')],
             'intra_op_threads': opts.intra, 'inter_op_threads': opts.inter, 'xla': opts.xla, 'grappler': opts.grappler,
+            'bfloat16': opts.bfloat16,
             'TF_ENABLE_ONEDNN_OPTS': os.environ.get('TF_ENABLE_ONEDNN_OPTS', '(default)')}
 
 
@@ -229,6 +231,8 @@ def main(argv=None):
     parser.add_argument('--xla', type=str2bool, default=False, help='XLA JIT (default: %(default)s)')
     parser.add_argument('--grappler', type=str2bool, default=True,
                         help='let Grappler rewrite the graphs (default: %(default)s)')
+    parser.add_argument('--bfloat16', type=str2bool, default=False,
+                        help='forward and train in bfloat16 (main.py --bfloat16) (default: %(default)s)')
     parser.add_argument('--json', default=os.path.join('bench_results', 'bench.json'), help='output JSON (default: %(default)s)')
     parser.add_argument('--child', help=argparse.SUPPRESS)
     parser.add_argument('--size', type=int, default=256, help=argparse.SUPPRESS)

@@ -37,10 +37,27 @@ def model_dir_name(args):
         '_sn' if args.sn else '', '_smoothing' if args.smoothing else '')
 
 
-def session_config(intra_op_threads=0, inter_op_threads=0, xla=False, graph_rewrites=True):
+def cpu_has_native_bfloat16(cpuinfo='/proc/cpuinfo'):
+    """True when the CPU has native bfloat16 instructions (AVX512-BF16 or AMX-BF16), read from
+    Linux's /proc/cpuinfo (False elsewhere). --bfloat16 is offered only there: it was measured
+    only there."""
+    try:
+        with open(cpuinfo) as f:
+            for line in f:
+                if line.startswith('flags'):
+                    flags = line.split(':', 1)[1].split()
+                    return 'avx512_bf16' in flags or 'amx_bf16' in flags
+    except OSError:
+        pass
+    return False
+
+
+def session_config(intra_op_threads=0, inter_op_threads=0, xla=False, graph_rewrites=True, bfloat16=False):
     """tf.compat.v1.ConfigProto: thread pools (0 = TensorFlow's choice), optional XLA JIT,
-    soft placement (so CPU-only ops fall back on a GPU machine), on-demand GPU memory, and
-    whether Grappler rewrites the graph before the first run."""
+    soft placement (so CPU-only ops fall back on a GPU machine), on-demand GPU memory, whether
+    Grappler rewrites the graph before the first run, and whether it runs CPU ops in bfloat16
+    (Grappler's oneDNN auto mixed precision: variables stay float32; convolutions, matrix
+    products and most other ops, normalisation statistics included, become bfloat16)."""
     import tensorflow as tf
     config = tf.compat.v1.ConfigProto(allow_soft_placement=True,
                                       intra_op_parallelism_threads=intra_op_threads,
@@ -56,6 +73,8 @@ def session_config(intra_op_threads=0, inter_op_threads=0, xla=False, graph_rewr
     rewrite = config.graph_options.rewrite_options
     rewrite.constant_folding = rewrite.OFF
     rewrite.memory_optimization = rewrite.SWAPPING_HEURISTICS
+    if bfloat16:
+        rewrite.auto_mixed_precision_onednn_bfloat16 = rewrite.ON
     if xla:
         config.graph_options.optimizer_options.global_jit_level = tf.compat.v1.OptimizerOptions.ON_1
     if not graph_rewrites:
