@@ -1,5 +1,5 @@
 # Two commands do all set-up on a fresh machine (Python 3.11+, pip, git):
-#   make demo   trains the built-in demo dataset, then tests it (about 5 minutes on 2 CPU cores)
+#   make demo   trains the built-in demo dataset, then tests it (about 7 minutes on 2 CPU cores, install included)
 #   make test   runs the test suite
 PYTHON ?= python3
 VENV := .venv
