@@ -108,9 +108,6 @@ def preprocess(img_rgb, size):
     return img.astype(np.float32) / 127.5 - 1.0
 
 
-def load_test_data(path, size=256):
-    """Official test loader: file -> float32 [1, size, size, 3] in [-1, 1]."""
-    return preprocess(read_image_rgb(path), size)[None]
 
 
 def inverse_transform(images):
@@ -123,15 +120,6 @@ def to_uint8(images):
     return np.clip(inverse_transform(np.asarray(images)) + 0.5, 0, 255).astype(np.uint8)
 
 
-def merge(images, size):
-    """Tile [N, H, W, C] images into a grid of size [rows, cols]."""
-    h, w = images.shape[1], images.shape[2]
-    c = images.shape[3] if images.ndim == 4 else 1
-    img = np.zeros((h * size[0], w * size[1], c), dtype=images.dtype)
-    for idx, image in enumerate(images):
-        i, j = idx % size[1], idx // size[1]
-        img[h * j:h * (j + 1), w * i:w * (i + 1), :] = image.reshape(h, w, c)
-    return img
 
 
 def imwrite_rgb(path, img_rgb_uint8):
@@ -143,9 +131,6 @@ def imwrite_rgb(path, img_rgb_uint8):
     buf.tofile(path)
 
 
-def save_images(images, size, image_path):
-    """Save [N, H, W, 3] images in [-1, 1] as one grid image."""
-    imwrite_rgb(image_path, merge(to_uint8(images), size))
 
 
 def heatmap_to_rgb(heatmap, size):
