@@ -4,7 +4,7 @@
    ugatit/demo_data.py): "photographic" cartoon faces (domain A) and webtoon-style ones (B),
    with the test scenes also rendered in the other style as paired ground truth.
 2. `python main.py --phase train --dataset demo` trains the demo-sized light model
-   (main.DEMO_DEFAULTS: 64 px, ch 16, n_dis 4, 1500 steps; about 5 minutes on 2 CPU cores).
+   (ugatit.config.PRESETS: 64 px, ch 16, n_dis 4, 1500 steps; about 5 minutes on 2 CPU cores).
    Running it again resumes from the checkpoint, so a finished demo re-tests at once.
 3. `python main.py --phase test --dataset demo` translates the test sets and reports, per
    direction, the mean L1 and PSNR against the ground truth next to the untranslated input.
@@ -25,9 +25,8 @@ def run(extra=()):
         rc = main.main(['--phase', phase, '--dataset', 'demo'] + extra)
         if rc:
             return rc
-    args = main.parse_args(['--phase', 'test', '--dataset', 'demo'] + extra)
-    from ugatit.config import model_dir_name
-    out_dir = os.path.join(args.result_dir, model_dir_name(args))
+    config = main.parse_config(['--phase', 'test', '--dataset', 'demo'] + extra)
+    out_dir = os.path.join(config.paths.result_dir, config.model_dir)
     with open(os.path.join(out_dir, 'metrics.json')) as f:
         metrics = json.load(f)
     print()

@@ -20,13 +20,14 @@ import argparse
 import os
 import sys
 
+from ops import GAN_TYPES
+from ugatit.config import PRESETS, Config, apply_preset, min_img_size
 from utils import str2bool
-
-GAN_TYPES = ('gan', 'lsgan', 'wgan-gp', 'wgan-lp', 'dragan', 'hinge')
 
 
 def build_parser():
     parser = argparse.ArgumentParser(
+        allow_abbrev=False,  # explicit_flags() must see every flag the user gave by its full name
         description='TensorFlow (tf.compat.v1 graph mode) implementation of U-GAT-IT.',
         formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog=__doc__.split('Examples:', 1)[1].join(['examples:', '']))
@@ -108,7 +109,6 @@ def build_parser():
 
 def validate(args):
     """Return a list of messages, one per invalid flag combination (empty when all is well)."""
-    from ugatit.config import min_img_size
     errors = []
     positive = ('epoch', 'iteration', 'batch_size', 'print_freq', 'save_freq', 'ch', 'n_res', 'n_critic', 'img_size')
     for name in positive:
@@ -132,6 +132,19 @@ def validate(args):
     for name in ('adv_weight', 'cycle_weight', 'identity_weight', 'cam_weight', 'GP_ld'):
         if getattr(args, name) < 0:
             errors.append('--%s must be >= 0 (got %d)' % (name, getattr(args, name)))
+    errors += _validate_photo_flags(args)
+    if args.bfloat16 and not args.grappler:
+        errors.append('--bfloat16 is a graph rewrite of Grappler and needs --grappler true')
+    if args.bfloat16 and args.phase == 'export':
+        errors.append('--bfloat16 applies to train and test; --phase export writes float32 models '
+                      '(and float16 or int8 TFLite variants)')
+    if not args.dataset or os.sep in args.dataset or args.dataset in ('.', '..'):
+        errors.append('--dataset must be a folder name under --dataset_dir, not a path (got %r)' % args.dataset)
+    return errors
+
+
+def _validate_photo_flags(args):
+    errors = []
     if args.input is not None and args.phase != 'test':
         errors.append('--input translates photos and needs --phase test')
     if args.input is None:
@@ -144,32 +157,31 @@ def validate(args):
         errors.append('--contrast must be in (-127, 255) (got %s)' % args.contrast)
     if args.landmarks is not None and not os.path.isfile(args.landmarks):
         errors.append('--landmarks %s: no such file (a dlib 5-point shape predictor .dat)' % args.landmarks)
-    if args.bfloat16 and not args.grappler:
-        errors.append('--bfloat16 is a graph rewrite of Grappler and needs --grappler true')
-    if args.bfloat16 and args.phase == 'export':
-        errors.append('--bfloat16 applies to train and test; --phase export writes float32 models '
-                      '(and float16 or int8 TFLite variants)')
-    if not args.dataset or os.sep in args.dataset or args.dataset in ('.', '..'):
-        errors.append('--dataset must be a folder name under --dataset_dir, not a path (got %r)' % args.dataset)
     return errors
 
 
-# `--dataset demo` changes these defaults (flags given on the command line still win), so that
-# `python main.py --phase test --dataset demo` finds the model `make demo` trained.
-DEMO_DEFAULTS = dict(light=True, ch=16, img_size=64, n_dis=4, epoch=6, iteration=250, decay_epoch=3,
-                     print_freq=250, save_freq=250)
+def explicit_flags(argv):
+    """The names of the flags given on the command line (`--name value` or `--name=value`)."""
+    return {arg[2:].split('=', 1)[0] for arg in argv if arg.startswith('--')}
 
 
 def parse_args(argv=None):
+    """Parse and validate the flags, with the --dataset preset (ugatit.config.PRESETS) filling
+    the flags not given. Returns the argparse namespace; exits with status 2 on a bad flag."""
+    argv = sys.argv[1:] if argv is None else list(argv)
     parser = build_parser()
     args = parser.parse_args(argv)
-    if args.dataset == 'demo':
-        parser.set_defaults(**DEMO_DEFAULTS)
-        args = parser.parse_args(argv)
+    if args.dataset in PRESETS:
+        args = argparse.Namespace(**apply_preset(vars(args), explicit_flags(argv)))
     errors = validate(args)
     if errors:
         parser.error('\n  '.join(errors))
     return args
+
+
+def parse_config(argv=None):
+    """The run's frozen Config from the command line (see parse_args)."""
+    return Config.from_flags(parse_args(argv))
 
 
 def log_device():
@@ -188,52 +200,72 @@ def log_device():
     return 'CPU'
 
 
+def with_saved_flags(config, argv):
+    """config with the architecture flags saved beside the checkpoint it will restore (the
+    flags file of ugatit.config), where the user gave none; raises UserError on a conflict."""
+    from ugatit.checkpoint import checkpoint_folder
+    from ugatit.config import FLAGS_FILE, merge_saved_flags, read_flags_file
+    from ugatit.errors import UserError
+    folder = checkpoint_folder(config)
+    try:
+        saved = read_flags_file(folder)
+        if saved is None:
+            return config
+        config, lines = merge_saved_flags(config, saved, explicit_flags(argv), os.path.join(folder, FLAGS_FILE))
+    except ValueError as exc:
+        raise UserError(str(exc))
+    for line in lines:
+        print(line)
+    return config
+
+
+def check_bfloat16(config, device):
+    """UserError unless --bfloat16 is off or the CPU computes bfloat16 natively and no GPU is used."""
+    from ugatit import config as config_module
+    from ugatit.errors import UserError
+    if config.runtime.bfloat16 and (device == 'GPU' or not config_module.cpu_has_native_bfloat16()):
+        raise UserError('--bfloat16 needs a CPU that computes bfloat16 natively (flags avx512_bf16 or amx_bf16 in '
+                        '/proc/cpuinfo) and no GPU; %s. Run without --bfloat16.'
+                        % ('TensorFlow uses a GPU here' if device == 'GPU' else 'this CPU does not'))
+
+
+def run_phase(config):
+    """Run config.phase; returns the exit status."""
+    if config.phase == 'train':
+        from ugatit.train import train
+        print(' [*] Training finished at step %d' % train(config))
+    elif config.phase == 'export':
+        from ugatit.export import export
+        export(config)
+    elif config.photo.input is not None:
+        from ugatit.photo import run_photos
+        return run_photos(config)
+    else:
+        from ugatit.testing import run_test
+        run_test(config)
+    return 0
+
+
 def main(argv=None):
-    args = parse_args(argv)
+    argv = sys.argv[1:] if argv is None else list(argv)
+    config = parse_config(argv)
     import tensorflow as tf
     from ugatit.errors import UserError
-    from ugatit.model import UGATIT
-
-    if args.dataset == 'demo' and args.input is None:
-        from ugatit.demo_data import ensure_demo_dataset
-        try:
-            ensure_demo_dataset(os.path.join(args.dataset_dir, 'demo'))
-        except ValueError as exc:
-            print('error: %s' % exc, file=sys.stderr)
-            return 2
-    tf.compat.v1.disable_eager_execution()
-    device = log_device()
-    from ugatit.config import cpu_has_native_bfloat16, session_config
-    if args.bfloat16 and (device == 'GPU' or not cpu_has_native_bfloat16()):
-        print('error: --bfloat16 needs a CPU that computes bfloat16 natively (flags avx512_bf16 or amx_bf16 in '
-              '/proc/cpuinfo) and no GPU; %s. Run without --bfloat16.'
-              % ('TensorFlow uses a GPU here' if device == 'GPU' else 'this CPU does not'), file=sys.stderr)
-        return 2
-    config = session_config(args.intra_op_threads, args.inter_op_threads, args.xla, args.grappler, args.bfloat16)
     try:
-        with tf.Graph().as_default(), tf.compat.v1.Session(config=config) as sess:
-            if args.seed is not None:
-                tf.compat.v1.set_random_seed(args.seed)
-            gan = UGATIT(sess, args)
-            if args.phase == 'train':
-                gan.build_model()
-                gan.train()
-                print(' [*] Training finished at step %d' % gan.final_step)
-            elif args.phase == 'export':
-                from ugatit.export import export
-                export(gan, args.export_dir)
-            elif args.input is not None:
-                from ugatit.photo import run_photos
-                return run_photos(gan)
-            else:
-                from ugatit.testing import run_test
-                run_test(gan)
+        if config.paths.dataset == 'demo' and config.photo.input is None:
+            from ugatit.demo_data import ensure_demo_dataset
+            try:
+                ensure_demo_dataset(os.path.join(config.paths.dataset_dir, 'demo'))
+            except ValueError as exc:
+                raise UserError(str(exc))
+        tf.compat.v1.disable_eager_execution()
+        check_bfloat16(config, log_device())
+        return run_phase(with_saved_flags(config, argv))
     except UserError as exc:
         print('error: %s' % exc, file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 130
-    return 0
 
 
 if __name__ == '__main__':

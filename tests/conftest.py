@@ -18,10 +18,14 @@ REFERENCE = os.path.join(SHARED, 'reference')
 
 
 def shared_path(*parts):
-    """Path under ../shared; skips the calling test when it is absent."""
+    """Path under ../shared; skips the calling test when it is absent, and fails it under CI
+    (CI=true), where ../shared is always laid beside the clone."""
     path = os.path.join(SHARED, *parts)
     if not os.path.exists(path):
-        pytest.skip('reference data not found: %s' % path)
+        message = 'reference data not found: %s' % path
+        if os.environ.get('CI') == 'true':
+            pytest.fail(message + ' (CI=true: the reference data must be there)')
+        pytest.skip(message)
     return path
 
 
@@ -31,3 +35,31 @@ def graph():
     g = tf.Graph()
     with g.as_default(), tf.compat.v1.Session(graph=g) as sess:
         yield sess
+
+
+# The tiny model of the plumbing tests (random weights; seconds to build and run).
+TINY_MODEL = ['--light', 'true', '--ch', '4', '--img_size', '32', '--n_dis', '3']
+
+
+def tiny_config(*extra, phase='test'):
+    """The Config of `main.py --phase <phase> <TINY_MODEL> <extra>`."""
+    import main
+    return main.parse_config(['--phase', phase] + TINY_MODEL + list(extra))
+
+
+def placeholders(config, batch=1):
+    """Two float32 placeholders [batch, S, S, 3] standing for the training inputs."""
+    size = config.model.img_size
+    return [tf.compat.v1.placeholder(tf.float32, [batch, size, size, 3], name=n) for n in ('domain_A', 'domain_B')]
+
+
+def save_random_generators(config, step):
+    """Both generators of config.model with random weights, saved where config's test phase
+    looks (<checkpoint_dir>/<model_dir>, flags file included); returns the prefix."""
+    from ugatit.checkpoint import Checkpoint
+    from ugatit.translator import build_generators
+    g = tf.Graph()
+    with g.as_default(), tf.compat.v1.Session(graph=g) as sess:
+        build_generators(config.model)
+        sess.run(tf.compat.v1.global_variables_initializer())
+        return Checkpoint(config, tf.compat.v1.global_variables()).save(sess, step)

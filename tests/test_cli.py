@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 import main
-from conftest import shared_path
-from ugatit.config import learning_rate, min_img_size, model_dir_name
+from conftest import save_random_generators, shared_path, tiny_config
+from ugatit.config import learning_rate, min_img_size
 from utils import safe_name, str2bool, unique_stem
 
 OFFICIAL_DIR = 'UGATIT_selfie2anime_lsgan_4resblock_6dis_1_1_10_10_1000_sn_smoothing'
@@ -32,8 +32,8 @@ def test_defaults_are_the_official_ones():
 
 
 def test_model_dir_official_naming():
-    assert model_dir_name(main.parse_args([])) == OFFICIAL_DIR
-    assert model_dir_name(main.parse_args(['--light', 'true', '--dataset', 'x', '--sn', 'no', '--smoothing', '0'])) == \
+    assert main.parse_config([]).model_dir == OFFICIAL_DIR
+    assert main.parse_config(['--light', 'true', '--dataset', 'x', '--sn', 'no', '--smoothing', '0']).model_dir == \
         'UGATIT_light_x_lsgan_4resblock_6dis_1_1_10_10_1000'
 
 
@@ -202,15 +202,13 @@ def test_checkpoint_folder_without_state_file_and_stale_state_file(tmp_path):
 
 def test_test_phase_with_batches_larger_than_one_matches_batch_one(graph):
     """The official MLP reshape used --batch_size and crashed at test time with more than 1."""
-    from ugatit.model import UGATIT
+    from ugatit.translator import Translator
     cfg = shared_path('reference', 'a')
-    args = main.parse_args(_reference_a_flags('--light', 'true', '--ch', '8', '--batch_size', '2',
-                                              '--checkpoint_dir', os.path.join(cfg, 'checkpoint')))
-    gan = UGATIT(graph, args)
-    gan.build_model(directions=('a2b',))
-    gan.restore_generators()
+    config = main.parse_config(_reference_a_flags('--light', 'true', '--ch', '8', '--batch_size', '2',
+                                                  '--checkpoint_dir', os.path.join(cfg, 'checkpoint')))
     inputs = np.load(os.path.join(cfg, 'inputs.npy'))
-    batched, _ = gan.translate('a2b', inputs)
+    with Translator(config, ('a2b',)) as translator:
+        batched, _ = translator.translate('a2b', inputs)
     np.testing.assert_allclose(batched, np.load(os.path.join(cfg, 'test_fake_B.npy')), atol=1e-5)
 
 
@@ -218,9 +216,57 @@ def test_test_phase_with_batches_larger_than_one_matches_batch_one(graph):
 def test_n_res_other_than_4_builds_and_runs(graph, light):
     """The official MLP width ch*n_res only matched the bottleneck (4*ch) for n_res = 4."""
     import tensorflow as tf
-    from ugatit.model import UGATIT
-    gan = UGATIT(graph, main.parse_args(['--phase', 'test', '--light', light, '--ch', '4', '--img_size', '16', '--n_res', '2']))
-    gan.build_model(directions=('a2b',))
+    from ugatit.translator import build_generators
+    config = main.parse_config(['--phase', 'test', '--light', light, '--ch', '4', '--img_size', '16', '--n_res', '2'])
+    placeholder, output, heatmap = build_generators(config.model, ('a2b',))['a2b']
     graph.run(tf.compat.v1.global_variables_initializer())
-    out, heat = gan.translate('a2b', np.zeros((3, 16, 16, 3), np.float32))
+    out, heat = graph.run([output, heatmap], {placeholder: np.zeros((3, 16, 16, 3), np.float32)})
     assert out.shape == (3, 16, 16, 3) and heat.shape == (3, 4, 4)
+
+
+def _photo_and_tiny_checkpoint(tmp_path):
+    """A photo, and a tiny random checkpoint (with its flags file) under tmp_path/ckpt."""
+    photo = tmp_path / 'in' / 'p.png'
+    os.makedirs(photo.parent)
+    cv2.imwrite(str(photo), np.random.default_rng(0).integers(0, 255, (40, 40, 3), dtype=np.uint8))
+    prefix = save_random_generators(tiny_config('--checkpoint_dir', str(tmp_path / 'ckpt'), '--dataset', 'x'), 3)
+    return str(photo), os.path.dirname(prefix)
+
+
+def test_architecture_flags_come_from_the_flags_file_beside_the_checkpoint(tmp_path, capsys):
+    from ugatit.config import FLAGS_FILE
+    photo, folder = _photo_and_tiny_checkpoint(tmp_path)
+    assert os.path.isfile(os.path.join(folder, FLAGS_FILE))
+    # No architecture flag given: the defaults (full model, ch 64, 256 px) would not fit.
+    rc, out, err = run_main(capsys, '--phase', 'test', '--input', photo, '--checkpoint', folder,
+                            '--result_dir', str(tmp_path / 'out'))
+    assert rc == 0, err
+    assert 'Architecture flags from %s: ' % os.path.join(folder, FLAGS_FILE) in out
+    assert '--light True' in out and '--ch 4' in out and '--img_size 32' in out
+    assert cv2.imread(str(tmp_path / 'out' / 'p.png')).shape == (32, 32, 3)
+
+
+def test_a_given_flag_that_disagrees_with_the_flags_file_is_an_error_naming_both(tmp_path, capsys):
+    photo, folder = _photo_and_tiny_checkpoint(tmp_path)
+    rc, out, err = run_main(capsys, '--phase', 'test', '--input', photo, '--checkpoint', folder, '--ch', '8',
+                            '--result_dir', str(tmp_path / 'out'))
+    assert rc == 2
+    assert '--ch 8 was given, but the checkpoint was trained with --ch 4' in err and 'Traceback' not in err
+    assert not os.path.exists(tmp_path / 'out')
+
+
+def test_a_broken_flags_file_is_named(tmp_path, capsys):
+    from ugatit.config import FLAGS_FILE
+    photo, folder = _photo_and_tiny_checkpoint(tmp_path)
+    with open(os.path.join(folder, FLAGS_FILE), 'w') as f:
+        f.write('{"model": ')
+    rc, out, err = run_main(capsys, '--phase', 'test', '--input', photo, '--checkpoint', folder,
+                            '--result_dir', str(tmp_path / 'out'))
+    assert rc == 2 and '%s is not a valid flags file' % os.path.join(folder, FLAGS_FILE) in err
+
+
+def test_demo_preset_fills_only_the_flags_not_given():
+    config = main.parse_config(['--dataset', 'demo', '--ch', '8'])
+    assert (config.model.light, config.model.ch, config.model.img_size, config.train.epoch) == (True, 8, 64, 6)
+    assert main.parse_config(['--dataset', 'demo', '--ch=8']).model.ch == 8
+    assert main.parse_config(['--dataset', 'demo']).model.ch == 16

@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 
 import main
+from conftest import TINY_MODEL
 
-TINY = ['--dataset', 'tiny', '--light', 'true', '--ch', '4', '--img_size', '32', '--n_dis', '3',
-        '--iteration', '3', '--print_freq', '2', '--save_freq', '2']
+TINY = ['--dataset', 'tiny', '--iteration', '3', '--print_freq', '2', '--save_freq', '2'] + TINY_MODEL
 MODEL_DIR = 'UGATIT_light_tiny_lsgan_4resblock_3dis_1_1_10_10_1000_sn_smoothing'
 
 
@@ -79,9 +79,9 @@ def test_train_resume_test(tmp_path, monkeypatch, capsys):
     assert 'UGATIT_light.model-6' in out
     for direction, names in (('a2b', ['0', '1', '2', 'a_b_c', 'deep16']), ('b2a', ['0', '1', '2', 'png_named'])):
         for name in names:
-            for suffix, shape in (('', (32, 32, 3)), ('_input', (32, 32, 3)), ('_attention', (32, 32, 3))):
-                img = cv2.imread(os.path.join(res, direction, name + suffix + '.png'))
-                assert img is not None and img.shape == shape, (direction, name, suffix)
+            for kind in ('', 'input', 'attention'):
+                img = cv2.imread(os.path.join(res, direction, kind, name + '.png'))
+                assert img is not None and img.shape == (32, 32, 3), (direction, name, kind)
     html = open(os.path.join(res, 'index.html'), encoding='utf-8').read()
     assert 'a&amp;b&lt;c&gt;.png' in html and 'a&b<c>' not in html
     assert 'empty.png' in html and 'empty' in out  # reported as skipped, not a crash
@@ -90,9 +90,9 @@ def test_train_resume_test(tmp_path, monkeypatch, capsys):
 @pytest.mark.slow
 def test_interrupt_saves_a_checkpoint(tmp_path, monkeypatch, capsys):
     """Ctrl-C (KeyboardInterrupt) in the middle of an epoch saves the current step first."""
-    import ugatit.model
+    import ugatit.train
 
-    class InterruptingBar(ugatit.model.tqdm):
+    class InterruptingBar(ugatit.train.tqdm):
         def update(self, n=1):
             super().update(n)
             if self.n == 2:
@@ -100,7 +100,7 @@ def test_interrupt_saves_a_checkpoint(tmp_path, monkeypatch, capsys):
 
     monkeypatch.chdir(tmp_path)
     make_dataset('dataset')
-    monkeypatch.setattr(ugatit.model, 'tqdm', InterruptingBar)
+    monkeypatch.setattr(ugatit.train, 'tqdm', InterruptingBar)
     argv = ['--phase', 'train', '--epoch', '1'] + TINY
     argv[argv.index('--save_freq') + 1] = '100'
     assert main.main(argv) == 130

@@ -9,7 +9,7 @@ import tensorflow as tf
 import main
 from conftest import shared_path
 from ugatit.export import TFLITE_VARIANTS, export
-from ugatit.model import UGATIT
+from ugatit.translator import Translator
 from utils import to_uint8
 
 tf1 = tf.compat.v1
@@ -22,22 +22,17 @@ MEAN_TOLERANCE = {'saved_model': 0.01, 'float32': 0.01, 'float16': 0.2, 'dynamic
 @pytest.mark.parametrize('cfg,light,direction', [('a', 'true', 'a2b'), ('b', 'false', 'b2a')])
 def test_exported_models_match_the_graph(tmp_path, cfg, light, direction):
     cfg_dir = shared_path('reference', cfg)
-    args = main.parse_args(['--phase', 'export', '--dataset', 'tiny', '--light', light, '--ch', '8',
-                            '--img_size', '64', '--direction', direction,
-                            '--checkpoint_dir', os.path.join(cfg_dir, 'checkpoint')])
-    written = export(UGATIT(None, args), str(tmp_path))
+    config = main.parse_config(['--phase', 'export', '--dataset', 'tiny', '--light', light, '--ch', '8',
+                                '--img_size', '64', '--direction', direction, '--export_dir', str(tmp_path),
+                                '--checkpoint_dir', os.path.join(cfg_dir, 'checkpoint')])
+    written = export(config)
     inputs = np.load(os.path.join(cfg_dir, 'inputs.npy'))
     images = to_uint8(inputs)  # what a deployed model receives
     expected = np.load(os.path.join(cfg_dir, 'test_fake_B.npy' if direction == 'a2b' else 'test_fake_A.npy'))
 
     # The graph itself on the uint8-quantised input (the reference was computed on float input).
-    g = tf.Graph()
-    with g.as_default(), tf1.Session(graph=g) as sess:
-        gan = UGATIT(sess, args)
-        gan.phase = 'test'
-        gan.build_model(directions=(direction,))
-        gan.restore_generators()
-        graph_out, _ = gan.translate(direction, images.astype(np.float32) / 127.5 - 1.0)
+    with Translator(config, (direction,)) as translator:
+        graph_out, _ = translator.translate(direction, images.astype(np.float32) / 127.5 - 1.0)
     graph_u8 = to_uint8(graph_out)
     assert np.abs(graph_u8.astype(int) - to_uint8(expected).astype(int)).max() <= 40  # input quantisation only
 

@@ -7,12 +7,11 @@ import cv2
 import matplotlib.cbook
 import numpy as np
 import pytest
-import tensorflow as tf
 
 import main
-from conftest import SHARED
+from conftest import TINY_MODEL, save_random_generators, shared_path
 
-TINY = ['--light', 'true', '--ch', '4', '--img_size', '64', '--dataset', 'photo']
+TINY = TINY_MODEL + ['--dataset', 'photo']
 
 
 def grace_hopper_path(tmp_path):
@@ -25,16 +24,9 @@ def grace_hopper_path(tmp_path):
 @pytest.fixture(scope='module')
 def tiny_checkpoint(tmp_path_factory):
     """A random-weight checkpoint of a tiny light model (no training needed to test plumbing)."""
-    from ugatit.model import UGATIT
-    folder = tmp_path_factory.mktemp('ckpt')
-    g = tf.Graph()
-    with g.as_default(), tf.compat.v1.Session(graph=g) as sess:
-        gan = UGATIT(sess, main.parse_args(['--phase', 'test'] + TINY))
-        gan.build_model()
-        sess.run(tf.compat.v1.global_variables_initializer())
-        gan.saver = tf.compat.v1.train.Saver()
-        gan.save(str(folder), 7)
-    return str(folder)
+    folder = str(tmp_path_factory.mktemp('ckpt'))
+    save_random_generators(main.parse_config(['--phase', 'test', '--checkpoint_dir', folder] + TINY), 7)
+    return folder
 
 
 def run(capsys, tiny_checkpoint, out, *argv):
@@ -56,13 +48,13 @@ def test_folder_with_faces_and_bad_files(tmp_path, capsys, tiny_checkpoint):
                    '--no_face', 'skip', '--batch_size', '2')
     assert rc == 2, text  # unreadable files make the exit status non-zero; the rest is done
     stem = 'grace_hopper'
-    for suffix, shape in (('', (64, 64, 3)), ('_chip', (64, 64, 3)), ('_attention', (64, 64, 3))):
-        img = cv2.imread(str(out / (stem + suffix + '.png')))
-        assert img is not None and img.shape == shape, suffix
-    figure = cv2.imread(str(out / (stem + '_figure.png')))
+    for kind in ('', 'chip', 'attention'):
+        img = cv2.imread(str(out / kind / (stem + '.png')))
+        assert img is not None and img.shape == (32, 32, 3), kind
+    figure = cv2.imread(str(out / 'figure' / (stem + '.png')))
     assert figure is not None and figure.shape[1] > 3 * figure.shape[0]
     original = cv2.imread(str(photos / 'grace <hopper>.jpg'))
-    pasted = cv2.imread(str(out / (stem + '_pasted.png')))
+    pasted = cv2.imread(str(out / 'pasted' / (stem + '.png')))
     assert pasted.shape == original.shape
     changed = np.any(np.abs(pasted.astype(int) - original.astype(int)) > 3, axis=2)
     assert 0.01 < changed.mean() < 0.5  # only the face region changed
@@ -72,8 +64,9 @@ def test_folder_with_faces_and_bad_files(tmp_path, capsys, tiny_checkpoint):
         assert any(name in line and reason in line for line in text.splitlines()), name
     html = open(out / 'index.html', encoding='utf-8').read()
     assert 'grace &lt;hopper&gt;.jpg' in html and '<hopper>' not in html
-    assert sorted(os.listdir(out)) == sorted(['index.html', stem + '.png', stem + '_chip.png', stem + '_attention.png',
-                                              stem + '_figure.png', stem + '_pasted.png'])
+    assert sorted(os.listdir(out)) == sorted(['index.html', stem + '.png', 'chip', 'attention', 'figure', 'pasted'])
+    for kind in ('chip', 'attention', 'figure', 'pasted'):
+        assert os.listdir(out / kind) == [stem + '.png'], kind
 
 
 def test_no_face_error_policy_fails_with_the_file_name(tmp_path, capsys, tiny_checkpoint):
@@ -91,17 +84,16 @@ def test_no_face_center_and_no_alignment_use_the_centre_crop(tmp_path, capsys, t
     assert rc == 0 and 'centre crop' in text
     rc, text = run(capsys, tiny_checkpoint, tmp_path / 'b', '--input', str(tmp_path / '*.png'), '--direction', 'b2a')
     assert rc == 0
-    assert cv2.imread(str(tmp_path / 'b' / 'wall.png')).shape == (64, 64, 3)
+    assert cv2.imread(str(tmp_path / 'b' / 'wall.png')).shape == (32, 32, 3)
 
 
 def test_two_people_with_all_faces(tmp_path, capsys, tiny_checkpoint):
-    src = os.path.join(SHARED, 'data', 'faces', 'two_people.jpg')
-    if not os.path.exists(src):
-        pytest.skip('shared face photos not found')
+    src = shared_path('data', 'faces', 'two_people.jpg')
     rc, text = run(capsys, tiny_checkpoint, tmp_path / 'out', '--input', src, '--align_face', '--faces', 'all', '--paste_back')
     assert rc == 0, text
     names = os.listdir(tmp_path / 'out')
-    assert 'two_people_face0.png' in names and 'two_people_face1.png' in names and 'two_people_pasted.png' in names
+    assert 'two_people_face0.png' in names and 'two_people_face1.png' in names
+    assert os.listdir(tmp_path / 'out' / 'pasted') == ['two_people_face0.png']
 
 
 @pytest.mark.parametrize('kind', ['grayscale', 'rgba', 'sixteen_bit', 'cmyk'])
@@ -119,7 +111,7 @@ def test_awkward_image_formats_are_converted(tmp_path, capsys, tiny_checkpoint, 
         Image.fromarray(rng.integers(0, 255, (80, 80, 3), dtype=np.uint8)).convert('CMYK').save(path, 'JPEG')
     rc, text = run(capsys, tiny_checkpoint, tmp_path / 'out', '--input', str(path))
     assert rc == 0, text
-    assert cv2.imread(str(tmp_path / 'out' / 'x.png')).shape == (64, 64, 3)
+    assert cv2.imread(str(tmp_path / 'out' / 'x.png')).shape == (32, 32, 3)
 
 
 def test_huge_image_is_refused_by_name(tmp_path, capsys, tiny_checkpoint, monkeypatch):

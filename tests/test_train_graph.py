@@ -9,10 +9,15 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from main import parse_args
+from conftest import placeholders, tiny_config
 from ugatit.model import UGATIT
 
-TINY = ['--phase', 'train', '--dataset', 'tiny', '--light', 'true', '--ch', '4', '--img_size', '32', '--n_dis', '3']
+
+def build_tiny_train_ops(*extra):
+    """The tiny model's training graph on placeholders; returns (TrainOps, domain_A, domain_B)."""
+    config = tiny_config(*extra, phase='train')
+    domain_A, domain_B = placeholders(config)
+    return UGATIT(config.model, config.train).build_train_ops(domain_A, domain_B), domain_A, domain_B
 
 
 def _subgraph(fetch):
@@ -34,8 +39,7 @@ def _gradient_ops(ops, network, op_type=''):
 
 
 def test_each_optimizer_step_computes_only_the_gradients_it_applies(graph):
-    gan = UGATIT(graph, parse_args(TINY))
-    gan.build_train_graph_on_placeholders()
+    gan, _, _ = build_tiny_train_ops()
     d_step, g_step = _subgraph(gan.D_optim), _subgraph(gan.G_optim)
 
     # D step: the generators run forward (for the fakes) but are never back-propagated.
@@ -62,8 +66,7 @@ def test_each_optimizer_step_computes_only_the_gradients_it_applies(graph):
 def test_discriminator_B_gradients_wait_for_discriminator_A_gradients(graph):
     """The D step back-propagates the two discriminators one after the other, so that their
     kernel-sized gradient temporaries are never alive at the same time."""
-    gan = UGATIT(graph, parse_args(TINY))
-    gan.build_train_graph_on_placeholders()
+    gan, _, _ = build_tiny_train_ops()
     gradient = {op.inputs[0].op.name.split('/')[0] + ' ' + op.inputs[0].op.name.split('/')[-1]: op.inputs[-1].op
                 for op in tf.compat.v1.get_default_graph().get_operations()
                 if op.type == 'ResourceApplyAdam' and 'global/conv_0' in op.inputs[0].op.name}
@@ -74,12 +77,14 @@ def test_discriminator_B_gradients_wait_for_discriminator_A_gradients(graph):
 def test_session_config_keeps_the_memory_saving_grappler_settings():
     """Constant folding and the AddN-rewriting memory optimiser cost 1.1 GB at 256 px (README)."""
     from ugatit.config import session_config
+    from ugatit.config import RuntimeConfig
     rewrite = session_config().graph_options.rewrite_options
     assert rewrite.constant_folding == rewrite.OFF
     assert rewrite.memory_optimization == rewrite.SWAPPING_HEURISTICS
-    assert not rewrite.disable_meta_optimizer and session_config(graph_rewrites=False).graph_options.rewrite_options.disable_meta_optimizer
+    no_rewrites = session_config(RuntimeConfig(grappler=False)).graph_options.rewrite_options
+    assert not rewrite.disable_meta_optimizer and no_rewrites.disable_meta_optimizer
     assert rewrite.auto_mixed_precision_onednn_bfloat16 != rewrite.ON
-    bf16 = session_config(bfloat16=True).graph_options.rewrite_options
+    bf16 = session_config(RuntimeConfig(bfloat16=True)).graph_options.rewrite_options
     assert bf16.auto_mixed_precision_onednn_bfloat16 == bf16.ON
 
 
@@ -88,13 +93,12 @@ def test_one_step_with_a_gradient_penalty_is_finite_and_updates_both_networks(ga
     """The gradient-penalty paths (the end-to-end test trains lsgan) build and train through
     the model; every loss formula itself is unit-tested in test_ops. Without Grappler's
     rewrites (--grappler false), which take 8 of the 20 seconds of this second-order graph."""
-    from ugatit.config import session_config
-    with tf.Graph().as_default(), tf.compat.v1.Session(config=session_config(graph_rewrites=False)) as sess:
-        gan = UGATIT(sess, parse_args(TINY + ['--gan_type', gan_type]))
-        gan.build_train_graph_on_placeholders()
+    from ugatit.config import RuntimeConfig, session_config
+    with tf.Graph().as_default(), tf.compat.v1.Session(config=session_config(RuntimeConfig(grappler=False))) as sess:
+        gan, domain_A, domain_B = build_tiny_train_ops('--gan_type', gan_type)
         sess.run(tf.compat.v1.global_variables_initializer())
         x = np.random.default_rng(0).uniform(-1, 1, (1, 32, 32, 3)).astype(np.float32)
-        feed = {gan.domain_A: x, gan.domain_B: x[:, ::-1], gan.lr: 1e-4}
+        feed = {domain_A: x, domain_B: x[:, ::-1], gan.lr: 1e-4}
         kernels = {v.op.name: v for v in tf.compat.v1.global_variables()
                    if v.op.name in ('generator_B/conv/conv2d/kernel', 'discriminator_A/global/conv_0/kernel')}
         assert len(kernels) == 2

@@ -3,13 +3,18 @@
 import json
 import math
 import os
-from types import SimpleNamespace
 
 import cv2
 import numpy as np
 import pytest
 
+from ugatit.config import Config, ModelConfig, PathConfig, RuntimeConfig
 from ugatit.testing import l1_and_psnr, translate_folder
+
+
+def known_config(root):
+    return Config(model=ModelConfig(img_size=8), runtime=RuntimeConfig(batch_size=2),
+                  paths=PathConfig(dataset_dir=str(root), dataset='known'))
 
 
 def test_l1_and_psnr_of_known_differences():
@@ -30,10 +35,9 @@ def test_identical_images_have_zero_l1_and_a_finite_psnr():
 
 
 class ShiftingModel(object):
-    """Stands in for UGATIT: 'translates' by adding a constant, so every figure is known."""
+    """Stands in for the Translator: 'translates' by adding a constant, so every figure is known."""
 
-    def __init__(self, root, shift):
-        self.args = SimpleNamespace(dataset_dir=str(root), dataset='known', batch_size=2, img_size=8)
+    def __init__(self, shift):
         self.shift = shift
 
     def translate(self, direction, images):
@@ -55,7 +59,7 @@ def test_translate_folder_reports_translation_and_input_against_the_truth(tmp_pa
         write(truth_a / ('%d.png' % i), 255)     # truth: white
         files.append(str(test_a / ('%d.png' % i)))
     # Shift by +1 in [-1, 1] units: black (-1) becomes mid grey (0), i.e. 127.5 -> 128 after rounding.
-    result = translate_folder(ShiftingModel(tmp_path, 1.0), 'a2b', files, str(tmp_path / 'out'))
+    result = translate_folder(ShiftingModel(1.0), known_config(tmp_path), 'a2b', files, str(tmp_path / 'out'))
     metrics = result['metrics']
     assert metrics['n'] == 3
     assert metrics['input_l1'] == pytest.approx(1.0)
@@ -64,7 +68,7 @@ def test_translate_folder_reports_translation_and_input_against_the_truth(tmp_pa
     expected_l1 = (255 - float(out[0, 0, 0])) / 255
     assert metrics['translation_l1'] == pytest.approx(expected_l1)
     assert metrics['translation_psnr'] == pytest.approx(-20 * math.log10(expected_l1))
-    assert os.path.isfile(str(tmp_path / 'out' / 'a2b' / '0_truth.png'))
+    assert os.path.isfile(str(tmp_path / 'out' / 'a2b' / 'truth' / '0.png'))
     json.dumps(metrics)  # written into metrics.json as it is
 
 
@@ -77,5 +81,5 @@ def test_no_metrics_when_some_inputs_lack_a_truth(tmp_path):
     write(test_a / 'b.png', 0)
     write(truth_a / 'a.png', 255)
     files = [str(test_a / 'a.png'), str(test_a / 'b.png')]
-    result = translate_folder(ShiftingModel(tmp_path, 0.0), 'a2b', files, str(tmp_path / 'out'))
+    result = translate_folder(ShiftingModel(0.0), known_config(tmp_path), 'a2b', files, str(tmp_path / 'out'))
     assert 'metrics' not in result and len(result['rows']) == 2

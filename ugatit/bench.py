@@ -44,8 +44,10 @@ def peak_rss_mb():
 
 def _session(opts):
     import tensorflow as tf
-    from ugatit.config import session_config
-    return tf.compat.v1.Session(config=session_config(opts.intra, opts.inter, opts.xla, opts.grappler, opts.bfloat16))
+    from ugatit.config import RuntimeConfig, session_config
+    runtime = RuntimeConfig(intra_op_threads=opts.intra, inter_op_threads=opts.inter, xla=opts.xla,
+                            grappler=opts.grappler, bfloat16=opts.bfloat16)
+    return tf.compat.v1.Session(config=session_config(runtime))
 
 
 def _time(fn, warmup, repeats):
@@ -62,15 +64,12 @@ def _time(fn, warmup, repeats):
 def child_forward(opts):
     """Generator forward (a2b only): latency at batch 1, throughput at batch opts.batch."""
     import tensorflow as tf
-    import main
-    from ugatit.model import UGATIT
+    from ugatit.config import ModelConfig
+    from ugatit.translator import build_generators
     tf.compat.v1.disable_eager_execution()
-    args = main.parse_args(['--phase', 'test', '--light', str(opts.light), '--img_size', str(opts.size), '--dataset', 'bench'])
     with _session(opts) as sess:
-        gan = UGATIT(sess, args)
-        gan.build_model(directions=('a2b',))
+        placeholder, output, heatmap = build_generators(ModelConfig(light=opts.light, img_size=opts.size), ('a2b',))['a2b']
         sess.run(tf.compat.v1.global_variables_initializer())
-        placeholder, output, heatmap = gan.test_outputs['a2b']
         result = {}
         for batch in sorted({1, opts.batch}):
             x = np.random.default_rng(0).uniform(-1, 1, (batch, opts.size, opts.size, 3)).astype(np.float32)
@@ -87,15 +86,16 @@ def child_train(opts):
     from ugatit.model import UGATIT
     tf.compat.v1.disable_eager_execution()
     argv = ['--phase', 'train', '--dataset', 'bench'] + (SMALL_TRAIN if opts.config == 'small' else ['--light', 'true'])
-    args = main.parse_args(argv)
+    config = main.parse_config(argv)
+    size = config.model.img_size
     with _session(opts) as sess:
-        gan = UGATIT(sess, args)
+        domain_A, domain_B = (tf.compat.v1.placeholder(tf.float32, [1, size, size, 3]) for _ in range(2))
         start = time.perf_counter()
-        gan.build_train_graph_on_placeholders()
+        gan = UGATIT(config.model, config.train).build_train_ops(domain_A, domain_B)
         build_s = time.perf_counter() - start
         sess.run(tf.compat.v1.global_variables_initializer())
-        x = np.random.default_rng(0).uniform(-1, 1, (1, args.img_size, args.img_size, 3)).astype(np.float32)
-        feed = {gan.domain_A: x, gan.domain_B: x[:, ::-1], gan.lr: 1e-4}
+        x = np.random.default_rng(0).uniform(-1, 1, (1, size, size, 3)).astype(np.float32)
+        feed = {domain_A: x, domain_B: x[:, ::-1], gan.lr: 1e-4}
 
         d_times, g_times = [], []
 
@@ -115,14 +115,12 @@ def child_train(opts):
 def child_tflite(opts):
     """float32 TFLite light generator at batch 1, on --intra threads (0: all cores)."""
     import tensorflow as tf
-    import main
-    from ugatit.export import serving_graph
-    from ugatit.model import UGATIT
+    from ugatit.config import ModelConfig
+    from ugatit.translator import build_generators
     tf.compat.v1.disable_eager_execution()
-    args = main.parse_args(['--phase', 'export', '--light', 'true', '--img_size', str(opts.size), '--dataset', 'bench'])
     with tf.compat.v1.Session() as sess:
-        gan = UGATIT(sess, args)
-        image_in, image_out, attention = serving_graph(gan, 'a2b', batch=1)
+        image_in, image_out, attention = build_generators(ModelConfig(light=True, img_size=opts.size), ('a2b',),
+                                                          batch=1, io='uint8')['a2b']
         sess.run(tf.compat.v1.global_variables_initializer())
         model = tf.compat.v1.lite.TFLiteConverter.from_session(sess, [image_in], [image_out, attention]).convert()
     # TFLite runs one thread unless told otherwise; use the cores TensorFlow would (--intra 0).
@@ -170,15 +168,14 @@ def measure_startup(opts, python, light):
 def child_save_checkpoint(opts):
     """Both generators with random weights, saved as <out>/ckpt/<model_name>.model-1."""
     import tensorflow as tf
-    import main
-    from ugatit.model import UGATIT
+    from ugatit.config import ModelConfig
+    from ugatit.translator import build_generators
     tf.compat.v1.disable_eager_execution()
-    args = main.parse_args(['--phase', 'test', '--light', str(opts.light), '--dataset', 'bench'])
+    model = ModelConfig(light=opts.light)
     with tf.compat.v1.Session() as sess:
-        gan = UGATIT(sess, args)
-        gan.build_model()
+        build_generators(model)
         sess.run(tf.compat.v1.global_variables_initializer())
-        tf.compat.v1.train.Saver().save(sess, os.path.join(opts.out, 'ckpt', gan.model_name + '.model'), global_step=1)
+        tf.compat.v1.train.Saver().save(sess, os.path.join(opts.out, 'ckpt', model.model_name + '.model'), global_step=1)
     return {}
 
 
@@ -217,7 +214,7 @@ def _cpu_name():
     return platform.processor()
 
 
-def main(argv=None):
+def build_parser():
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0], epilog=__doc__.split('Examples:')[1],
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument('--what', nargs='+', default=['forward', 'train', 'startup', 'tflite'],
@@ -239,7 +236,11 @@ def main(argv=None):
     parser.add_argument('--light', type=str2bool, default=True, help=argparse.SUPPRESS)
     parser.add_argument('--config', default='default', help=argparse.SUPPRESS)
     parser.add_argument('--out', help=argparse.SUPPRESS)
-    opts = parser.parse_args(argv)
+    return parser
+
+
+def main(argv=None):
+    opts = build_parser().parse_args(argv)
     os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
 
     if opts.child:

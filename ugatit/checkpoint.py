@@ -1,8 +1,9 @@
-"""Finding official-layout checkpoints and checking them against the flags before restoring.
+"""Checkpoints: finding them, checking them against the flags, saving and restoring.
 
 Official layout: `<checkpoint_dir>/<model_dir>/<model_name>.model-<step>.{index,data-*}` plus a
 `checkpoint` state file whose paths may be relative (or stale, after a re-upload). The state
-file is optional here: without it the newest `*.index` in the folder is used.
+file is optional here: without it the newest `*.index` in the folder is used. Every checkpoint
+this project writes also has the flags file (config.FLAGS_FILE) beside it.
 """
 
 import os
@@ -10,6 +11,7 @@ import re
 
 import tensorflow as tf
 
+from ugatit.config import write_flags_file
 from ugatit.errors import UserError
 
 _STEP = re.compile(r'-(\d+)$')
@@ -153,3 +155,60 @@ def check_compatible(prefix, variables, args):
     if unused:
         lines.append('In the checkpoint but not in the model (%d), first: %s' % (len(unused), unused[0]))
     raise UserError('\n'.join(lines))
+
+
+class Checkpoint(object):
+    """Owns the Saver of a list of variables: finds, checks, restores and saves checkpoints.
+
+    config: the run's Config (paths, model_dir and the flags checked against the checkpoint);
+    variables: the tf.Variables to save and restore (e.g. only the generators' at test time).
+    """
+
+    def __init__(self, config, variables, max_to_keep=5):
+        self.config = config
+        self.variables = list(variables)
+        self.saver = tf.compat.v1.train.Saver(var_list=self.variables, max_to_keep=max_to_keep)
+        self.folder = os.path.join(config.paths.checkpoint_dir, config.model_dir)
+
+    def find(self):
+        """(prefix or None, the places tried) of the checkpoint to restore: --checkpoint, else
+        the newest one in <checkpoint_dir>/<model_dir>."""
+        return find_checkpoint(self.config.paths.checkpoint, self.config.paths.checkpoint_dir, self.config.model_dir)
+
+    def restore(self, sess, required=False):
+        """Restore the checkpoint find() names into sess. Returns (prefix, step), or None when
+        there is none and not `required`. Raises UserError when required and none is found, or
+        when the checkpoint does not fit the flags (naming the flags to change)."""
+        prefix, tried = self.find()
+        if prefix is None:
+            if required:
+                raise UserError(
+                    'no checkpoint found. Tried: %s\nExpected a folder named %s (made from the '
+                    'flags --light --dataset --gan_type --n_res --n_dis --n_critic and the loss '
+                    'weights) holding %s.model-<step>.index/.data-*, or pass --checkpoint PATH '
+                    '(a checkpoint prefix or folder).'
+                    % (', '.join(tried), self.config.model_dir, self.config.model.model_name))
+            return None
+        check_compatible(prefix, self.variables, self.config.model)
+        self.saver.restore(sess, prefix)
+        return prefix, checkpoint_step(prefix)
+
+    def save(self, sess, step):
+        """Save the variables as <checkpoint_dir>/<model_dir>/<model_name>.model-<step>, with the
+        flags file beside them. Returns the prefix."""
+        os.makedirs(self.folder, exist_ok=True)
+        write_flags_file(self.folder, self.config)
+        return self.saver.save(sess, os.path.join(self.folder, self.config.model.model_name + '.model'),
+                               global_step=step)
+
+
+def checkpoint_folder(config):
+    """The folder whose checkpoint a run restores (for its flags file): the --checkpoint folder
+    (or the prefix's folder), else <checkpoint_dir>/<model_dir>."""
+    path = config.paths.checkpoint
+    if not path:
+        return os.path.join(config.paths.checkpoint_dir, config.model_dir)
+    if os.path.isdir(path):
+        nested = os.path.join(path, config.model_dir)
+        return nested if latest_in_folder(path) is None and os.path.isdir(nested) else path
+    return os.path.dirname(path) or '.'

@@ -1,5 +1,215 @@
-"""Flag-derived quantities that need no TensorFlow: model_dir, lr schedule, size limits."""
+"""The run's configuration: frozen dataclasses built once from the flags (main.py), and what
+derives from them without TensorFlow: model_dir, the lr schedule, size limits, presets, the
+flags file saved beside every checkpoint, and the session configuration.
 
+    Config.model     ModelConfig    the architecture: what a checkpoint's shapes depend on
+    Config.train     TrainConfig    losses, optimiser and schedule
+    Config.paths     PathConfig     dataset, checkpoint and output folders
+    Config.runtime   RuntimeConfig  batch size, threads, XLA, Grappler, bfloat16
+    Config.photo     PhotoConfig    the --input photo mode
+"""
+
+import dataclasses
+import json
+import os
+from typing import Optional
+
+MODEL_NAMES = {False: 'UGATIT', True: 'UGATIT_light'}
+
+# The flags a checkpoint's variables depend on: saved beside every checkpoint, and restored
+# from there (FLAGS_FILE) when the user does not give them.
+FLAGS_FILE = 'ugatit_flags.json'
+
+# `--dataset <name>` presets: defaults for the flags the user did not give (given flags win).
+# demo: the built-in generated dataset's small model, so that `--phase test --dataset demo`
+# finds the model `make demo` trained.
+PRESETS = {
+    'demo': dict(light=True, ch=16, img_size=64, n_dis=4, epoch=6, iteration=250, decay_epoch=3,
+                 print_freq=250, save_freq=250),
+}
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelConfig:
+    light: bool = False     # U-GAT-IT light: global average pooling before the MLP
+    ch: int = 64            # base channel number
+    n_res: int = 4          # residual blocks in the encoder and in the decoder
+    n_dis: int = 6          # levels of the global discriminator (the local one has n_dis - 2)
+    img_size: int = 256     # square input and output side
+    img_ch: int = 3         # input channels
+    sn: bool = True         # spectral norm in the discriminators
+    smoothing: bool = True  # AdaLIN uses clip(rho - 0.1, 0, 1)
+
+    @property
+    def model_name(self):
+        """'UGATIT_light' or 'UGATIT': the checkpoint file prefix."""
+        return MODEL_NAMES[self.light]
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainConfig:
+    gan_type: str = 'lsgan'     # adversarial loss (ops.GAN_TYPES)
+    adv_weight: int = 1         # loss weights
+    cycle_weight: int = 10
+    identity_weight: int = 10
+    cam_weight: int = 1000
+    GP_ld: int = 10             # gradient penalty weight
+    n_critic: int = 1           # D steps per G step
+    epoch: int = 100
+    iteration: int = 10000      # steps per epoch
+    print_freq: int = 1000      # sample grid every N steps
+    save_freq: int = 1000       # checkpoint every N steps
+    decay_flag: bool = True     # linear lr decay to 0 from decay_epoch
+    decay_epoch: int = 50
+    lr: float = 0.0001
+    augment_flag: bool = True   # random flip / resize / crop
+    seed: Optional[int] = None  # graph-level random seed; None: random
+
+
+@dataclasses.dataclass(frozen=True)
+class PathConfig:
+    dataset: str = 'selfie2anime'
+    dataset_dir: str = 'dataset'
+    checkpoint_dir: str = 'checkpoint'
+    checkpoint: Optional[str] = None  # a prefix or folder to restore instead of the official place
+    result_dir: str = 'results'
+    log_dir: str = 'logs'
+    sample_dir: str = 'samples'
+    export_dir: str = 'exported'
+
+
+@dataclasses.dataclass(frozen=True)
+class RuntimeConfig:
+    batch_size: int = 1         # images per session run (training and translation)
+    xla: bool = False
+    grappler: bool = True
+    bfloat16: bool = False
+    intra_op_threads: int = 0
+    inter_op_threads: int = 0
+
+
+@dataclasses.dataclass(frozen=True)
+class PhotoConfig:
+    input: Optional[str] = None
+    direction: str = 'a2b'
+    align_face: bool = False
+    landmarks: Optional[str] = None
+    face_padding: float = 0.65
+    faces: str = 'largest'
+    no_face: str = 'error'
+    paste_back: bool = False
+    contrast: float = 0
+    brightness: float = 0
+    show: bool = False
+
+
+@dataclasses.dataclass(frozen=True)
+class Config:
+    phase: str = 'train'
+    model: ModelConfig = ModelConfig()
+    train: TrainConfig = TrainConfig()
+    paths: PathConfig = PathConfig()
+    runtime: RuntimeConfig = RuntimeConfig()
+    photo: PhotoConfig = PhotoConfig()
+
+    @property
+    def model_dir(self):
+        return model_dir_name(self.model, self.train, self.paths.dataset)
+
+    @classmethod
+    def from_flags(cls, flags):
+        """Build from a mapping (or argparse namespace) of flag name -> value; the names are the
+        dataclasses' field names, and flags that no part has are ignored."""
+        values = flags if isinstance(flags, dict) else vars(flags)
+        parts = {}
+        for field in dataclasses.fields(cls):
+            if field.name == 'phase':
+                continue
+            part = type(field.default)
+            parts[field.name] = part(**{f.name: values[f.name] for f in dataclasses.fields(part) if f.name in values})
+        return cls(phase=values.get('phase', 'train'), **parts)
+
+    def replace_model(self, **changes):
+        """A copy with some architecture flags changed."""
+        return dataclasses.replace(self, model=dataclasses.replace(self.model, **changes))
+
+
+def apply_preset(values, explicit):
+    """Flag values with the preset of `values['dataset']` (if any) filling the flags not in
+    `explicit` (the names the user gave). Returns a new dict."""
+    preset = PRESETS.get(values.get('dataset'), {})
+    return dict(values, **{k: v for k, v in preset.items() if k not in explicit})
+
+
+def model_dir_name(model, train, dataset):
+    """Official checkpoint/result folder name, e.g.
+    UGATIT_light_selfie2anime_lsgan_4resblock_6dis_1_1_10_10_1000_sn_smoothing."""
+    return '{}_{}_{}_{}resblock_{}dis_{}_{}_{}_{}_{}{}{}'.format(
+        model.model_name, dataset, train.gan_type, model.n_res, model.n_dis, train.n_critic,
+        train.adv_weight, train.cycle_weight, train.identity_weight, train.cam_weight,
+        '_sn' if model.sn else '', '_smoothing' if model.smoothing else '')
+
+
+##################################################################################
+# The flags file beside each checkpoint
+##################################################################################
+
+def write_flags_file(folder, config):
+    """Write <folder>/FLAGS_FILE: the architecture, model_dir and loss flags of `config`."""
+    data = {'model': dataclasses.asdict(config.model), 'model_dir': config.model_dir,
+            'dataset': config.paths.dataset,
+            'train': {k: getattr(config.train, k) for k in ('gan_type', 'adv_weight', 'cycle_weight',
+                                                            'identity_weight', 'cam_weight', 'n_critic')}}
+    path = os.path.join(folder, FLAGS_FILE)
+    tmp = path + '.tmp'
+    with open(tmp, 'w') as f:
+        json.dump(data, f, indent=1, sort_keys=True)
+    os.replace(tmp, path)
+    return path
+
+
+def read_flags_file(folder):
+    """The architecture flags saved in <folder>/FLAGS_FILE as a dict, or None if there is no
+    such file. Raises ValueError for a file that is not the project's."""
+    path = os.path.join(folder, FLAGS_FILE)
+    if not os.path.isfile(path):
+        return None
+    try:
+        with open(path) as f:
+            model = json.load(f)['model']
+        return {f.name: model[f.name] for f in dataclasses.fields(ModelConfig)}
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise ValueError('%s is not a valid flags file (%s); delete it to restore by the variable '
+                         'shapes alone' % (path, exc))
+
+
+def merge_saved_flags(config, saved, explicit, source):
+    """Config whose architecture flags come from `saved` (read_flags_file) where the user gave
+    none; a given flag that disagrees raises ValueError naming both values.
+
+    Returns (config, the lines that say which flags were taken over)."""
+    conflicts, taken = [], []
+    for name, value in saved.items():
+        current = getattr(config.model, name)
+        if current == value:
+            continue
+        if name in explicit:
+            conflicts.append('--%s %s was given, but the checkpoint was trained with --%s %s'
+                             % (name, current, name, value))
+        else:
+            taken.append('--%s %s' % (name, value))
+    if conflicts:
+        raise ValueError('%s (from %s). Leave the flag out to use the checkpoint\'s value, or '
+                         'restore another checkpoint.' % ('; '.join(conflicts), source))
+    if not taken:
+        return config, []
+    config = config.replace_model(**saved)
+    return config, [' [*] Architecture flags from %s: %s' % (source, ' '.join(taken))]
+
+
+##################################################################################
+# Derived quantities
+##################################################################################
 
 def learning_rate(epoch, init_lr, decay_flag, decay_epoch, total_epochs):
     """Official schedule: constant, then linear decay to 0 from decay_epoch (when decay_flag)."""
@@ -27,16 +237,6 @@ def _discriminator_fits(img_size, n_dis):
     return side >= 3
 
 
-def model_dir_name(args):
-    """Official checkpoint/result folder name, e.g.
-    UGATIT_light_selfie2anime_lsgan_4resblock_6dis_1_1_10_10_1000_sn_smoothing."""
-    model_name = 'UGATIT_light' if args.light else 'UGATIT'
-    return '{}_{}_{}_{}resblock_{}dis_{}_{}_{}_{}_{}{}{}'.format(
-        model_name, args.dataset, args.gan_type, args.n_res, args.n_dis, args.n_critic,
-        args.adv_weight, args.cycle_weight, args.identity_weight, args.cam_weight,
-        '_sn' if args.sn else '', '_smoothing' if args.smoothing else '')
-
-
 def cpu_has_native_bfloat16(cpuinfo='/proc/cpuinfo'):
     """True when the CPU has native bfloat16 instructions (AVX512-BF16 or AMX-BF16), read from
     Linux's /proc/cpuinfo (False elsewhere). --bfloat16 is offered only there: it was measured
@@ -52,20 +252,21 @@ def cpu_has_native_bfloat16(cpuinfo='/proc/cpuinfo'):
     return False
 
 
-def session_config(intra_op_threads=0, inter_op_threads=0, xla=False, graph_rewrites=True, bfloat16=False):
-    """tf.compat.v1.ConfigProto: thread pools (0 = TensorFlow's choice), optional XLA JIT,
-    soft placement (so CPU-only ops fall back on a GPU machine), on-demand GPU memory, whether
-    Grappler rewrites the graph before the first run, and whether it runs CPU ops in bfloat16
-    (Grappler's oneDNN auto mixed precision: variables stay float32; convolutions, matrix
-    products and most other ops, normalisation statistics included, become bfloat16)."""
+def session_config(runtime=RuntimeConfig()):
+    """tf.compat.v1.ConfigProto for a RuntimeConfig: thread pools (0 = TensorFlow's choice),
+    optional XLA JIT, soft placement (so CPU-only ops fall back on a GPU machine), on-demand GPU
+    memory, whether Grappler rewrites the graph before the first run, and whether it runs CPU
+    ops in bfloat16 (Grappler's oneDNN auto mixed precision: variables stay float32;
+    convolutions, matrix products and most other ops, normalisation statistics included,
+    become bfloat16)."""
     import tensorflow as tf
     config = tf.compat.v1.ConfigProto(allow_soft_placement=True,
-                                      intra_op_parallelism_threads=intra_op_threads,
-                                      inter_op_parallelism_threads=inter_op_threads)
+                                      intra_op_parallelism_threads=runtime.intra_op_threads,
+                                      inter_op_parallelism_threads=runtime.inter_op_threads)
     config.gpu_options.allow_growth = True
     # Two of Grappler's rewrites cost memory here and save no time (measured at 256 px, see
-    # README "Speed and memory"): constant folding makes constants, which the session keeps
-    # for good, of zero-filled tensors such as the Adam slots' initial values, and variables
+    # docs/performance.md): constant folding makes constants, which the session keeps for
+    # good, of zero-filled tensors such as the Adam slots' initial values, and variables
     # initialised from them are copied on their first update (0.7 GB more in use after the
     # first training steps); the memory optimiser rewrites each large sum of gradients into an
     # accumulator started from a zero constant of the same size (0.4 GB). Keep only the memory
@@ -73,10 +274,10 @@ def session_config(intra_op_threads=0, inter_op_threads=0, xla=False, graph_rewr
     rewrite = config.graph_options.rewrite_options
     rewrite.constant_folding = rewrite.OFF
     rewrite.memory_optimization = rewrite.SWAPPING_HEURISTICS
-    if bfloat16:
+    if runtime.bfloat16:
         rewrite.auto_mixed_precision_onednn_bfloat16 = rewrite.ON
-    if xla:
+    if runtime.xla:
         config.graph_options.optimizer_options.global_jit_level = tf.compat.v1.OptimizerOptions.ON_1
-    if not graph_rewrites:
-        config.graph_options.rewrite_options.disable_meta_optimizer = True
+    if not runtime.grappler:
+        rewrite.disable_meta_optimizer = True
     return config

@@ -92,3 +92,30 @@ def make_dataset(files, img_size, batch_size, augment_flag, shuffle_buffer):
     ds = ds.map(load, num_parallel_calls=tf.data.AUTOTUNE)
     ds = ds.batch(batch_size, drop_remainder=True)
     return ds.prefetch(2)
+
+
+def scan_training_sets(paths):
+    """The usable files of <dataset_dir>/<dataset>/trainA and trainB, each unreadable file named
+    in a warning. Returns (files_A, files_B, [(file, reason), ...] skipped)."""
+    found, skipped = [], []
+    for split in ('trainA', 'trainB'):
+        good, bad = scan_images(domain_folder(paths.dataset_dir, paths.dataset, split), split)
+        found.append(good)
+        skipped += bad
+    for _, reason in skipped:
+        tqdm.write('warning: skipping unreadable training image: %s' % reason)
+    return found[0], found[1], skipped
+
+
+def training_inputs(files_A, files_B, config):
+    """Two endless input tensors [batch_size, S, S, 3] of the training sets (shuffled over the
+    larger set's size, as the official code), which can also be fed fixed batches."""
+    size, batch = config.model.img_size, config.runtime.batch_size
+    shape = [batch, size, size, config.model.img_ch]
+    buffer = max(len(files_A), len(files_B))
+    inputs = []
+    for files, name in ((files_A, 'domain_A'), (files_B, 'domain_B')):
+        iterator = tf1.data.make_one_shot_iterator(
+            make_dataset(files, size, batch, config.train.augment_flag, buffer))
+        inputs.append(tf1.placeholder_with_default(iterator.get_next(), shape, name=name))
+    return inputs

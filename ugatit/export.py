@@ -14,6 +14,7 @@ import os
 
 import tensorflow as tf
 
+from ugatit.translator import Translator
 from utils import check_folder
 
 tf1 = tf.compat.v1
@@ -21,62 +22,46 @@ tf1 = tf.compat.v1
 TFLITE_VARIANTS = ('float32', 'float16', 'dynamic_range')
 
 
-def serving_graph(gan, direction, batch=None):
-    """Build uint8 -> (uint8, attention) around one generator. Returns (input, image, attention)."""
-    size = gan.img_size
-    image_in = tf1.placeholder(tf.uint8, [batch, size, size, 3], name='image')
-    x = tf.cast(image_in, tf.float32) / 127.5 - 1.0
-    generate = gan.generate_a2b if direction == 'a2b' else gan.generate_b2a
-    fake, _, heatmap = generate(x)
-    image_out = tf.cast(tf.clip_by_value(tf.round((fake + 1.0) * 127.5), 0.0, 255.0), tf.uint8, name='translated')
-    lo = tf.reduce_min(heatmap, axis=[1, 2], keepdims=True)
-    hi = tf.reduce_max(heatmap, axis=[1, 2], keepdims=True)
-    attention = tf.identity((heatmap - lo) / tf.maximum(hi - lo, 1e-12), name='attention')
-    return image_in, image_out, attention
-
-
-def export(gan, export_dir):
-    """Export the generator of gan.args.direction; returns {artefact name: path}."""
-    from ugatit.model import UGATIT
-    direction = gan.args.direction
-    out = check_folder(os.path.join(export_dir, gan.model_dir, direction))
+def export(config):
+    """Export the generator of --direction; returns {artefact name: path}. Nothing is written
+    when the checkpoint cannot be restored."""
+    direction = config.photo.direction
+    out = os.path.join(config.paths.export_dir, config.model_dir, direction)
     written = {}
-
     # SavedModel with a dynamic batch dimension.
-    graph = tf.Graph()
-    with graph.as_default(), tf1.Session(graph=graph) as sess:
-        model = UGATIT(sess, gan.args)
-        image_in, image_out, attention = serving_graph(model, direction)
-        model.restore_generators()
-        prefix = model.loaded_checkpoint
-        path = os.path.join(out, 'saved_model')
-        if os.path.exists(path):
-            import shutil
-            shutil.rmtree(path)
-        builder = tf1.saved_model.Builder(path)
-        signature = tf1.saved_model.predict_signature_def(
-            inputs={'image': image_in}, outputs={'image': image_out, 'attention': attention})
-        builder.add_meta_graph_and_variables(sess, [tf1.saved_model.tag_constants.SERVING],
-                                             signature_def_map={'serving_default': signature})
-        builder.save()
-        written['saved_model'] = path
-        print(' [*] SavedModel from %s: %s' % (prefix, path))
-
+    with Translator(config, (direction,), io='uint8') as translator:
+        written['saved_model'] = _write_saved_model(translator, direction, check_folder(out))
+        print(' [*] SavedModel from %s: %s' % (translator.checkpoint, written['saved_model']))
     # TFLite, batch 1 (camera-filter use), from a frozen session.
-    graph = tf.Graph()
-    with graph.as_default(), tf1.Session(graph=graph) as sess:
-        model = UGATIT(sess, gan.args)
-        image_in, image_out, attention = serving_graph(model, direction, batch=1)
-        model.restore_generators()
+    with Translator(config, (direction,), batch=1, io='uint8') as translator:
+        image_in, image_out, attention = translator.signature(direction)
         for variant in TFLITE_VARIANTS:
-            converter = tf1.lite.TFLiteConverter.from_session(sess, [image_in], [image_out, attention])
+            converter = tf1.lite.TFLiteConverter.from_session(translator.session, [image_in], [image_out, attention])
             if variant != 'float32':
                 converter.optimizations = [tf.lite.Optimize.DEFAULT]
             if variant == 'float16':
                 converter.target_spec.supported_types = [tf.float16]
             path = os.path.join(out, 'model_%s.tflite' % variant)
-            with open(path, 'wb') as f:
+            with open(path + '.tmp', 'wb') as f:
                 f.write(converter.convert())
+            os.replace(path + '.tmp', path)
             written[variant] = path
             print(' [*] TFLite %s: %s (%.1f MB)' % (variant, path, os.path.getsize(path) / 1e6))
     return written
+
+
+def _write_saved_model(translator, direction, out):
+    """Write <out>/saved_model with the serving signature of one direction; returns its path."""
+    image_in, image_out, attention = translator.signature(direction)
+    path = os.path.join(out, 'saved_model')
+    if os.path.exists(path):
+        import shutil
+        shutil.rmtree(path)
+    with translator.graph.as_default():
+        builder = tf1.saved_model.Builder(path)
+        signature = tf1.saved_model.predict_signature_def(
+            inputs={'image': image_in}, outputs={'image': image_out, 'attention': attention})
+        builder.add_meta_graph_and_variables(translator.session, [tf1.saved_model.tag_constants.SERVING],
+                                             signature_def_map={'serving_default': signature})
+        builder.save()
+    return path

@@ -3,99 +3,217 @@
 PATH is an image, a folder or a glob. With --align_face each photo's faces are found with dlib
 (HOG detector, 5-point landmarks) and cut into aligned chips as the original selfie demo did
 (`get_face_chip(img, shape, size, padding=0.65)`); without it the largest centred square is
-used. Chips are translated in batches by one restored generator (the graph is built and the
-checkpoint restored once), and for each input (and face) the tool writes, into --result_dir:
+used. Chips are translated in batches by one restored generator (ugatit/translator.py), photo
+after photo, so that only the photos of one batch are in memory at a time. For each input (and
+face) the tool writes, into --result_dir:
 
-    <name>[_face<k>].png             the translation
-    <name>[_face<k>]_chip.png        the model's input (aligned / cropped, contrast-adjusted)
-    <name>[_face<k>]_attention.png   the generator's CAM attention map, resized and normalised
-    <name>[_face<k>]_figure.png      original with box and landmarks | chip | translation | attention
-    <name>_pasted.png                with --paste_back: the translated faces put back in the photo
-    index.html                       all of the above, plus what was skipped and why
+    <name>[_face<k>].png                the translation
+    chip/<name>[_face<k>].png           the model's input (aligned / cropped, contrast-adjusted)
+    attention/<name>[_face<k>].png      the generator's CAM attention map, resized and normalised
+    figure/<name>[_face<k>].png         original with box and landmarks | chip | translation | attention
+    pasted/<name>.png                   with --paste_back: the translated faces put back in the photo
+    index.html                          all of the above, plus what was skipped and why
 
-Names come from the input files, sanitised so they cannot leave --result_dir.
+Names come from the input files, sanitised so they cannot leave --result_dir, and are made
+unique (a _2, _3 suffix) before anything is written, faces included.
 """
 
+import dataclasses
 import os
 
+import cv2
 import numpy as np
 from tqdm import tqdm
 
 from ugatit.errors import UserError
-from utils import (ImageError, check_folder, escape, expand_inputs, heatmap_to_rgb, imwrite_rgb,
+from ugatit.report import Section, write_index
+from ugatit.translator import Translator
+from utils import (ImageError, check_folder, expand_inputs, heatmap_to_rgb, imwrite_rgb,
                    read_image_rgb, to_uint8, unique_stem)
 
 # Smaller inputs carry too little detail to translate: refused with a message.
 MIN_INPUT_SIDE = 32
+# Figures are drawn from a copy of the photo no larger than this (memory, time).
+FIGURE_MAX_SIDE = 1024
+OUTPUT_KINDS = ('chip', 'attention', 'figure', 'pasted')
 
 
-class Item(object):
+@dataclasses.dataclass
+class Item:
     """One chip to translate: where it came from and how to put it back."""
-
-    def __init__(self, source, stem, image, chip, transform, face=None):
-        self.source = source        # input file path
-        self.stem = stem            # output name stem
-        self.image = image          # original RGB uint8 [H, W, 3]
-        self.chip = chip            # model input RGB uint8 [S, S, 3]
-        self.transform = transform  # 2x3 affine: original coords -> chip coords
-        self.face = face            # faces.Face or None (centre crop)
+    source: str              # input file path
+    stem: str                # output name stem (unique in the run)
+    image: np.ndarray        # original RGB uint8 [H, W, 3]
+    chip: np.ndarray         # model input RGB uint8 [S, S, 3]
+    transform: np.ndarray    # 2x3 affine: original coords -> chip coords
+    face: object = None      # faces.Face or None (centre crop)
 
 
-def prepare_items(files, args, aligner, log):
-    """Read every file and cut its chips. Returns (items, problems) where problems is a list of
-    (file, reason, fatal) for files that produced nothing."""
+def cut_chips(path, image, stem_of, config, aligner, log):
+    """The Items of one photo (image: RGB uint8 [H, W, 3]); stem_of(name) makes a name unique.
+
+    Returns (items, problem): problem is None or (reason, fatal) when the photo gave nothing."""
     from ugatit import faces as F
-    items, problems, used = [], [], set()
-    for path in tqdm(files, desc='reading', unit='img', disable=len(files) < 2):
+    photo, size = config.photo, config.model.img_size
+    found = aligner.detect(image) if aligner is not None else None
+    if aligner is None or (not found and photo.no_face == 'center'):
+        if aligner is not None:
+            log(' [!] %s: no face found; using the centre crop (--no_face center)' % path)
+        chip, transform = F.center_crop(image, size)
+        cuts = [(os.path.basename(path), chip, transform, None)]
+    elif not found:
+        fatal = photo.no_face == 'error'
+        hint = ' (use --no_face skip or --no_face center to go on without a face)' if fatal else ''
+        return [], ('%s: no face found%s' % (path, hint), fatal)
+    else:
+        found = found[:1] if photo.faces == 'largest' else found
+        cuts = []
+        for k, face in enumerate(found):
+            chip, transform = aligner.chip(image, face, size=size, padding=photo.face_padding)
+            base, ext = os.path.splitext(os.path.basename(path))
+            cuts.append((base + ext if len(found) == 1 else '%s_face%d%s' % (base, k, ext), chip, transform, face))
+    items = [Item(path, stem_of(name), image, F.adjust_contrast(chip, photo.contrast, photo.brightness), transform, face)
+             for name, chip, transform, face in cuts]
+    return items, None
+
+
+def run_photos(config):
+    """The --input mode of the test phase. Returns the process exit status: 0, or 2 when a file
+    could not be used (unreadable, or no face with --no_face error)."""
+    photo = config.photo
+    files = expand_inputs(photo.input)
+    if not files:
+        raise UserError('--input %s matched no file (give an image, a folder or a quoted glob '
+                        'such as "photos/*.jpg")' % photo.input)
+    out_dir = config.paths.result_dir
+    refuse_input_folder(out_dir, files)
+    aligner = _face_aligner(photo)
+    rows, problems = [], []
+    with Translator(config, (photo.direction,)) as translator:
+        print(' [*] Restored %s (step %d)' % (translator.checkpoint, translator.step))
+        for kind in OUTPUT_KINDS[:3] + (('pasted',) if photo.paste_back else ()):
+            check_folder(os.path.join(out_dir, kind))
+        try:
+            _translate_files(files, config, aligner, translator, out_dir, rows, problems)
+        finally:
+            index = write_photo_index(out_dir, rows, problems, translator.checkpoint, config)
+    return _summarise(files, rows, problems, out_dir, index)
+
+
+def refuse_input_folder(out_dir, files):
+    """UserError when --result_dir is a folder holding an input: outputs would replace inputs."""
+    result = os.path.realpath(out_dir)
+    for folder in sorted({os.path.dirname(os.path.realpath(f)) for f in files}):
+        if folder == result:
+            raise UserError('--result_dir %s is the folder of the input files: translations would be '
+                            'written over them. Choose another --result_dir.' % out_dir)
+
+
+def _face_aligner(photo):
+    if not photo.align_face:
+        return None
+    from ugatit.faces import FaceAligner, FaceError
+    try:
+        return FaceAligner(landmarks_path=photo.landmarks)
+    except FaceError as exc:
+        raise UserError(str(exc))
+
+
+def _translate_files(files, config, aligner, translator, out_dir, rows, problems):
+    """Read, cut, translate and write photo after photo, a batch of chips at a time; appends to
+    rows (one per chip written) and problems ((file, reason, fatal) per file that gave nothing)."""
+    used, pending = set(), []
+    bar = tqdm(total=len(files), desc='translating', unit='photo', disable=len(files) < 2)
+    for path in files:
         try:
             image = read_image_rgb(path, min_size=MIN_INPUT_SIDE)
         except ImageError as exc:
             problems.append((path, str(exc), True))
-            continue
-        stem = unique_stem(path, used)
-        if aligner is None:
-            chip, transform = F.center_crop(image, args.img_size)
-            chips = [(stem, chip, transform, None)]
         else:
-            found = aligner.detect(image)
-            if not found:
-                if args.no_face == 'center':
-                    log(' [!] %s: no face found; using the centre crop (--no_face center)' % path)
-                    chip, transform = F.center_crop(image, args.img_size)
-                    chips = [(stem, chip, transform, None)]
-                else:
-                    fatal = args.no_face == 'error'
-                    hint = ' (use --no_face skip or --no_face center to go on without a face)' if fatal else ''
-                    problems.append((path, '%s: no face found%s' % (path, hint), fatal))
-                    continue
-            else:
-                if args.faces == 'largest':
-                    found = found[:1]
-                chips = []
-                for k, face in enumerate(found):
-                    chip, transform = aligner.chip(image, face, size=args.img_size, padding=args.face_padding)
-                    name = stem if len(found) == 1 else '%s_face%d' % (stem, k)
-                    chips.append((name, chip, transform, face))
-        for name, chip, transform, face in chips:
-            chip = F.adjust_contrast(chip, args.contrast, args.brightness)
-            items.append(Item(path, name, image, chip, transform, face))
-    return items, problems
+            items, problem = cut_chips(path, image, lambda name: unique_stem(name, used), config, aligner, tqdm.write)
+            if problem:
+                problems.append((path,) + problem)
+            pending += items
+        if len(pending) >= config.runtime.batch_size:
+            rows += _translate_items(pending, translator, config, out_dir)
+            pending = []
+        bar.update(1)
+    if pending:
+        rows += _translate_items(pending, translator, config, out_dir)
+    bar.close()
+
+
+def _translate_items(items, translator, config, out_dir):
+    """Translate Items (the faces of whole photos) and write their outputs; returns index rows."""
+    chips = np.stack([it.chip for it in items]).astype(np.float32) / 127.5 - 1.0
+    fake, heat = translator.translate(config.photo.direction, chips)
+    rows = [write_outputs(out_dir, item, to_uint8(y), heatmap_to_rgb(h, config.model.img_size), config.photo.show)
+            for item, y, h in zip(items, fake, heat)]
+    if config.photo.paste_back:
+        write_pasted(out_dir, items, rows)
+    for row in rows:
+        del row['translated']  # release the image: rows live until the index is written
+    return rows
+
+
+def _summarise(files, rows, problems, out_dir, index):
+    fatal = [p for p in problems if p[2]]
+    if not rows and fatal:
+        raise UserError('nothing to translate: %d input file(s), none usable (%s); index: %s'
+                        % (len(files), '; '.join(reason for _, reason, _ in problems), index))
+    print(' [*] %d translation(s) from %d file(s) in %s; index: %s' % (len(rows), len(files), out_dir, index))
+    if problems:
+        print(' [*] %d file(s) not translated:' % len(problems))
+        for _, reason, _ in problems:
+            print('     %s' % reason)
+    return 2 if fatal else 0
+
+
+def write_outputs(out_dir, item, translated, attention_rgb, show=False):
+    """Write one item's PNGs; return the row for index.html (paths relative to out_dir)."""
+    row = {'source': item.source, 'name': os.path.basename(item.source), 'stem': item.stem,
+           'output': item.stem + '.png'}
+    imwrite_rgb(os.path.join(out_dir, row['output']), translated)
+    for kind, img in (('chip', item.chip), ('attention', attention_rgb)):
+        row[kind] = '%s/%s.png' % (kind, item.stem)
+        imwrite_rgb(os.path.join(out_dir, row[kind]), img)
+    row['figure'] = 'figure/%s.png' % item.stem
+    write_figure(os.path.join(out_dir, row['figure']), item, translated, attention_rgb, show=show)
+    row['translated'] = translated
+    return row
+
+
+def write_pasted(out_dir, items, rows):
+    """Put every translated face back into its photo (pasted/<first face's stem>.png per file)."""
+    from ugatit import faces as F
+    by_source = {}
+    for item, row in zip(items, rows):
+        by_source.setdefault(item.source, []).append((item, row))
+    for pairs in by_source.values():
+        photo = pairs[0][0].image
+        for item, row in pairs:
+            photo = F.paste_back(photo, row['translated'], item.transform)
+        first_row = pairs[0][1]
+        first_row['pasted'] = 'pasted/%s.png' % first_row['stem']
+        imwrite_rgb(os.path.join(out_dir, first_row['pasted']), photo)
 
 
 def write_figure(path, item, translated, attention_rgb, show=False):
-    """Side-by-side PNG: original (box, landmarks) | chip | translation | attention overlay."""
+    """Side-by-side PNG: original (box, landmarks) | chip | translation | attention overlay,
+    drawn from a copy of the original at most FIGURE_MAX_SIDE pixels wide or high."""
     import matplotlib
     if not show:
         matplotlib.use('Agg')
     import matplotlib.pyplot as plt
     from ugatit import faces as F
+    image, face = _figure_copy(item.image, item.face)
     fig, axes = plt.subplots(1, 4, figsize=(16, 4.4))
-    axes[0].imshow(item.image)
-    axes[0].set_title(os.path.basename(item.source) if item.face is None else 'detected face')
-    if item.face is not None:
-        F.draw_face(axes[0], item.face)
+    axes[0].imshow(image)
+    axes[0].set_title(os.path.basename(item.source) if face is None else 'detected face')
+    if face is not None:
+        F.draw_face(axes[0], face)
     axes[1].imshow(item.chip)
-    axes[1].set_title('input (aligned)' if item.face is not None else 'input (centre crop)')
+    axes[1].set_title('input (aligned)' if face is not None else 'input (centre crop)')
     axes[2].imshow(translated)
     axes[2].set_title('translation')
     axes[3].imshow((0.5 * item.chip + 0.5 * attention_rgb).astype(np.uint8))
@@ -109,99 +227,28 @@ def write_figure(path, item, translated, attention_rgb, show=False):
     plt.close(fig)
 
 
-def run_photos(gan):
-    """The --input mode of the test phase. Returns the process exit status (0 or 2)."""
-    args = gan.args
-    files = expand_inputs(args.input)
-    if not files:
-        raise UserError('--input %s matched no file (give an image, a folder or a quoted glob '
-                        'such as "photos/*.jpg")' % args.input)
-    aligner = None
-    if args.align_face:
-        from ugatit.faces import FaceAligner, FaceError
-        try:
-            aligner = FaceAligner(landmarks_path=args.landmarks)
-        except FaceError as exc:
-            raise UserError(str(exc))
-    items, problems = prepare_items(files, args, aligner, tqdm.write)
-    for path, reason, fatal in problems:
-        tqdm.write(' [!] %s %s' % ('error:' if fatal else 'skipped:', reason))
-    if not items:
-        raise UserError('nothing to translate: %d input file(s), none usable (see the messages above)'
-                        % len(files))
-
-    gan.build_model(directions=(args.direction,))
-    loaded, step = gan.restore_generators()
-    print(' [*] Restored %s (step %d)' % (gan.loaded_checkpoint, step))
-
-    out_dir = check_folder(args.result_dir)
-    chips = np.stack([it.chip for it in items]).astype(np.float32) / 127.5 - 1.0
-    rows = []
-    bar = tqdm(total=len(items), desc='translating', unit='img')
-    for start in range(0, len(items), args.batch_size):
-        fake, heat = gan.translate(args.direction, chips[start:start + args.batch_size])
-        for item, y, h in zip(items[start:start + args.batch_size], fake, heat):
-            rows.append(write_outputs(out_dir, item, to_uint8(y), heatmap_to_rgb(h, args.img_size), args))
-            bar.update(1)
-    bar.close()
-    if args.paste_back:
-        write_pasted(out_dir, items, rows)
-    index = write_photo_index(out_dir, rows, problems, gan.loaded_checkpoint, args)
-    fatal = [p for p in problems if p[2]]
-    print(' [*] %d translation(s) from %d file(s) in %s; index: %s'
-          % (len(rows), len(files), out_dir, index))
-    if problems:
-        print(' [*] %d file(s) not translated:' % len(problems))
-        for path, reason, _ in problems:
-            print('     %s' % reason)
-    return 2 if fatal else 0
+def _figure_copy(image, face):
+    """(image, face) scaled down to FIGURE_MAX_SIDE when larger; the face's box and landmarks
+    scaled with it."""
+    scale = FIGURE_MAX_SIDE / float(max(image.shape[:2]))
+    if scale >= 1:
+        return image, face
+    small = cv2.resize(image, (max(1, round(image.shape[1] * scale)), max(1, round(image.shape[0] * scale))),
+                       interpolation=cv2.INTER_AREA)
+    if face is not None:
+        face = dataclasses.replace(face, box=tuple(int(round(v * scale)) for v in face.box),
+                                   landmarks=np.asarray(face.landmarks) * scale)
+    return small, face
 
 
-def write_outputs(out_dir, item, translated, attention_rgb, args):
-    """Write one item's PNGs; return the row for index.html (paths relative to out_dir)."""
-    row = {'source': item.source, 'stem': item.stem, 'item': item, 'translated': translated}
-    for key, img in (('output', translated), ('chip', item.chip), ('attention', attention_rgb)):
-        row[key] = item.stem + ('' if key == 'output' else '_' + key) + '.png'
-        imwrite_rgb(os.path.join(out_dir, row[key]), img)
-    row['figure'] = item.stem + '_figure.png'
-    write_figure(os.path.join(out_dir, row['figure']), item, translated, attention_rgb, show=args.show)
-    return row
-
-
-def write_pasted(out_dir, items, rows):
-    """Put every translated face back into its photo (one _pasted.png per input file)."""
-    from ugatit import faces as F
-    by_source = {}
-    for item, row in zip(items, rows):
-        by_source.setdefault(item.source, []).append(row)
-    for source, source_rows in by_source.items():
-        photo = source_rows[0]['item'].image
-        for row in source_rows:
-            photo = F.paste_back(photo, row['translated'], row['item'].transform)
-        stem = source_rows[0]['stem'].rsplit('_face', 1)[0] if len(source_rows) > 1 else source_rows[0]['stem']
-        name = stem + '_pasted.png'
-        imwrite_rgb(os.path.join(out_dir, name), photo)
-        source_rows[0]['pasted'] = name
-
-
-def write_photo_index(out_dir, rows, problems, checkpoint, args):
-    """index.html for the --input mode (names HTML-escaped); returns its path."""
-    parts = ['<!DOCTYPE html><html><head><meta charset="utf-8"><title>U-GAT-IT translations</title>'
-             '<style>body{font-family:sans-serif} td{text-align:center;padding:4px} img{height:200px}</style>'
-             '</head><body><h1>U-GAT-IT %s translations</h1><p>checkpoint: %s</p>'
-             % (escape(args.direction), escape(checkpoint)),
-             '<table><tr><th>input file</th><th>model input</th><th>translation</th><th>attention</th>'
-             '<th>figure</th>%s</tr>' % ('<th>pasted back</th>' if args.paste_back else '')]
-    for r in rows:
-        cells = ['<td>%s</td>' % escape(os.path.basename(r['source']))]
-        for key in ('chip', 'output', 'attention', 'figure') + (('pasted',) if args.paste_back else ()):
-            cells.append('<td><img src="%s" alt="%s"></td>' % (escape(r[key]), key) if key in r else '<td></td>')
-        parts.append('<tr>%s</tr>' % ''.join(cells))
-    parts.append('</table>')
-    if problems:
-        parts.append('<h2>Not translated</h2><ul>%s</ul>' % ''.join('<li>%s</li>' % escape(reason) for _, reason, _ in problems))
-    parts.append('</body></html>')
-    path = os.path.join(out_dir, 'index.html')
-    with open(path, 'w', encoding='utf-8') as f:
-        f.write('\n'.join(parts))
-    return path
+def write_photo_index(out_dir, rows, problems, checkpoint, config):
+    """index.html for the --input mode; returns its path."""
+    from ugatit.testing import shareable_checkpoint_name
+    columns = [('chip', 'model input'), ('output', 'translation'), ('attention', 'attention'), ('figure', 'figure')]
+    if config.photo.paste_back:
+        columns.append(('pasted', 'pasted back'))
+    section = Section(columns=columns, rows=rows, skipped=[reason for _, reason, _ in problems],
+                      skipped_title='Not translated')
+    return write_index(out_dir, 'U-GAT-IT %s translations' % config.photo.direction,
+                       ['checkpoint: %s' % shareable_checkpoint_name(checkpoint)], [section],
+                       image_height=200, pixelated=False)

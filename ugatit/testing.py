@@ -1,12 +1,17 @@
 """The test phase: translate a dataset's testA -> B and testB -> A and write an HTML report.
 
 Output, in `<result_dir>/<model_dir>/`:
-    a2b/<name>.png, a2b/<name>_input.png, a2b/<name>_attention.png    (testA translated to B)
-    b2a/...                                                            (testB translated to A)
-    index.html                                                         (input | output | attention)
-    metrics.json                                                       (counts, ground-truth metrics)
+    a2b/<name>.png                 testA translated to B
+    a2b/input/<name>.png           the model's input (resized)
+    a2b/attention/<name>.png       the generator's CAM attention map
+    a2b/truth/<name>.png           the paired ground truth, when the dataset has one
+    b2a/...                        testB translated to A
+    index.html                     input | output | attention (| truth) per image
+    metrics.json                   counts and ground-truth metrics
 Inputs go to separate folders per direction: the official code wrote both into one folder, so a
 testB file overwrote the testA result of the same name (selfie2anime has 0000.jpg in both).
+Every kind of image has its own folder and names are made unique within a direction before
+anything is written, so no two inputs can write the same file.
 
 When the dataset has paired ground truth (`testA_truth/`, `testB_truth/`: each test image
 rendered in the other domain, as the built-in demo dataset has), the report adds the mean L1
@@ -21,10 +26,14 @@ from tqdm import tqdm
 
 from ugatit.data import domain_folder
 from ugatit.errors import UserError
-from utils import (ImageError, check_folder, escape, heatmap_to_rgb, imwrite_rgb, list_images,
-                   preprocess, read_image_rgb, to_uint8, unique_stem)
+from ugatit.report import Section, write_index
+from ugatit.translator import Translator
+from utils import (ImageError, check_folder, heatmap_to_rgb, imwrite_rgb, list_images, preprocess,
+                   read_image_rgb, to_uint8, unique_stem)
 
 DIRECTIONS = {'a2b': ('testA', 'B'), 'b2a': ('testB', 'A')}
+# Sub-folder of each image kind written next to the translations.
+KINDS = ('input', 'attention', 'truth')
 
 
 def l1_and_psnr(images, truth):
@@ -52,114 +61,119 @@ def load_batch(files, size):
     return images, names, skipped
 
 
-def run_test(gan):
+def run_test(config):
     """Test phase on <dataset_dir>/<dataset>/test{A,B}; returns the report dict per direction."""
-    args = gan.args
-    folders = {d: domain_folder(args.dataset_dir, args.dataset, split) for d, (split, _) in DIRECTIONS.items()}
+    paths = config.paths
+    folders = {d: domain_folder(paths.dataset_dir, paths.dataset, split) for d, (split, _) in DIRECTIONS.items()}
     files = {d: list_images(f) for d, f in folders.items()}
     directions = [d for d in DIRECTIONS if files[d]]
     if not directions:
         raise UserError('no test images: %s and %s are missing or hold no image files '
                         '(expected layout <dataset_dir>/<dataset>/{testA,testB}/)'
                         % (folders['a2b'], folders['b2a']))
-    gan.build_model(directions=directions)
-    loaded, step = gan.restore_generators()
-    print(' [*] Restored %s (step %d)' % (gan.loaded_checkpoint, step))
-
-    out_dir = check_folder(os.path.join(args.result_dir, gan.model_dir))
-    report = {}
-    for direction in directions:
-        report[direction] = translate_folder(gan, direction, files[direction], out_dir)
-    index = write_index(out_dir, report, gan.model_dir, gan.loaded_checkpoint)
+    with Translator(config, directions) as translator:
+        print(' [*] Restored %s (step %d)' % (translator.checkpoint, translator.step))
+        out_dir = check_folder(os.path.join(paths.result_dir, config.model_dir))
+        report = {d: translate_folder(translator, config, d, files[d], out_dir) for d in directions}
+        checkpoint = shareable_checkpoint_name(translator.checkpoint)
+    index = write_test_index(out_dir, report, config.model_dir, checkpoint)
     summary = {d: {'translated': len(r['rows']), 'skipped': len(r['skipped']), 'metrics': r.get('metrics')}
                for d, r in report.items()}
-    summary['checkpoint'] = gan.loaded_checkpoint
-    with open(os.path.join(out_dir, 'metrics.json'), 'w') as f:
+    summary['checkpoint'] = checkpoint
+    tmp = os.path.join(out_dir, 'metrics.json.tmp')
+    with open(tmp, 'w') as f:
         json.dump(summary, f, indent=1)
+    os.replace(tmp, os.path.join(out_dir, 'metrics.json'))
     print(' [*] Results: %s' % index)
     return report
 
 
-def translate_folder(gan, direction, files, out_dir):
-    """Translate `files` with one generator; write images; compute truth metrics if possible."""
-    args = gan.args
+def shareable_checkpoint_name(prefix):
+    """`<folder name>/<file prefix>` of a checkpoint: what a results page names, without the
+    machine's paths (results folders get shared)."""
+    return '/'.join(os.path.normpath(prefix).split(os.sep)[-2:])
+
+
+def translate_folder(translator, config, direction, files, out_dir):
+    """Translate `files` with one generator; write images; compute truth metrics if possible.
+
+    translator: anything with translate(direction, [N, S, S, 3] floats) -> (images, heatmaps).
+    """
     split, target = DIRECTIONS[direction]
-    sub = check_folder(os.path.join(out_dir, direction))
-    truth_dir = domain_folder(args.dataset_dir, args.dataset, split + '_truth')
-    rows, skipped, used = [], [], set()
-    outputs, inputs, truths = [], [], []
+    size, chunk_size = config.model.img_size, max(config.runtime.batch_size, 1) * 8
+    for kind in KINDS[:2]:
+        check_folder(os.path.join(out_dir, direction, kind))
+    truth_dir = domain_folder(config.paths.dataset_dir, config.paths.dataset, split + '_truth')
+    rows, skipped, used, scored = [], [], set(), []
     bar = tqdm(total=len(files), desc='%s -> %s' % (split, target), unit='img')
-    for start in range(0, len(files), max(args.batch_size, 1) * 8):
-        chunk = files[start:start + max(args.batch_size, 1) * 8]
-        images, names, bad = load_batch(chunk, args.img_size)
+    for start in range(0, len(files), chunk_size):
+        chunk = files[start:start + chunk_size]
+        images, names, bad = load_batch(chunk, size)
         skipped.extend(bad)
         if images:
             batch = np.stack(images)
-            fake, heat = gan.translate(direction, batch)
+            fake, heat = translator.translate(direction, batch)
             for path, x, y, h in zip(names, batch, fake, heat):
-                stem = unique_stem(path, used)
-                row = {'source': path, 'stem': stem,
-                       'input': '%s/%s_input.png' % (direction, stem),
-                       'output': '%s/%s.png' % (direction, stem),
-                       'attention': '%s/%s_attention.png' % (direction, stem)}
-                x8, y8 = to_uint8(x), to_uint8(y)
-                imwrite_rgb(os.path.join(out_dir, row['input']), x8)
-                imwrite_rgb(os.path.join(out_dir, row['output']), y8)
-                imwrite_rgb(os.path.join(out_dir, row['attention']), heatmap_to_rgb(h, args.img_size))
-                truth_path = os.path.join(truth_dir, os.path.basename(path))
-                if os.path.isfile(truth_path):
-                    t8 = to_uint8(preprocess(read_image_rgb(truth_path), args.img_size))
-                    row['truth'] = '%s/%s_truth.png' % (direction, stem)
-                    imwrite_rgb(os.path.join(out_dir, row['truth']), t8)
-                    outputs.append(y8)
-                    inputs.append(x8)
-                    truths.append(t8)
+                row, truth = _write_one(out_dir, direction, unique_stem(path, used), path, x, y, h, truth_dir, size)
                 rows.append(row)
+                if truth is not None:
+                    scored.append((to_uint8(y), to_uint8(x), truth))
         bar.update(len(chunk))
     bar.close()
     for path, reason in skipped:
         print(' [!] skipped %s' % reason)
     result = {'rows': rows, 'skipped': skipped, 'split': split, 'target': target}
-    if truths and len(truths) == len(rows):
-        out_l1, out_psnr = l1_and_psnr(np.stack(outputs), np.stack(truths))
-        in_l1, in_psnr = l1_and_psnr(np.stack(inputs), np.stack(truths))
-        result['metrics'] = {'n': len(truths), 'translation_l1': out_l1, 'translation_psnr': out_psnr,
-                             'input_l1': in_l1, 'input_psnr': in_psnr}
-        print(' [*] %s -> %s vs ground truth (%d images): translation L1 %.4f PSNR %.2f dB | '
-              'untranslated input L1 %.4f PSNR %.2f dB'
-              % (split, target, len(truths), out_l1, out_psnr, in_l1, in_psnr))
+    if scored and len(scored) == len(rows):
+        result['metrics'] = _truth_metrics(scored, split, target)
     return result
 
 
-def write_index(out_dir, report, model_dir, checkpoint):
-    """Write index.html (names HTML-escaped) and return its path."""
-    parts = ['<!DOCTYPE html><html><head><meta charset="utf-8"><title>%s</title>'
-             '<style>body{font-family:sans-serif} td{text-align:center;padding:4px} '
-             'img{width:160px;height:160px;image-rendering:pixelated}</style></head><body>'
-             % escape(model_dir),
-             '<h1>%s</h1><p>checkpoint: %s</p>' % (escape(model_dir), escape(checkpoint))]
-    for direction, result in report.items():
-        parts.append('<h2>%s &rarr; %s</h2>' % (escape(result['split']), escape(result['target'])))
+def _write_one(out_dir, direction, stem, source, x, y, heatmap, truth_dir, size):
+    """Write one input's images; returns (its index row, its uint8 ground truth or None)."""
+    row = {'source': source, 'name': os.path.basename(source), 'output': '%s/%s.png' % (direction, stem)}
+    row['input'] = '%s/input/%s.png' % (direction, stem)
+    row['attention'] = '%s/attention/%s.png' % (direction, stem)
+    imwrite_rgb(os.path.join(out_dir, row['input']), to_uint8(x))
+    imwrite_rgb(os.path.join(out_dir, row['output']), to_uint8(y))
+    imwrite_rgb(os.path.join(out_dir, row['attention']), heatmap_to_rgb(heatmap, size))
+    truth_path = os.path.join(truth_dir, os.path.basename(source))
+    if not os.path.isfile(truth_path):
+        return row, None
+    try:
+        truth = to_uint8(preprocess(read_image_rgb(truth_path), size))
+    except ImageError as exc:
+        print(' [!] ground truth not used: %s' % exc)
+        return row, None
+    row['truth'] = '%s/truth/%s.png' % (direction, stem)
+    check_folder(os.path.join(out_dir, direction, 'truth'))
+    imwrite_rgb(os.path.join(out_dir, row['truth']), truth)
+    return row, truth
+
+
+def _truth_metrics(scored, split, target):
+    """L1 / PSNR of translations and of the untranslated inputs against the truth."""
+    outputs, inputs, truths = (np.stack(column) for column in zip(*scored))
+    out_l1, out_psnr = l1_and_psnr(outputs, truths)
+    in_l1, in_psnr = l1_and_psnr(inputs, truths)
+    print(' [*] %s -> %s vs ground truth (%d images): translation L1 %.4f PSNR %.2f dB | '
+          'untranslated input L1 %.4f PSNR %.2f dB' % (split, target, len(truths), out_l1, out_psnr, in_l1, in_psnr))
+    return {'n': len(truths), 'translation_l1': out_l1, 'translation_psnr': out_psnr,
+            'input_l1': in_l1, 'input_psnr': in_psnr}
+
+
+def write_test_index(out_dir, report, model_dir, checkpoint):
+    """index.html of the test phase; returns its path."""
+    sections = []
+    for result in report.values():
         metrics = result.get('metrics')
-        if metrics:
-            parts.append('<p>Against the paired ground truth (%d images): translation mean L1 %.4f, '
-                         'PSNR %.2f dB; untranslated input mean L1 %.4f, PSNR %.2f dB.</p>'
-                         % (metrics['n'], metrics['translation_l1'], metrics['translation_psnr'],
-                            metrics['input_l1'], metrics['input_psnr']))
-        has_truth = any('truth' in r for r in result['rows'])
-        parts.append('<table><tr><th>name</th><th>input</th><th>output</th><th>attention</th>%s</tr>'
-                     % ('<th>ground truth</th>' if has_truth else ''))
-        for r in result['rows']:
-            cells = ['<td>%s</td>' % escape(os.path.basename(r['source']))]
-            for key in ('input', 'output', 'attention') + (('truth',) if has_truth else ()):
-                cells.append('<td><img src="%s" alt="%s"></td>' % (escape(r[key]), key) if key in r else '<td></td>')
-            parts.append('<tr>%s</tr>' % ''.join(cells))
-        parts.append('</table>')
-        if result['skipped']:
-            parts.append('<p>Skipped:</p><ul>%s</ul>' % ''.join(
-                '<li>%s</li>' % escape(reason) for _, reason in result['skipped']))
-    parts.append('</body></html>')
-    path = os.path.join(out_dir, 'index.html')
-    with open(path, 'w', encoding='utf-8') as f:
-        f.write('\n'.join(parts))
-    return path
+        notes = ['Against the paired ground truth (%d images): translation mean L1 %.4f, PSNR %.2f dB; '
+                 'untranslated input mean L1 %.4f, PSNR %.2f dB.'
+                 % (metrics['n'], metrics['translation_l1'], metrics['translation_psnr'],
+                    metrics['input_l1'], metrics['input_psnr'])] if metrics else []
+        columns = [('input', 'input'), ('output', 'output'), ('attention', 'attention')]
+        if any('truth' in r for r in result['rows']):
+            columns.append(('truth', 'ground truth'))
+        sections.append(Section(heading='%s \u2192 %s' % (result['split'], result['target']), notes=notes,
+                                columns=columns, rows=result['rows'],
+                                skipped=[reason for _, reason in result['skipped']]))
+    return write_index(out_dir, model_dir, ['checkpoint: %s' % checkpoint], sections)

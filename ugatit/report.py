@@ -1,0 +1,60 @@
+"""index.html of a results folder: one page, tables of images, every name HTML-escaped."""
+
+import dataclasses
+import os
+from typing import List, Tuple
+
+from utils import escape
+
+_STYLE = ('body{font-family:sans-serif} td{text-align:center;padding:4px} '
+          'img{height:%dpx;image-rendering:%s}')
+
+
+@dataclasses.dataclass
+class Section:
+    """One table of the page.
+
+    heading: the section title (None: no title); notes: paragraphs of text above the table;
+    columns: (row key, column label) pairs of the image columns; rows: dicts with 'name' (the
+    first column's text) and, per image column, a path relative to the page (missing: empty
+    cell); skipped: reasons for inputs that produced no row, listed under the table.
+    """
+    heading: str = None
+    notes: List[str] = dataclasses.field(default_factory=list)
+    columns: List[Tuple[str, str]] = dataclasses.field(default_factory=list)
+    rows: List[dict] = dataclasses.field(default_factory=list)
+    skipped: List[str] = dataclasses.field(default_factory=list)
+    skipped_title: str = 'Skipped:'
+
+
+def write_index(out_dir, title, intro, sections, image_height=160, pixelated=True):
+    """Write <out_dir>/index.html with a title, intro paragraphs and Sections; returns its path."""
+    parts = ['<!DOCTYPE html><html><head><meta charset="utf-8"><title>%s</title><style>%s</style></head><body>'
+             % (escape(title), _STYLE % (image_height, 'pixelated' if pixelated else 'auto')),
+             '<h1>%s</h1>' % escape(title)]
+    parts += ['<p>%s</p>' % escape(text) for text in intro]
+    for section in sections:
+        parts += _section_html(section)
+    parts.append('</body></html>')
+    path = os.path.join(out_dir, 'index.html')
+    tmp = path + '.tmp'
+    with open(tmp, 'w', encoding='utf-8') as f:
+        f.write('\n'.join(parts))
+    os.replace(tmp, path)
+    return path
+
+
+def _section_html(section):
+    parts = ['<h2>%s</h2>' % escape(section.heading)] if section.heading else []
+    parts += ['<p>%s</p>' % escape(text) for text in section.notes]
+    parts.append('<table><tr><th>name</th>%s</tr>' % ''.join('<th>%s</th>' % escape(label) for _, label in section.columns))
+    for row in section.rows:
+        cells = ['<td>%s</td>' % escape(row['name'])]
+        for key, _ in section.columns:
+            cells.append('<td><img src="%s" alt="%s"></td>' % (escape(row[key]), escape(key)) if row.get(key) else '<td></td>')
+        parts.append('<tr>%s</tr>' % ''.join(cells))
+    parts.append('</table>')
+    if section.skipped:
+        parts.append('<p>%s</p><ul>%s</ul>' % (escape(section.skipped_title),
+                                               ''.join('<li>%s</li>' % escape(r) for r in section.skipped)))
+    return parts

@@ -1,0 +1,158 @@
+"""The training phase: `python main.py --phase train`. The loop lives here, outside the model.
+
+train(config) scans the dataset, builds the input pipeline and the UGATIT training graph on it,
+restores the newest checkpoint of <checkpoint_dir>/<model_dir> (or --checkpoint) or starts from
+scratch, and runs the official schedule: one D step (and every n_critic steps one G step) per
+iteration, a sample grid every print_freq iterations, a checkpoint every save_freq iterations,
+at the end of every epoch and on Ctrl-C / SIGTERM, so a run never loses more than save_freq
+steps. Step numbering is the official one: a fresh run's first step is step 1.
+"""
+
+import os
+import signal
+
+import numpy as np
+import tensorflow as tf
+from tqdm import tqdm
+
+from ugatit.checkpoint import Checkpoint
+from ugatit.config import learning_rate, session_config
+from ugatit.data import scan_training_sets, training_inputs
+from ugatit.errors import UserError
+from ugatit.model import UGATIT
+from utils import check_folder, heatmap_to_rgb, imwrite_rgb, to_uint8
+
+tf1 = tf.compat.v1
+
+
+def train(config):
+    """Train (or resume) the model of `config`; returns the step reached."""
+    files_A, files_B, _ = scan_training_sets(config.paths)
+    with tf.Graph().as_default(), tf1.Session(config=session_config(config.runtime)) as sess:
+        if config.train.seed is not None:
+            tf1.set_random_seed(config.train.seed)
+        domain_A, domain_B = training_inputs(files_A, files_B, config)
+        ops = UGATIT(config.model, config.train).build_train_ops(domain_A, domain_B)
+        sess.run(tf1.global_variables_initializer())
+        checkpoint = Checkpoint(config, tf1.global_variables(), max_to_keep=5)
+        writer = tf1.summary.FileWriter(os.path.join(config.paths.log_dir, config.model_dir), sess.graph)
+        try:
+            return TrainingLoop(config, sess, ops, checkpoint, writer).run()
+        finally:
+            writer.close()
+
+
+class TrainingLoop(object):
+    """The official training schedule over a built graph (see the module docstring).
+
+    sess: the session holding the graph; ops: the model's TrainOps; checkpoint: a Checkpoint
+    of every variable; writer: a tf.summary FileWriter.
+    """
+
+    def __init__(self, config, sess, ops, checkpoint, writer):
+        self.config, self.sess, self.ops = config, sess, ops
+        self.checkpoint, self.writer = checkpoint, writer
+        self.sample_dir = check_folder(os.path.join(config.paths.sample_dir, config.model_dir))
+        self.counter = 1          # the number of the next step
+        self.last_saved = None    # the counter at the last save
+        self.past_g_loss = float('nan')
+        self.stop_signal = None
+
+    def run(self):
+        """Train until the last epoch ends; returns the final counter. On Ctrl-C or SIGTERM the
+        current state is saved and KeyboardInterrupt raised."""
+        t = self.config.train
+        start_epoch, start_batch_id = self._resume()
+        old_term = signal.signal(signal.SIGTERM, self._request_stop)
+        done_before = start_epoch * t.iteration + start_batch_id
+        self.bar = tqdm(total=max(t.epoch * t.iteration - done_before, 0), unit='step',
+                        dynamic_ncols=True, desc='train', mininterval=1.0)
+        try:
+            for epoch in range(start_epoch, t.epoch):
+                lr = learning_rate(epoch, t.lr, t.decay_flag, t.decay_epoch, t.epoch)
+                for idx in range(start_batch_id, t.iteration):
+                    self._iteration(epoch, idx, lr)
+                start_batch_id = 0
+                self._save()
+        except KeyboardInterrupt:
+            self.bar.close()
+            if self.last_saved != self.counter:
+                self._save()
+            tqdm.write(' [*] Interrupted: checkpoint saved at step %d in %s' % (self.counter, self.checkpoint.folder))
+            raise
+        finally:
+            self.bar.close()
+            signal.signal(signal.SIGTERM, old_term)
+            self.writer.flush()
+        return self.counter
+
+    def _request_stop(self, signum, _frame):
+        self.stop_signal = signum
+
+    def _resume(self):
+        """Restore the newest checkpoint if there is one; returns (start epoch, start index)."""
+        restored = self.checkpoint.restore(self.sess)
+        if restored is None:
+            tqdm.write(' [*] No checkpoint in %s: training from scratch' % self.checkpoint.folder)
+            return 0, 0
+        prefix, step = restored
+        self.counter = self.last_saved = step
+        tqdm.write(' [*] Resumed from %s (step %d)' % (prefix, step))
+        iteration = self.config.train.iteration
+        return step // iteration, step % iteration
+
+    def _iteration(self, epoch, idx, lr):
+        """One D step (and G step), then the NaN guard, samples, saves and the stop request."""
+        t = self.config.train
+        d_loss, g_loss, sample = self._step(lr)
+        self.bar.update(1)
+        self.bar.set_postfix(epoch=epoch, step=self.counter - 1, d_loss='%.4f' % d_loss,
+                             g_loss='%.4f' % g_loss, lr='%.2e' % lr, refresh=False)
+        if not (np.isfinite(d_loss) and np.isfinite(g_loss)):
+            self._save()
+            raise UserError('training diverged at step %d (d_loss %s, g_loss %s); checkpoint saved. '
+                            'Try a lower --lr.' % (self.counter - 1, d_loss, g_loss))
+        if (idx + 1) % t.print_freq == 0:
+            if sample is None:  # G step skipped (n_critic > 1): fetch images now
+                sample = self.sess.run(self.ops.images)
+            path = os.path.join(self.sample_dir, 'sample_{:03d}_{:05d}.png'.format(epoch, idx + 1))
+            save_sample_grid(sample, path)
+            tqdm.write('epoch %d step %d/%d d_loss %.6f g_loss %.6f lr %.2e sample %s'
+                       % (epoch, idx + 1, t.iteration, d_loss, g_loss, lr, path))
+        if (idx + 1) % t.save_freq == 0:
+            self._save()
+        if self.stop_signal is not None:
+            raise KeyboardInterrupt
+
+    def _step(self, lr):
+        """Run the D step and, every n_critic steps, the G step; returns (d_loss, g_loss, sample
+        images or None). Without a G step g_loss is the last one."""
+        ops, feed = self.ops, {self.ops.lr: lr}
+        _, d_loss, summary = self.sess.run([ops.D_optim, ops.Discriminator_loss, ops.d_summary], feed_dict=feed)
+        self.writer.add_summary(summary, self.counter)
+        sample = None
+        if (self.counter - 1) % self.config.train.n_critic == 0:
+            sample, _, self.past_g_loss, summary = self.sess.run(
+                [ops.images, ops.G_optim, ops.Generator_loss, ops.g_summary], feed_dict=feed)
+            self.writer.add_summary(summary, self.counter)
+        self.counter += 1
+        return d_loss, self.past_g_loss, sample
+
+    def _save(self):
+        self.checkpoint.save(self.sess, self.counter)
+        self.last_saved = self.counter
+
+
+def save_sample_grid(images, path):
+    """One row per batch item: real A | fake B | attention A->B | real B | fake A | attention B->A.
+
+    images: the TrainOps.images values, [N, S, S, 3] in [-1, 1] and heatmaps [N, S/4, S/4]."""
+    size = images['real_A'].shape[1]
+    rows = []
+    for i in range(images['real_A'].shape[0]):
+        rows.append(np.concatenate([
+            to_uint8(images['real_A'][i]), to_uint8(images['fake_B'][i]),
+            heatmap_to_rgb(images['heatmap_A2B'][i], size),
+            to_uint8(images['real_B'][i]), to_uint8(images['fake_A'][i]),
+            heatmap_to_rgb(images['heatmap_B2A'][i], size)], axis=1))
+    imwrite_rgb(path, np.concatenate(rows, axis=0))
