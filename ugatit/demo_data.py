@@ -107,34 +107,14 @@ def sample_scene(rng):
                   'bottom': _hsv255(bg_hue + rng.uniform(-25, 25), bg_sat * rng.uniform(0.8, 1.3),
                                     bg_top * rng.uniform(0.55, 0.85))}
 
-    props = []
-    for _ in range(int(rng.integers(0, 3))):
-        kind = _pick(rng, ('ball', 'panel'))
-        side = _pick(rng, (-1, 1))
-        centre = [_num(0.5 + side * rng.uniform(0.27, 0.45)), _uniform(rng, 0.08, 0.62)]
-        if kind == 'ball':
-            r = _uniform(rng, 0.05, 0.12)
-            radii = [r, r]
-        else:
-            radii = [_uniform(rng, 0.06, 0.15), _uniform(rng, 0.06, 0.18)]
-        props.append({'kind': kind, 'center': centre, 'radii': radii,
-                      'color': _hsv255(rng.uniform(0, 360), rng.uniform(0.2, 0.55), rng.uniform(0.35, 0.75))})
+    props = _sample_props(rng)
 
     rx = rng.uniform(0.18, 0.23)
     ry = rx * rng.uniform(1.1, 1.25)
     head = {'center': [_uniform(rng, 0.42, 0.58), _uniform(rng, 0.42, 0.48)], 'radii': [_num(rx), _num(ry)],
             'skin': _jitter(rng, _pick(rng, _SKIN_TONES), 10)}
 
-    hair_colour = _jitter(rng, _pick(rng, _HAIR_COLOURS), 12)
-    hair = {'style': _pick(rng, _HAIR_STYLES), 'color': hair_colour,
-            'scale': [_uniform(rng, 1.08, 1.2), _uniform(rng, 1.03, 1.1)],
-            'lift': _uniform(rng, 0.04, 0.1),        # hair ellipse centre above the head's
-            'fringe': _uniform(rng, 0.2, 0.5),       # fringe line height, in head radii above centre
-            'wave': [_uniform(rng, 0.0, 0.12), _uniform(rng, 1.0, 3.0), _uniform(rng, 0.0, 2 * math.pi)],
-            'side': _uniform(rng, -0.05, 0.25),      # how far down the sides reach (short style)
-            'width': _uniform(rng, 1.08, 1.25)}
-    # how far below the head centre the hair hanging behind reaches (bob: jaw, long: shoulders)
-    hair['length'] = _uniform(rng, 0.75, 0.95) if hair['style'] == 'bob' else _uniform(rng, 1.3, 1.7)
+    hair = _sample_hair(rng)
 
     eye_rx = rng.uniform(0.2, 0.26)
     eyes = {'spacing': _uniform(rng, 0.36, 0.46), 'height': _uniform(rng, -0.02, 0.12),
@@ -157,6 +137,38 @@ def sample_scene(rng):
              'blush': bool(rng.random() < 0.6),
              'noise_seed': int(rng.integers(0, 2 ** 31 - 1))}
     return scene
+
+
+def _sample_props(rng):
+    """0 to 2 background props (balls, panels) of a scene; see sample_scene."""
+    props = []
+    for _ in range(int(rng.integers(0, 3))):
+        kind = _pick(rng, ('ball', 'panel'))
+        side = _pick(rng, (-1, 1))
+        centre = [_num(0.5 + side * rng.uniform(0.27, 0.45)), _uniform(rng, 0.08, 0.62)]
+        if kind == 'ball':
+            r = _uniform(rng, 0.05, 0.12)
+            radii = [r, r]
+        else:
+            radii = [_uniform(rng, 0.06, 0.15), _uniform(rng, 0.06, 0.18)]
+        props.append({'kind': kind, 'center': centre, 'radii': radii,
+                      'color': _hsv255(rng.uniform(0, 360), rng.uniform(0.2, 0.55), rng.uniform(0.35, 0.75))})
+    return props
+
+
+def _sample_hair(rng):
+    """The hair of a scene (style, colour, cap ellipse, fringe, waves); see sample_scene."""
+    hair_colour = _jitter(rng, _pick(rng, _HAIR_COLOURS), 12)
+    hair = {'style': _pick(rng, _HAIR_STYLES), 'color': hair_colour,
+            'scale': [_uniform(rng, 1.08, 1.2), _uniform(rng, 1.03, 1.1)],
+            'lift': _uniform(rng, 0.04, 0.1),        # hair ellipse centre above the head's
+            'fringe': _uniform(rng, 0.2, 0.5),       # fringe line height, in head radii above centre
+            'wave': [_uniform(rng, 0.0, 0.12), _uniform(rng, 1.0, 3.0), _uniform(rng, 0.0, 2 * math.pi)],
+            'side': _uniform(rng, -0.05, 0.25),      # how far down the sides reach (short style)
+            'width': _uniform(rng, 1.08, 1.25)}
+    # how far below the head centre the hair hanging behind reaches (bob: jaw, long: shoulders)
+    hair['length'] = _uniform(rng, 0.75, 0.95) if hair['style'] == 'bob' else _uniform(rng, 1.3, 1.7)
+    return hair
 
 
 def scene_hash(scene):
@@ -237,7 +249,24 @@ class _Builder:
 def _build(scene, canvas):
     """The scene as a list of paint / shadow operations on `canvas` (identical for both styles)."""
     b = _Builder(canvas)
+    _paint_props(b, scene, canvas)
+    _paint_figure(b, scene, canvas)
+    _paint_face(b, scene, canvas)
+    _paint_hair_front(b, scene, canvas)
+    return b.ops
 
+
+def _head_geometry(scene):
+    """(hx, hy, hrx, hry): the head ellipse; (hair_c, hair_r): the hair cap ellipse."""
+    hair = scene['hair']
+    (hx, hy), (hrx, hry) = scene['head']['center'], scene['head']['radii']
+    hair_c = (hx, hy - hair['lift'] * hry)
+    hair_r = (hrx * hair['scale'][0], hry * hair['scale'][1])
+    return (hx, hy, hrx, hry), (hair_c, hair_r)
+
+
+def _paint_props(b, scene, canvas):
+    """Balls and panels in the background."""
     for k, prop in enumerate(scene['props']):
         (cx, cy), (rx, ry) = prop['center'], prop['radii']
         region, xs, ys = canvas.box(cx - rx, cy - ry, cx + rx, cy + ry)
@@ -252,13 +281,13 @@ def _build(scene, canvas):
             normal = (uu / norm, vv / norm, 1.0 / norm)
         b.paint('prop%d' % k, 'prop', prop['color'], region, mask, normal, spec=0.1)
 
-    head, hair, shirt = scene['head'], scene['hair'], scene['shirt']
-    (hx, hy), (hrx, hry) = head['center'], head['radii']
-    skin = head['skin']
+
+def _paint_figure(b, scene, canvas):
+    """Hair behind the head, neck, shirt, ears and head, with their shadows."""
+    hair, shirt, skin = scene['hair'], scene['shirt'], scene['head']['skin']
+    (hx, hy, hrx, hry), (hair_c, hair_r) = _head_geometry(scene)
 
     # hair ellipse (cap) and, for bob / long, the hair hanging behind the head
-    hair_c = (hx, hy - hair['lift'] * hry)
-    hair_r = (hrx * hair['scale'][0], hry * hair['scale'][1])
     parts = []
     if hair['style'] != 'short':
         half_w = hrx * hair['width']
@@ -307,6 +336,11 @@ def _build(scene, canvas):
     b.shadow('chin_shadow', [head_op[:2]], offset=0.035, strength=0.4, blur=0.015)
     b.paint('head', 'skin', skin, *head_op, spec=0.08)
 
+
+def _paint_face(b, scene, canvas):
+    """Blush, eyes (sclera, iris, pupil, glint), brows and mouth."""
+    hair = scene['hair']
+    (hx, hy, hrx, hry), _ = _head_geometry(scene)
     if scene['blush']:
         for side in (-1, 1):
             centre, radii = (hx + side * hrx * 0.55, hy + hry * 0.33), (hrx * 0.17, hry * 0.08)
@@ -353,6 +387,11 @@ def _build(scene, canvas):
     b.paint('mouth', 'lips', mouth['color'], region, (u * u + v * v <= 1.0) & (v >= -0.35 + 0.35 * u * u),
             _sphere_normal(u * 0.8, v * 0.8))
 
+
+def _paint_hair_front(b, scene, canvas):
+    """The hair in front: the cap minus the face window under the (wavy) fringe."""
+    hair = scene['hair']
+    (hx, hy, hrx, hry), (hair_c, hair_r) = _head_geometry(scene)
     # hair in front: the hair ellipse minus the face window under the (wavy) fringe
     region, xs, ys = canvas.box(hair_c[0] - hair_r[0], hair_c[1] - hair_r[1], hair_c[0] + hair_r[0],
                                 hair_c[1] + hair_r[1])
@@ -368,7 +407,6 @@ def _build(scene, canvas):
     cap_op = (region, cap, _sphere_normal(u, v))
     b.shadow('fringe_shadow', [cap_op[:2]], offset=0.03, strength=0.35, blur=0.012)
     b.paint('hair', 'hair', hair['color'], *cap_op, spec=0.12)
-    return b.ops
 
 
 # ----------------------------------------------------------------------------------------------
