@@ -1,0 +1,51 @@
+"""The frozen Config: built once from the flags, presets, the flags file beside a checkpoint."""
+
+import dataclasses
+import json
+
+import pytest
+
+from ugatit.config import (FLAGS_FILE, Config, ModelConfig, apply_preset, merge_saved_flags,
+                           read_flags_file, write_flags_file)
+
+
+def test_config_is_split_by_use_and_frozen():
+    config = Config.from_flags({'phase': 'test', 'light': True, 'ch': 8, 'lr': 0.5, 'dataset': 'x',
+                                'batch_size': 3, 'direction': 'b2a', 'unknown_flag': 1})
+    assert (config.phase, config.model.light, config.model.ch) == ('test', True, 8)
+    assert (config.train.lr, config.paths.dataset, config.runtime.batch_size, config.photo.direction) == (0.5, 'x', 3, 'b2a')
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        config.model.ch = 16
+    assert config.model_dir == 'UGATIT_light_x_lsgan_4resblock_6dis_1_1_10_10_1000_sn_smoothing'
+    assert config.model.model_name == 'UGATIT_light' and ModelConfig().model_name == 'UGATIT'
+
+
+def test_preset_fills_only_what_was_not_given():
+    values = {'dataset': 'demo', 'ch': 64, 'light': False, 'epoch': 100}
+    assert apply_preset(values, explicit={'ch'}) == dict(values, light=True, img_size=64, n_dis=4, epoch=6,
+                                                         iteration=250, decay_epoch=3, print_freq=250, save_freq=250)
+    assert apply_preset({'dataset': 'other', 'ch': 64}, explicit=set()) == {'dataset': 'other', 'ch': 64}
+
+
+def test_flags_file_round_trip_and_merge(tmp_path):
+    trained = Config().replace_model(light=True, ch=4, img_size=32)
+    path = write_flags_file(str(tmp_path), trained)
+    assert path == str(tmp_path / FLAGS_FILE)
+    assert json.load(open(path))['model_dir'] == trained.model_dir
+    saved = read_flags_file(str(tmp_path))
+    assert saved == dataclasses.asdict(trained.model)
+
+    merged, lines = merge_saved_flags(Config(), saved, explicit=set(), source=path)
+    assert merged.model == trained.model
+    assert lines == [' [*] Architecture flags from %s: --light True --ch 4 --img_size 32' % path]
+    # A flag given with the saved value is no conflict; one given with another value is.
+    assert merge_saved_flags(trained, saved, explicit={'ch'}, source=path) == (trained, [])
+    with pytest.raises(ValueError, match='--ch 64 was given, but the checkpoint was trained with --ch 4'):
+        merge_saved_flags(Config(), saved, explicit={'ch'}, source=path)
+
+
+def test_no_flags_file_and_a_foreign_one(tmp_path):
+    assert read_flags_file(str(tmp_path)) is None  # official checkpoints: shapes decide
+    (tmp_path / FLAGS_FILE).write_text(json.dumps({'model': {'ch': 4}}))
+    with pytest.raises(ValueError, match='is not a valid flags file'):
+        read_flags_file(str(tmp_path))
