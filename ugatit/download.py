@@ -51,7 +51,6 @@ SOURCES = {
         epochs=50, gdrive_id='1V6GbSItG3HZKv3quYs7AP0rr1kOCT3QO', archive_url=None, mirror_files=None,
         archive_bytes=4.8 * GB, unpacked_bytes=8.1 * GB, archive_bytes_exact=None),
 }
-MODELS = tuple(SOURCES)
 RETRIES = 4          # extra attempts per file after a dropped connection
 RETRY_DELAY = 2.0    # seconds before the first retry, doubled each time (tests set 0)
 CHUNK = 1 << 16     # bytes per write: what a dropped connection can lose of the last block
@@ -143,7 +142,9 @@ def _fetch_once(url, part, desc):
 
     Returns the announced total size (or None). Raises requests exceptions on network errors."""
     have = os.path.getsize(part) if os.path.exists(part) else 0
-    headers = {'Range': 'bytes=%d-' % have} if have else {}
+    headers = {'Accept-Encoding': 'identity'}  # the bytes as stored, so that sizes and offsets agree
+    if have:
+        headers['Range'] = 'bytes=%d-' % have
     with requests.get(url, headers=headers, stream=True, timeout=60) as r:
         if r.status_code == 416 and have:  # nothing left to send: the part file is complete
             return _total_size(r, 0) if r.headers.get('Content-Range') else have
