@@ -260,3 +260,14 @@ def test_expected_variables_are_the_released_architecture():
     want = json.load(open(shared_path('reference', 'e', 'graph_variables.json')))['variables']
     got = download.expected_variables(download.released_args(main.parse_args(['--phase', 'download'])))
     assert [(v.op.name, v.shape.as_list()) for v in got] == [(v['name'], v['shape']) for v in want]
+
+
+def test_a_training_checkpoint_passes_the_check_without_warnings(monkeypatch, capfd):
+    """The released files are training checkpoints (discriminators, Adam slots): those are not
+    leftovers of the generators, so the check neither refuses nor lists them."""
+    cfg = shared_path('reference', 'a_train_ndis4', 'checkpoint',
+                      'UGATIT_light_tiny_lsgan_4resblock_4dis_1_1_10_10_1000_sn_smoothing')
+    monkeypatch.setattr(download, 'RELEASED_FLAGS', dict(A_RELEASED, n_dis=4))
+    args = download.released_args(main.parse_args(['--phase', 'download']))
+    assert download.verify_checkpoint(os.path.join(cfg, 'UGATIT_light.model-1000'), args) == []
+    assert 'warning' not in capfd.readouterr().err
