@@ -32,8 +32,9 @@ def build_parser():
         formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog=__doc__.split('Examples:', 1)[1].join(['examples:', '']))
     add = parser.add_argument
-    add('--phase', type=str, default='train', choices=('train', 'test', 'export'),
-        help='train, test, or export a generator as SavedModel + TFLite (default: %(default)s)')
+    add('--phase', type=str, default='train', choices=('train', 'test', 'export', 'download'),
+        help='train, test, export a generator as SavedModel + TFLite, or download a released checkpoint '
+             '(default: %(default)s)')
     add('--light', type=str2bool, default=False, help='U-GAT-IT light (GAP before the MLP) instead of full (default: %(default)s)')
     add('--dataset', type=str, default='selfie2anime', help='dataset name: folder under --dataset_dir (default: %(default)s)')
     add('--dataset_dir', type=str, default='dataset', help='folder holding the datasets (default: %(default)s)')
@@ -104,6 +105,14 @@ def build_parser():
     add('--contrast', type=float, default=0, help='contrast boost before translating; the original demo used 30 (default: %(default)s)')
     add('--brightness', type=float, default=0, help='brightness shift before translating (default: %(default)s)')
     add('--show', type=str2bool, nargs='?', const=True, default=False, help='open each figure in a window (default: %(default)s)')
+
+    download = parser.add_argument_group('released checkpoints (--phase download)')
+    add = download.add_argument
+    add('--model', type=str, default='selfie2anime-100', choices=('selfie2anime-100', 'selfie2anime-50'),
+        help='the released checkpoint to download into --checkpoint_dir (default: %(default)s)')
+    add('--source', type=str, default='auto', choices=('auto', 'gdrive', 'mirror'),
+        help='auto: Google Drive, then the Hugging Face mirror (default: %(default)s)')
+    add('--archive', type=str, default=None, help='unpack this already downloaded zip instead of downloading')
     return parser
 
 
@@ -229,6 +238,18 @@ def check_bfloat16(config, device):
                         % ('TensorFlow uses a GPU here' if device == 'GPU' else 'this CPU does not'))
 
 
+# Phases that restore no checkpoint of the flags' model_dir.
+STANDALONE_PHASES = ('download',)
+
+
+def run_standalone_phase(config):
+    """Run a phase of STANDALONE_PHASES; returns the exit status."""
+    if config.phase == 'download':
+        from ugatit.download import run_download
+        return run_download(config)
+    raise ValueError(config.phase)
+
+
 def run_phase(config):
     """Run config.phase; returns the exit status."""
     if config.phase == 'train':
@@ -259,6 +280,8 @@ def main(argv=None):
             except ValueError as exc:
                 raise UserError(str(exc))
         tf.compat.v1.disable_eager_execution()
+        if config.phase in STANDALONE_PHASES:  # no model of the flags is restored
+            return run_standalone_phase(config)
         check_bfloat16(config, log_device())
         return run_phase(with_saved_flags(config, argv))
     except UserError as exc:

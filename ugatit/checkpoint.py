@@ -8,6 +8,7 @@ this project writes also has the flags file (config.FLAGS_FILE) beside it.
 
 import os
 import re
+import sys
 
 import tensorflow as tf
 
@@ -116,8 +117,13 @@ def infer_flags(shapes):
 def check_compatible(prefix, variables, args):
     """Raise UserError unless every graph variable is in the checkpoint with the same shape.
 
-    variables: the tf.Variables to restore. The message names the flags to change when the
-    mismatch is explained by them (e.g. a light checkpoint restored with --light False).
+    variables: the tf.Variables to restore; args: any object with the architecture flags (light,
+    ch, n_res, n_dis, img_size, img_ch). The message names the flags to change when the mismatch
+    is explained by them (e.g. a light checkpoint restored with --light False).
+    Checkpoint variables of a built network that the graph does not use (e.g. the CAM
+    `CAM_logit/dense/*` leftovers of the official code before its "fix fc" commit) are listed in
+    a warning and ignored, unless the flags inferred from the checkpoint differ from `args` (e.g.
+    a fifth residual block): then the checkpoint is refused. Returns the ignored names.
     """
     try:
         shapes = dict(tf.train.list_variables(prefix))
@@ -131,20 +137,24 @@ def check_compatible(prefix, variables, args):
             missing.append(name)
         elif list(shapes[name]) != want:
             different.append('%s: checkpoint %s, graph %s' % (name, list(shapes[name]), want))
-    # Checkpoint weights of a built network that the graph does not use (e.g. a fifth residual
-    # block when --n_res is 4) would be silently dropped: refuse them too.
     built = {v.op.name for v in variables}
     scopes = {name.split('/')[0] + '/' for name in built}
     unused = sorted(n for n in shapes if n not in built and '/Adam' not in n
                     and any(n.startswith(s) for s in scopes))
-    if not missing and not different and not unused:
-        return
     inferred = infer_flags(shapes)
+    if not any(s.startswith('discriminator') for s in scopes):
+        inferred.pop('n_dis', None)  # the graph builds no discriminator: their depth does not matter
     hints = []
     for flag, value in inferred.items():
         current = getattr(args, flag, None)
         if current is not None and current != value:
             hints.append('--%s %s (the flags say %s)' % (flag, value, current))
+    if not missing and not different and not (unused and hints):
+        if unused:
+            print('warning: checkpoint %s holds %d variable(s) of the model that it does not use, ignored: %s'
+                  % (prefix, len(unused), ', '.join(unused[:8]) + (', ...' if len(unused) > 8 else '')),
+                  file=sys.stderr)
+        return unused
     lines = ['checkpoint %s does not match the model built from the flags.' % prefix]
     if hints:
         lines.append('It was trained with: ' + ', '.join(hints) + '. Pass these flags to use it.')

@@ -7,6 +7,7 @@ flags file saved beside every checkpoint, and the session configuration.
     Config.paths     PathConfig     dataset, checkpoint and output folders
     Config.runtime   RuntimeConfig  batch size, threads, XLA, Grappler, bfloat16
     Config.photo     PhotoConfig    the --input photo mode
+    Config.download  DownloadConfig --phase download
 """
 
 import dataclasses
@@ -104,6 +105,13 @@ class PhotoConfig:
 
 
 @dataclasses.dataclass(frozen=True)
+class DownloadConfig:
+    model: str = 'selfie2anime-100'   # the released checkpoint (ugatit/download.py SOURCES)
+    source: str = 'auto'              # auto, gdrive or mirror
+    archive: Optional[str] = None     # an already downloaded zip to unpack instead
+
+
+@dataclasses.dataclass(frozen=True)
 class Config:
     phase: str = 'train'
     model: ModelConfig = ModelConfig()
@@ -111,6 +119,7 @@ class Config:
     paths: PathConfig = PathConfig()
     runtime: RuntimeConfig = RuntimeConfig()
     photo: PhotoConfig = PhotoConfig()
+    download: DownloadConfig = DownloadConfig()
 
     @property
     def model_dir(self):
