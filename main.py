@@ -14,6 +14,9 @@ Examples:
 
   # translate your own photos: faces found and aligned with dlib, pasted back into the photo
   python main.py --phase test --input photos/ --align_face --paste_back --result_dir out
+
+  # KID and FID of any translations against real images (docs/evaluation.md)
+  python main.py --phase eval --eval_real dataset/selfie2anime/testB --eval_fake translated/ --result_dir out
 """
 
 import argparse
@@ -31,8 +34,8 @@ def build_parser():
         formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog=__doc__.split('Examples:', 1)[1].join(['examples:', '']))
     add = parser.add_argument
-    add('--phase', type=str, default='train', choices=('train', 'test', 'export'),
-        help='train, test, or export a generator as SavedModel + TFLite (default: %(default)s)')
+    add('--phase', type=str, default='train', choices=('train', 'test', 'export', 'eval'),
+        help='train, test, export a generator as SavedModel + TFLite, or eval: KID and FID (default: %(default)s)')
     add('--light', type=str2bool, default=False, help='U-GAT-IT light (GAP before the MLP) instead of full (default: %(default)s)')
     add('--dataset', type=str, default='selfie2anime', help='dataset name: folder under --dataset_dir (default: %(default)s)')
     add('--dataset_dir', type=str, default='dataset', help='folder holding the datasets (default: %(default)s)')
@@ -103,6 +106,14 @@ def build_parser():
     add('--contrast', type=float, default=0, help='contrast boost before translating; the original demo used 30 (default: %(default)s)')
     add('--brightness', type=float, default=0, help='brightness shift before translating (default: %(default)s)')
     add('--show', type=str2bool, nargs='?', const=True, default=False, help='open each figure in a window (default: %(default)s)')
+
+    evaluation = parser.add_argument_group('KID and FID (--phase eval; docs/evaluation.md)')
+    add = evaluation.add_argument
+    add('--eval_real', type=str, default=None, help='folder of real images of the target domain')
+    add('--eval_fake', type=str, default=None, help='folder of translated images to score against --eval_real')
+    add('--inception', type=str, default=None,
+        help="TF-GAN's frozen_inception_v1_2015_12_05.tar.gz or its inceptionv1_for_inception_score.pb "
+             '(default: the cache folder, else downloaded into it)')
     return parser
 
 
@@ -149,6 +160,12 @@ def validate(args):
     if args.bfloat16 and args.phase == 'export':
         errors.append('--bfloat16 applies to train and test; --phase export writes float32 models '
                       '(and float16 or int8 TFLite variants)')
+    if (args.eval_real is None) != (args.eval_fake is None):
+        errors.append('--eval_real and --eval_fake go together (a folder of real images and one of translations)')
+    if args.phase == 'eval' and args.eval_real is None:
+        errors.append('--phase eval needs --eval_real DIR --eval_fake DIR')
+    elif args.eval_real is not None and args.phase != 'eval':
+        errors.append('--eval_real and --eval_fake need --phase eval')
     if not args.dataset or os.sep in args.dataset or args.dataset in ('.', '..'):
         errors.append('--dataset must be a folder name under --dataset_dir, not a path (got %r)' % args.dataset)
     return errors
@@ -192,6 +209,13 @@ def main(argv=None):
     args = parse_args(argv)
     import tensorflow as tf
     from ugatit.errors import UserError
+    if args.phase == 'eval':
+        from ugatit.metrics import run_eval_folders
+        try:
+            return run_eval_folders(args)
+        except UserError as exc:
+            print('error: %s' % exc, file=sys.stderr)
+            return 2
     from ugatit.model import UGATIT
 
     if args.dataset == 'demo' and args.input is None:
