@@ -202,7 +202,8 @@ def run_eval_folders(args):
         source = inception.source
     result.update(real=args.eval_real, fake=args.eval_fake,
                   skipped=[{'file': f, 'reason': r} for f, r in real_skipped + fake_skipped])
-    results = {'%s vs %s' % (args.eval_fake, args.eval_real): result}
+    name = lambda folder: os.path.basename(os.path.normpath(folder))  # noqa: E731 (full paths are in the JSON)
+    results = {'%s vs %s' % (name(args.eval_fake), name(args.eval_real)): result}
     print(format_table(results))
     if result['feature_dim'] != 2048:
         print(' [!] the graph gives %d features, not the 2048 of TF-GAN\'s Inception pool_3: these numbers are not '
