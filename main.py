@@ -111,6 +111,8 @@ def build_parser():
     add = evaluation.add_argument
     add('--eval_real', type=str, default=None, help='folder of real images of the target domain')
     add('--eval_fake', type=str, default=None, help='folder of translated images to score against --eval_real')
+    add('--eval_source', type=str, default=None,
+        help="optional folder of real source-domain images: adds the authors' source-weighted mean KID")
     add('--inception', type=str, default=None,
         help="TF-GAN's frozen_inception_v1_2015_12_05.tar.gz or its inceptionv1_for_inception_score.pb "
              '(default: the cache folder, else downloaded into it)')
@@ -164,6 +166,8 @@ def validate(args):
         errors.append('--eval_real and --eval_fake go together (a folder of real images and one of translations)')
     if args.phase == 'eval' and args.eval_real is None:
         errors.append('--phase eval needs --eval_real DIR --eval_fake DIR')
+    elif args.eval_source is not None and args.eval_real is None:
+        errors.append('--eval_source needs --eval_real and --eval_fake')
     elif args.eval_real is not None and args.phase != 'eval':
         errors.append('--eval_real and --eval_fake need --phase eval')
     if not args.dataset or os.sep in args.dataset or args.dataset in ('.', '..'):

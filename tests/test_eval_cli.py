@@ -58,6 +58,24 @@ def test_folders_are_scored_with_unreadable_images_named_and_skipped(tmp_path, i
     assert [f for f in os.listdir(out)] == ['eval.json']   # no temporary file left
 
 
+def test_source_folder_adds_the_authors_mean_kid(tmp_path, inception_pb, capsys):
+    real = write_images(tmp_path / 'real', 10, seed=0)
+    fake = write_images(tmp_path / 'fake', 10, seed=1, brightness=40)
+    source = write_images(tmp_path / 'source', 10, seed=2, brightness=20)
+    assert run(['--eval_real', str(tmp_path / 'real'), '--eval_fake', str(tmp_path / 'fake'), '--eval_source',
+                str(tmp_path / 'source'), '--inception', inception_pb, '--result_dir', str(tmp_path / 'out')]) == 0
+    assert 'mean KID' in capsys.readouterr().out
+    report = json.load(open(tmp_path / 'out' / 'eval.json'))
+    result = report['results']['fake vs real']
+    with load_inception(inception_pb) as inception:
+        against_source = score(np.stack(source), np.stack(fake), inception)
+        against_real = score(np.stack(real), np.stack(fake), inception)
+    assert result['source']['kid_x100'] == pytest.approx(against_source['kid_x100'], rel=1e-9)
+    assert result['mean_kid_x100'] == pytest.approx(
+        (0.02 * against_real['kid_x100'] + 0.98 * against_source['kid_x100']) / 2, rel=1e-9)
+    assert result['mean_kid_std_x100'] is None            # 10 images: one block, no standard error
+
+
 def test_too_few_images_is_a_clear_error(tmp_path, inception_pb, capsys):
     write_images(tmp_path / 'real', 20, seed=0)
     write_images(tmp_path / 'fake', 6, seed=1)
@@ -77,7 +95,7 @@ def test_missing_folder_and_missing_inception_file(tmp_path, inception_pb, capsy
     assert '--inception' in capsys.readouterr().err
 
 
-@pytest.mark.parametrize('argv', [['--eval_real', 'a'], ['--eval_fake', 'b'], [], ])
+@pytest.mark.parametrize('argv', [['--eval_real', 'a'], ['--eval_fake', 'b'], [], ['--eval_source', 'c']])
 def test_flag_combinations(argv):
     with pytest.raises(SystemExit) as info:
         run(argv)

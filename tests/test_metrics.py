@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from ugatit.errors import UserError
-from ugatit.metrics import fid, format_table, html_section, kid, kid_blocks, score_features
+from ugatit.metrics import fid, format_table, html_section, kid, kid_blocks, mean_kid, score_features
 
 
 def reference_mmd2(r, f):
@@ -107,3 +107,11 @@ def test_score_table_and_html_report_the_paper_scale():
     assert 'A -> B' in table and ('%.2f ± %.2f' % (100 * mean, 100 * std)) in table
     html = html_section({'<A>': result})
     assert '&lt;A&gt;' in html and '<A>' not in html and ('%.2f' % result['fid']) in html
+
+
+def test_mean_kid_weights_the_source_domain_as_the_authors_code():
+    target = {'kid_x100': 2.0, 'kid_std_x100': 0.4}
+    source = {'kid_x100': 20.0, 'kid_std_x100': 1.0}
+    mean, std = mean_kid(target, source)
+    assert mean == pytest.approx((0.02 * 2.0 + 0.98 * 20.0) / 2) and std == pytest.approx((0.02 * 0.4 + 0.98) / 2)
+    assert mean_kid(target, dict(source, kid_std_x100=None))[1] is None

@@ -206,7 +206,7 @@ class InceptionFeatures(object):
     [-1, 1] as x / 127.5 - 1, then run through the graph in batches.
     """
 
-    def __init__(self, graph_def, source, batch_size=25):
+    def __init__(self, graph_def, source, batch_size=5):
         import tensorflow as tf
         self.source, self.batch_size = source, batch_size
         self.graph = tf.Graph()
@@ -265,7 +265,7 @@ def _batches(images, batch_size):
         yield np.stack(chunk)
 
 
-def load_inception(path=None, batch_size=25, **find_kwargs):
+def load_inception(path=None, batch_size=5, **find_kwargs):
     """The Inception feature extractor: find_graph(path, **find_kwargs), parsed, checked and imported."""
     source = find_graph(path, **find_kwargs)
     return InceptionFeatures(read_graph_def(source), source, batch_size)

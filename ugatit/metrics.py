@@ -116,16 +116,38 @@ def score_features(real, fake, max_block_size=KID_BLOCK_SIZE):
             'kid_block_size': max_block_size, 'fid': fid(real, fake), 'feature_dim': int(real.shape[1])}
 
 
-def score(real_images, fake_images, inception, max_block_size=KID_BLOCK_SIZE):
+def mean_kid(target, source, source_weight=0.98):
+    """The "mean KID" of the authors' GAN_Metrics-Tensorflow (its latest form, August 2019).
+
+    (target_weight * KID(target) + source_weight * KID(source)) / 2 with target_weight =
+    1 - source_weight, for the mean and (the same way) for the standard error; target and source
+    are score_features() dicts of the translations against real target-domain and real
+    source-domain images. It mostly measures how far translations stay from their source domain.
+    Returns (mean x100, std x100 or None).
+    """
+    weights = (1.0 - source_weight, source_weight)
+    mean = (weights[0] * target['kid_x100'] + weights[1] * source['kid_x100']) / 2.0
+    if target['kid_std_x100'] is None or source['kid_std_x100'] is None:
+        return mean, None
+    return mean, (weights[0] * target['kid_std_x100'] + weights[1] * source['kid_std_x100']) / 2.0
+
+
+def score(real_images, fake_images, inception, max_block_size=KID_BLOCK_SIZE, source_images=None):
     """Score translations against real images of the target domain.
 
     real_images, fake_images: uint8 RGB [N, H, W, 3] and [M, H', W', 3] (or lists of [H, W, 3]);
     inception: an ugatit.inception.InceptionFeatures. Images are used in the given order (TF-GAN's
-    blocks assume it is random). Returns the dict of score_features().
+    blocks assume it is random). Returns the dict of score_features(); with source_images (real
+    images of the source domain) also 'source' (the same scores against them) and the authors'
+    'mean_kid_x100', 'mean_kid_std_x100' (see mean_kid).
     """
-    real = inception.features(real_images, desc='features (real)')
     fake = inception.features(fake_images, desc='features (translated)')
-    return score_features(real, fake, max_block_size)
+    result = score_features(inception.features(real_images, desc='features (real)'), fake, max_block_size)
+    if source_images is not None:
+        source = score_features(inception.features(source_images, desc='features (source)'), fake, max_block_size)
+        result['source'] = source
+        result['mean_kid_x100'], result['mean_kid_std_x100'] = mean_kid(result, source)
+    return result
 
 
 def format_kid(result):
@@ -191,26 +213,36 @@ def read_folder(folder, flag):
 
 
 def run_eval_folders(args):
-    """--phase eval --eval_real DIR --eval_fake DIR: score one folder against another, no model.
+    """--phase eval --eval_real DIR --eval_fake DIR [--eval_source DIR]: score folders, no model.
 
     Prints a table, writes <result_dir>/eval.json; returns the exit status (0).
     """
-    real, _, real_skipped = read_folder(args.eval_real, '--eval_real')
-    fake, _, fake_skipped = read_folder(args.eval_fake, '--eval_fake')
+    real, _, skipped = read_folder(args.eval_real, '--eval_real')
+    fake, _, more = read_folder(args.eval_fake, '--eval_fake')
+    skipped += more
+    source = None
+    if getattr(args, 'eval_source', None):
+        source, _, more = read_folder(args.eval_source, '--eval_source')
+        skipped += more
     with load_inception_for(args) as inception:
-        result = score(real, fake, inception)
-        source = inception.source
-    result.update(real=args.eval_real, fake=args.eval_fake,
-                  skipped=[{'file': f, 'reason': r} for f, r in real_skipped + fake_skipped])
+        result = score(real, fake, inception, source_images=source)
+        graph = inception.source
+    result.update(real=args.eval_real, fake=args.eval_fake, skipped=[{'file': f, 'reason': r} for f, r in skipped])
     name = lambda folder: os.path.basename(os.path.normpath(folder))  # noqa: E731 (full paths are in the JSON)
     results = {'%s vs %s' % (name(args.eval_fake), name(args.eval_real)): result}
+    if source is not None:
+        result['source_folder'] = args.eval_source
+        results['%s vs %s (source)' % (name(args.eval_fake), name(args.eval_source))] = result['source']
     print(format_table(results))
+    if source is not None:
+        print(' mean KID×100 of the authors\' metrics code (0.02 target + 0.98 source, halved): %s'
+              % format_kid({'kid_x100': result['mean_kid_x100'], 'kid_std_x100': result['mean_kid_std_x100']}))
     if result['feature_dim'] != 2048:
         print(' [!] the graph gives %d features, not the 2048 of TF-GAN\'s Inception pool_3: these numbers are not '
               'comparable to the paper\'s' % result['feature_dim'])
     os.makedirs(args.result_dir, exist_ok=True)
     path = os.path.join(args.result_dir, 'eval.json')
-    write_json_atomically(path, {'inception': source, 'results': results})
+    write_json_atomically(path, {'inception': graph, 'results': results})
     print(' [*] Wrote %s' % path)
     return 0
 
