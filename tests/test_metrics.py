@@ -78,18 +78,23 @@ def test_two_samples_of_one_distribution_give_kid_near_zero_and_a_shift_gives_mo
     assert shifted_mean > same_mean + 3 * shifted_std
 
 
-def test_fid_equals_the_eigenvalues_of_the_covariance_product():
-    for n, d in ((50, 8), (30, 8)):
-        real, fake = features(n, d, seed=5), 1.5 * features(n + 7, d, shift=0.2, seed=6)
-        # The eigenvalue routes differ only in rounding of a well-conditioned 8x8 problem (~1e-13).
-        assert fid(real, fake) == pytest.approx(reference_fid(real, fake), abs=1e-6, rel=1e-6)
+@pytest.mark.parametrize('n, d', [(50, 8), (30, 8), (20, 64), (12, 40)])
+def test_fid_equals_the_eigenvalues_of_the_covariance_product(n, d):
+    # More images than features: fid() takes symmetric eigen-decompositions of d x d matrices;
+    # fewer: the singular values of an n x m matrix. The reference takes the eigenvalues of the
+    # d x d product itself. Rounding: ~1e-13 relative for the full-rank cases; for the singular
+    # ones the reference's zero eigenvalues come out as +-1e-15, whose square roots add about
+    # 2e-8 relative (measured), still well within the 1e-6.
+    real, fake = features(n, d, seed=5), 1.5 * features(n + 7, d, shift=0.2, seed=6)
+    assert fid(real, fake) == pytest.approx(reference_fid(real, fake), rel=1e-6)
     # Negative control: another fake set gives another number.
     assert abs(fid(real, fake) - fid(real, fake * 1.01)) > 1e-4
 
 
-def test_fid_of_a_pure_mean_shift_is_the_squared_shift():
-    real = features(40, d=32, seed=7)     # fewer images than dimensions: singular covariances
-    shift = np.linspace(-1, 1, 32)
+@pytest.mark.parametrize('d', [32, 64])
+def test_fid_of_a_pure_mean_shift_is_the_squared_shift(d):
+    real = features(40, d=d, seed=7)      # d = 64: fewer images than dimensions, singular covariances
+    shift = np.linspace(-1, 1, d)
     assert fid(real, real) == pytest.approx(0.0, abs=1e-6)
     assert fid(real, real + shift) == pytest.approx(np.sum(shift ** 2), abs=1e-6)
 

@@ -13,12 +13,12 @@ metrics code (GAN_Metrics-Tensorflow) calls with max_block_size=10:
 It is computed here in float64 (the authors fed float32 features, so TF-GAN summed in float32).
 
 FID = |m_r - m_f|^2 + tr(S_r) + tr(S_f) - 2 tr(sqrt(S_r S_f)), with the unbiased (n - 1)
-covariances as TF-GAN. The trace of the square root is taken by eigen-decomposition of symmetric
-matrices in NumPy, as TF-GAN's trace_sqrt_product does with SVD: with A = sqrt(S_r),
-tr(sqrt(S_r S_f)) = tr(sqrt(A S_f A)), and A S_f A is symmetric positive semi-definite, so its
-eigenvalues are real and >= 0 up to rounding. That is exact, stable, and needs no SciPy (whose
-general sqrtm can return complex parts from rounding on these singular 2048x2048 matrices, as
-the covariances of 100 images are).
+covariances as TF-GAN. The trace of the square root is taken without SciPy's general sqrtm
+(which can return complex parts from rounding on singular matrices such as the 2048 x 2048
+covariances of 100 images): with fewer images than features, as the sum of the singular values of
+the n x m matrix X_r X_f' of the centred features (exact: S_r S_f and that matrix times its
+transpose share their non-zero eigenvalues); otherwise, as TF-GAN's trace_sqrt_product, from
+tr(sqrt(S_r S_f)) = tr(sqrt(A S_f A)) with A = sqrt(S_r), by symmetric eigen-decompositions.
 """
 
 import json
@@ -94,18 +94,32 @@ def _sqrt_psd(matrix):
     return (vectors * np.sqrt(np.clip(values, 0.0, None))) @ vectors.T
 
 
+def _trace_sqrt_product(centred_r, centred_f):
+    """tr(sqrt(S_r S_f)) of the unbiased covariances of two centred feature sets [n, d], [m, d]."""
+    n, m, d = len(centred_r), len(centred_f), centred_r.shape[1]
+    if min(n, m) <= d:
+        # S_r S_f = X_r' X_r X_f' X_f / c shares its non-zero eigenvalues with K K' (K = X_r X_f'),
+        # so the trace of its square root is the sum of the singular values of K / sqrt(c): an
+        # n x m problem instead of a d x d one (100 x 100 instead of 2048 x 2048).
+        singular = np.linalg.svd(centred_r @ centred_f.T, compute_uv=False)
+        return float(singular.sum() / math.sqrt((n - 1) * (m - 1)))
+    cov_r, cov_f = centred_r.T @ centred_r / (n - 1), centred_f.T @ centred_f / (m - 1)
+    root = _sqrt_psd(cov_r)
+    middle = root @ cov_f @ root
+    return float(np.sqrt(np.clip(np.linalg.eigvalsh((middle + middle.T) / 2.0), 0.0, None)).sum())
+
+
 def fid(real, fake):
     """Frechet distance of features real [N, d] and fake [M, d] (N, M >= 2), in float64."""
     real, fake = np.asarray(real, np.float64), np.asarray(fake, np.float64)
     _check_features(real, fake)
-    if min(len(real), len(fake)) < 2:
-        raise UserError('FID needs at least 2 images per set; got %d real and %d translated' % (len(real), len(fake)))
-    cov_r, cov_f = np.cov(real, rowvar=False), np.cov(fake, rowvar=False)
-    root = _sqrt_psd(cov_r)
-    middle = root @ cov_f @ root
-    trace_sqrt = float(np.sqrt(np.clip(np.linalg.eigvalsh((middle + middle.T) / 2.0), 0.0, None)).sum())
+    n, m = len(real), len(fake)
+    if min(n, m) < 2:
+        raise UserError('FID needs at least 2 images per set; got %d real and %d translated' % (n, m))
+    centred_r, centred_f = real - real.mean(0), fake - fake.mean(0)
+    traces = np.sum(centred_r ** 2) / (n - 1) + np.sum(centred_f ** 2) / (m - 1)
     mean_term = float(np.sum((real.mean(0) - fake.mean(0)) ** 2))
-    return mean_term + float(np.trace(cov_r) + np.trace(cov_f)) - 2.0 * trace_sqrt
+    return mean_term + float(traces) - 2.0 * _trace_sqrt_product(centred_r, centred_f)
 
 
 def score_features(real, fake, max_block_size=KID_BLOCK_SIZE):
