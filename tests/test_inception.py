@@ -185,3 +185,12 @@ def test_an_input_tensor_of_another_type_is_a_clear_error(tmp_path):
         tf.identity(tf.cast(x, tf.float32), name='pool_3')
     with pytest.raises(UserError, match='cannot use the graph'):
         InceptionFeatures(graph.as_graph_def(), 'int-input.pb')
+
+
+def test_an_unknown_operation_is_a_clear_error():
+    graph_def = small_graph_def()
+    for node in graph_def.node:
+        if node.name == 'Relu':
+            node.op = 'NoSuchOperation'
+    with pytest.raises(UserError, match='NoSuchOperation'):
+        InceptionFeatures(graph_def, 'unknown-op.pb')

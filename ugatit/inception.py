@@ -218,9 +218,9 @@ class InceptionFeatures(object):
             try:
                 (pool,) = tf.import_graph_def(graph_def, input_map={INPUT_TENSOR: x},
                                               return_elements=[OUTPUT_TENSOR], name='inception')
-            except (ValueError, TypeError) as exc:
+            except (ValueError, TypeError, tf.errors.OpError) as exc:
                 raise UserError('%s: cannot use the graph with %s -> %s as input and features: %s'
-                                % (source, INPUT_TENSOR, OUTPUT_TENSOR, exc))
+                                % (source, INPUT_TENSOR, OUTPUT_TENSOR, getattr(exc, 'message', exc)))
             self.features_t = tf.reshape(tf.cast(pool, tf.float64), [tf.shape(pool)[0], -1])
         self.session = tf.compat.v1.Session(graph=self.graph)
 
