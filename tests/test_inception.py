@@ -194,3 +194,25 @@ def test_an_unknown_operation_is_a_clear_error():
             node.op = 'NoSuchOperation'
     with pytest.raises(UserError, match='NoSuchOperation'):
         InceptionFeatures(graph_def, 'unknown-op.pb')
+
+
+@pytest.mark.parametrize('size', [64, 512])
+def test_images_are_resized_as_pil_bilinear_and_scaled_to_plus_minus_one(size):
+    """The authors' code resized with PIL's bilinear filter (scipy.misc.imresize) and scaled x/255*2-1."""
+    Image = pytest.importorskip('PIL.Image')
+    import tensorflow as tf
+    graph = tf.Graph()
+    with graph.as_default():          # a "network" whose features are its input: the preprocessed image
+        x = tf.compat.v1.placeholder(tf.float32, [None, 299, 299, 3], name='input')
+        tf.identity(tf.multiply(x, 1.0, name='Mul'), name='pool_3')
+    rng = np.random.RandomState(size)
+    image = (np.cumsum(rng.randint(-20, 21, (size, size, 3)), axis=1) % 256).astype(np.uint8)  # smooth-ish ramps
+    with InceptionFeatures(graph.as_graph_def(), 'identity') as inception:
+        features = inception.features(image[None])[0].reshape(299, 299, 3)
+    assert features.min() >= -1.0 and features.max() <= 1.0
+    ours = (features + 1.0) * 127.5
+    pil = np.asarray(Image.fromarray(image).resize((299, 299), Image.BILINEAR), np.float64)
+    # PIL rounds to whole grey levels (up to 0.5) with 8-bit fixed-point weights: measured max 1.0, mean 0.3.
+    assert np.abs(ours - pil).max() <= 1.0 + 1e-3 and np.abs(ours - pil).mean() < 0.4
+    nearest = np.asarray(Image.fromarray(image).resize((299, 299), Image.NEAREST), np.float64)
+    assert np.abs(ours - nearest).mean() > 1.0          # negative control: another filter is told apart
