@@ -93,6 +93,11 @@ def test_missing_folder_and_missing_inception_file(tmp_path, inception_pb, capsy
     assert run(['--eval_real', str(tmp_path / 'real'), '--eval_fake', str(tmp_path / 'real'),
                 '--inception', str(tmp_path / 'absent.pb')]) == 2
     assert '--inception' in capsys.readouterr().err
+    (tmp_path / 'broken').mkdir()
+    (tmp_path / 'broken' / 'a.png').write_bytes(b'')
+    assert run(['--eval_real', str(tmp_path / 'real'), '--eval_fake', str(tmp_path / 'broken'),
+                '--inception', inception_pb]) == 2
+    assert 'none of its 1 image files could be read' in capsys.readouterr().err
 
 
 @pytest.mark.parametrize('argv', [['--eval_real', 'a'], ['--eval_fake', 'b'], [], ['--eval_source', 'c']])

@@ -152,6 +152,13 @@ def test_a_cached_file_that_changed_is_refused(tmp_path, files):
         find_graph(cache=str(cache), url=closed_port_url())
 
 
+def test_an_unwritable_cache_is_a_clear_error(tmp_path):
+    blocker = tmp_path / 'file'
+    blocker.write_text('a file where the cache folder would go')
+    with pytest.raises(UserError, match='cannot write into the cache folder'):
+        find_graph(cache=str(blocker / 'cache'), url=closed_port_url())
+
+
 def test_missing_explicit_file(tmp_path):
     with pytest.raises(UserError, match='--inception'):
         find_graph(str(tmp_path / 'nothing.pb'))

@@ -153,8 +153,12 @@ def download(url, dest, sha256=None):
     holding the Inception graph with its tensors. Writes `dest + '.sha256'`. Returns dest.
     """
     folder = os.path.dirname(dest) or '.'
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix='.download-', suffix='.part')
+    try:
+        os.makedirs(folder, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=folder, prefix='.download-', suffix='.part')
+    except OSError as exc:
+        raise UserError('cannot write into the cache folder %s (%s): set %s to a writable folder or pass '
+                        '--inception PATH' % (folder, exc.strerror or exc, CACHE_ENV))
     os.close(fd)
     try:
         print(' [*] Downloading the Inception graph from %s into %s' % (url, folder))

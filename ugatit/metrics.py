@@ -223,6 +223,8 @@ def read_folder(folder, flag):
         except ImageError as exc:
             skipped.append((path, str(exc)))
             tqdm.write(' [!] skipped %s' % exc)
+    if not images:
+        raise UserError('%s %s: none of its %d image files could be read' % (flag, folder, len(files)))
     return images, used, skipped
 
 
