@@ -119,10 +119,11 @@ def _check_cached(path):
                             'to download it again' % (path, record))
 
 
-def _write_atomically(path, text):
+def write_text_atomically(path, text):
+    """Write text through a temporary file in the same folder and os.replace: no half file remains."""
     fd, tmp = tempfile.mkstemp(dir=os.path.dirname(path) or '.', prefix='.tmp-')
     try:
-        with os.fdopen(fd, 'w') as f:
+        with os.fdopen(fd, 'w', encoding='utf-8') as f:
             f.write(text)
         os.replace(tmp, path)
     except BaseException:
@@ -174,7 +175,7 @@ def download(url, dest, sha256=None):
                             'kept' % (url, digest, sha256.strip().lower(), SHA256_ENV))
         read_graph_def(tmp)
         os.replace(tmp, dest)
-        _write_atomically(dest + '.sha256', '%s  %s\n' % (digest, os.path.basename(dest)))
+        write_text_atomically(dest + '.sha256', '%s  %s\n' % (digest, os.path.basename(dest)))
         return dest
     finally:
         if os.path.exists(tmp):

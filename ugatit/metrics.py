@@ -24,7 +24,6 @@ tr(sqrt(S_r S_f)) = tr(sqrt(A S_f A)) with A = sqrt(S_r), by symmetric eigen-dec
 import json
 import math
 import os
-import tempfile
 
 import numpy as np
 from tqdm import tqdm
@@ -196,15 +195,8 @@ def html_section(results, inception_source=None):
 
 def write_json_atomically(path, data):
     """Write JSON to `path` through a temporary file in the same folder, so no half file remains."""
-    fd, tmp = tempfile.mkstemp(dir=os.path.dirname(path) or '.', prefix='.tmp-', suffix='.json')
-    try:
-        with os.fdopen(fd, 'w', encoding='utf-8') as f:
-            json.dump(data, f, indent=1, ensure_ascii=False)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
+    from ugatit.inception import write_text_atomically
+    write_text_atomically(path, json.dumps(data, indent=1, ensure_ascii=False))
 
 
 def read_folder(folder, flag):
