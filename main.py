@@ -14,6 +14,9 @@ Examples:
 
   # translate your own photos: faces found and aligned with dlib, pasted back into the photo
   python main.py --phase test --input photos/ --align_face --paste_back --result_dir out
+
+  # KID and FID of any translations against real images (docs/evaluation.md)
+  python main.py --phase eval --eval_real dataset/selfie2anime/testB --eval_fake translated/ --result_dir out
 """
 
 import argparse
@@ -25,6 +28,9 @@ from ugatit.config import PRESETS, Config, apply_preset, min_img_size
 from utils import str2bool
 
 
+PHASES = ('train', 'test', 'export', 'download', 'eval')
+
+
 def build_parser():
     parser = argparse.ArgumentParser(
         allow_abbrev=False,  # explicit_flags() must see every flag the user gave by its full name
@@ -32,9 +38,9 @@ def build_parser():
         formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog=__doc__.split('Examples:', 1)[1].join(['examples:', '']))
     add = parser.add_argument
-    add('--phase', type=str, default='train', choices=('train', 'test', 'export', 'download'),
-        help='train, test, export a generator as SavedModel + TFLite, or download a released checkpoint '
-             '(default: %(default)s)')
+    add('--phase', type=str, default='train', choices=PHASES,
+        help='train; test; export a generator as SavedModel + TFLite; download a released checkpoint; '
+             'eval: KID and FID (default: %(default)s)')
     add('--light', type=str2bool, default=False, help='U-GAT-IT light (GAP before the MLP) instead of full (default: %(default)s)')
     add('--dataset', type=str, default='selfie2anime', help='dataset name: folder under --dataset_dir (default: %(default)s)')
     add('--dataset_dir', type=str, default='dataset', help='folder holding the datasets (default: %(default)s)')
@@ -113,6 +119,16 @@ def build_parser():
     add('--source', type=str, default='auto', choices=('auto', 'gdrive', 'mirror'),
         help='auto: Google Drive, then the Hugging Face mirror (default: %(default)s)')
     add('--archive', type=str, default=None, help='unpack this already downloaded zip instead of downloading')
+
+    evaluation = parser.add_argument_group('KID and FID (--phase eval; docs/evaluation.md)')
+    add = evaluation.add_argument
+    add('--eval_real', type=str, default=None, help='folder of real images of the target domain')
+    add('--eval_fake', type=str, default=None, help='folder of translated images to score against --eval_real')
+    add('--eval_source', type=str, default=None,
+        help="optional folder of real source-domain images: adds the authors' source-weighted mean KID")
+    add('--inception', type=str, default=None,
+        help="TF-GAN's frozen_inception_v1_2015_12_05.tar.gz or its inceptionv1_for_inception_score.pb "
+             '(default: the cache folder, else downloaded into it)')
     return parser
 
 
@@ -166,6 +182,20 @@ def _validate_photo_flags(args):
         errors.append('--contrast must be in (-127, 255) (got %s)' % args.contrast)
     if args.landmarks is not None and not os.path.isfile(args.landmarks):
         errors.append('--landmarks %s: no such file (a dlib 5-point shape predictor .dat)' % args.landmarks)
+    errors += _validate_eval_flags(args)
+    return errors
+
+
+def _validate_eval_flags(args):
+    errors = []
+    if (args.eval_real is None) != (args.eval_fake is None):
+        errors.append('--eval_real and --eval_fake go together (a folder of real images and one of translations)')
+    if args.phase == 'eval' and args.eval_real is None:
+        errors.append('--phase eval needs --eval_real DIR --eval_fake DIR')
+    elif args.eval_source is not None and args.eval_real is None:
+        errors.append('--eval_source needs --eval_real and --eval_fake')
+    elif args.eval_real is not None and args.phase != 'eval':
+        errors.append('--eval_real and --eval_fake need --phase eval')
     return errors
 
 
@@ -239,7 +269,7 @@ def check_bfloat16(config, device):
 
 
 # Phases that restore no checkpoint of the flags' model_dir.
-STANDALONE_PHASES = ('download',)
+STANDALONE_PHASES = ('download', 'eval')
 
 
 def run_standalone_phase(config):
@@ -247,6 +277,9 @@ def run_standalone_phase(config):
     if config.phase == 'download':
         from ugatit.download import run_download
         return run_download(config)
+    if config.phase == 'eval':
+        from ugatit.metrics import run_eval_folders
+        return run_eval_folders(config)
     raise ValueError(config.phase)
 
 

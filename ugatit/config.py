@@ -8,6 +8,7 @@ flags file saved beside every checkpoint, and the session configuration.
     Config.runtime   RuntimeConfig  batch size, threads, XLA, Grappler, bfloat16
     Config.photo     PhotoConfig    the --input photo mode
     Config.download  DownloadConfig --phase download
+    Config.eval      EvalConfig     --phase eval
 """
 
 import dataclasses
@@ -112,6 +113,14 @@ class DownloadConfig:
 
 
 @dataclasses.dataclass(frozen=True)
+class EvalConfig:
+    eval_real: Optional[str] = None     # folder of real target-domain images
+    eval_fake: Optional[str] = None     # folder of translations scored against eval_real
+    eval_source: Optional[str] = None   # folder of real source-domain images (mean KID)
+    inception: Optional[str] = None     # the Inception .tar.gz or .pb (default: cache, download)
+
+
+@dataclasses.dataclass(frozen=True)
 class Config:
     phase: str = 'train'
     model: ModelConfig = ModelConfig()
@@ -120,6 +129,7 @@ class Config:
     runtime: RuntimeConfig = RuntimeConfig()
     photo: PhotoConfig = PhotoConfig()
     download: DownloadConfig = DownloadConfig()
+    eval: EvalConfig = EvalConfig()
 
     @property
     def model_dir(self):
