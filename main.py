@@ -14,6 +14,9 @@ Examples:
 
   # translate your own photos: faces found and aligned with dlib, pasted back into the photo
   python main.py --phase test --input photos/ --align_face --paste_back --result_dir out
+
+  # enlarge existing images 2x with waifu2x, no model involved (docs/upscale.md)
+  python main.py --phase upscale --input results/ --upscale 2 --result_dir results_2x
 """
 
 import argparse
@@ -31,8 +34,9 @@ def build_parser():
         formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog=__doc__.split('Examples:', 1)[1].join(['examples:', '']))
     add = parser.add_argument
-    add('--phase', type=str, default='train', choices=('train', 'test', 'export'),
-        help='train, test, or export a generator as SavedModel + TFLite (default: %(default)s)')
+    add('--phase', type=str, default='train', choices=('train', 'test', 'export', 'upscale'),
+        help='train, test, export a generator as SavedModel + TFLite, or upscale --input images '
+             '(default: %(default)s)')
     add('--light', type=str2bool, default=False, help='U-GAT-IT light (GAP before the MLP) instead of full (default: %(default)s)')
     add('--dataset', type=str, default='selfie2anime', help='dataset name: folder under --dataset_dir (default: %(default)s)')
     add('--dataset_dir', type=str, default='dataset', help='folder holding the datasets (default: %(default)s)')
@@ -103,6 +107,11 @@ def build_parser():
     add('--contrast', type=float, default=0, help='contrast boost before translating; the original demo used 30 (default: %(default)s)')
     add('--brightness', type=float, default=0, help='brightness shift before translating (default: %(default)s)')
     add('--show', type=str2bool, nargs='?', const=True, default=False, help='open each figure in a window (default: %(default)s)')
+    from ugatit.upscale import DEFAULT_UPSCALER, UPSCALERS, parse_factor
+    add('--upscale', type=parse_factor, default=1,
+        help='enlarge results 1, 2 or 4 times, or auto (docs/upscale.md) (default: %(default)s)')
+    add('--upscaler', type=str, default=DEFAULT_UPSCALER, choices=UPSCALERS,
+        help='super-resolution for --upscale (default: %(default)s)')
     return parser
 
 
@@ -132,8 +141,13 @@ def validate(args):
     for name in ('adv_weight', 'cycle_weight', 'identity_weight', 'cam_weight', 'GP_ld'):
         if getattr(args, name) < 0:
             errors.append('--%s must be >= 0 (got %d)' % (name, getattr(args, name)))
-    if args.input is not None and args.phase != 'test':
-        errors.append('--input translates photos and needs --phase test')
+    if args.input is not None and args.phase not in ('test', 'upscale'):
+        errors.append('--input translates photos and needs --phase test (or enlarges images with --phase upscale)')
+    if args.upscale != 1 and args.phase != 'upscale':
+        # Until the test phase and photo mode enlarge their outputs (ugatit.upscale.upscale).
+        errors.append('--upscale applies to --phase upscale for now (got --phase %s)' % args.phase)
+    if args.phase == 'upscale' and args.input is None:
+        errors.append('--phase upscale needs --input PATH (an image, a folder or a quoted glob)')
     if args.input is None:
         for name in ('align_face', 'paste_back', 'show'):
             if getattr(args, name):
@@ -190,8 +204,15 @@ def log_device():
 
 def main(argv=None):
     args = parse_args(argv)
-    import tensorflow as tf
     from ugatit.errors import UserError
+    if args.phase == 'upscale':  # no model: nothing of TensorFlow is loaded
+        from ugatit.upscale_phase import run_upscale
+        try:
+            return run_upscale(args)
+        except UserError as exc:
+            print('error: %s' % exc, file=sys.stderr)
+            return 2
+    import tensorflow as tf
     from ugatit.model import UGATIT
 
     if args.dataset == 'demo' and args.input is None:
