@@ -141,24 +141,32 @@ def lanczos(img, factor):
     return out.reshape((h * factor, w * factor) + img.shape[2:])
 
 
+def enlarge_alpha(alpha, factor):
+    """Bilinear enlargement of an alpha channel uint8 [H, W] (no over- or undershoot)."""
+    h, w = alpha.shape
+    return cv2.resize(np.ascontiguousarray(alpha), (w * factor, h * factor), interpolation=cv2.INTER_LINEAR)
+
+
 def upscale(img, factor=2, upscaler=DEFAULT_UPSCALER, tile=TILE, overlap=OVERLAP):
     """Enlarge an image by 1, 2 or 4.
 
     img: RGB uint8 [H, W, 3] or RGBA uint8 [H, W, 4] (any H, W >= 1; odd sizes are fine).
-    Returns uint8 [H*factor, W*factor, C]. The alpha channel of RGBA is enlarged with Lanczos
-    (it is a mask, not art). Raises UserError when the upscaler's libraries are missing.
+    Returns uint8 [H*factor, W*factor, C]. The alpha channel of RGBA is enlarged bilinearly:
+    it is a mask, not art, and sharper kernels ring along its edges (a 255 region would get
+    dips to 241 next to a transparent one). Raises UserError when the upscaler's libraries are missing.
     """
     img = _check(img, factor, upscaler)
     if factor == 1:
         return img.copy()
-    if upscaler == 'lanczos':
-        return lanczos(img, factor)
     rgb = np.ascontiguousarray(img[:, :, :3])
-    step = backend(upscaler)
-    for _ in range(factor // 2):
-        rgb = tiled(step, rgb, tile, overlap)
+    if upscaler == 'lanczos':
+        rgb = lanczos(rgb, factor)
+    else:
+        step = backend(upscaler)
+        for _ in range(factor // 2):
+            rgb = tiled(step, rgb, tile, overlap)
     if img.shape[2] == 4:
-        rgb = np.dstack([rgb, lanczos(np.ascontiguousarray(img[:, :, 3]), factor)])
+        rgb = np.dstack([rgb, enlarge_alpha(img[:, :, 3], factor)])
     return rgb
 
 
