@@ -106,3 +106,45 @@ def run(sample=SAMPLE, factors=(2, 4), limit=50, json_path=None, only=None):
         with open(json_path, 'w') as fh:
             json.dump(rows, fh, indent=1)
     return rows
+
+
+def paste_back_figure(photo_path, out_path, crop=256, label_height=28):
+    """The README picture: a face chip of `photo_path` cut at 256 px (the generator's output
+    size), enlarged 4x by Lanczos and by waifu2x, pasted back; the face region of each result
+    side by side, with the 256 px chip pasted back as it is for comparison. Written as PNG."""
+    from ugatit import faces as F
+    photo = read_image_rgb(photo_path)
+    aligner = F.FaceAligner()
+    found = aligner.detect(photo)
+    if not found:
+        raise SystemExit('%s: no face found' % photo_path)
+    chip, transform = aligner.chip(photo, found[0], size=256)
+    panels = [('256 px chip, no upscaling', F.paste_back(photo, chip, transform))]
+    for name in ('lanczos', 'waifu2x'):
+        big = U.upscale(chip, 4, name)
+        panels.append(('4x %s' % name, F.paste_back(photo, big, transform, chip_size=256)))
+    panels.append(('original photo', photo))
+    l, t, r, b = found[0].box
+    cx, cy = (l + r) // 2, (t + b) // 2
+    y0 = int(np.clip(cy - crop // 2, 0, photo.shape[0] - crop))
+    x0 = int(np.clip(cx - crop // 2, 0, photo.shape[1] - crop))
+    tiles = []
+    for title, img in panels:
+        tile = np.full((crop + label_height, crop, 3), 255, np.uint8)
+        tile[label_height:] = img[y0:y0 + crop, x0:x0 + crop]
+        cv2.putText(tile, title, (6, label_height - 9), cv2.FONT_HERSHEY_SIMPLEX, 0.55, (0, 0, 0), 1, cv2.LINE_AA)
+        tiles.append(tile)
+    sheet = np.concatenate([np.pad(t, ((0, 0), (0, 4), (0, 0)), constant_values=255) for t in tiles], axis=1)
+    ok, buf = cv2.imencode('.png', cv2.cvtColor(sheet[:, :-4], cv2.COLOR_RGB2BGR), [cv2.IMWRITE_PNG_COMPRESSION, 9])
+    buf.tofile(out_path)
+    return out_path
+
+
+if __name__ == '__main__':
+    import argparse
+    parser = argparse.ArgumentParser(description='The README picture of upscaled paste-back '
+                                     '(the benchmark itself: python -m ugatit.bench --what upscale).')
+    parser.add_argument('--photo', default=os.path.join('..', 'shared', 'data', 'faces', 'obama.jpg'))
+    parser.add_argument('--out', default=os.path.join('docs', 'upscale_paste_back.png'))
+    a = parser.parse_args()
+    print('written: %s' % paste_back_figure(a.photo, a.out))
