@@ -101,10 +101,30 @@ def run(sample=SAMPLE, factors=(2, 4), limit=50, json_path=None, only=None):
             rows.append(row)
             print('| %s | %dx | %.2f | %.4f | %.3f |' % (name, f, row['psnr_db'], row['ssim'], row['median_s']),
                   flush=True)
+    rows += time_chip(images[0], only=only)
     if json_path:
         os.makedirs(os.path.dirname(os.path.abspath(json_path)), exist_ok=True)
         with open(json_path, 'w') as fh:
             json.dump(rows, fh, indent=1)
+    return rows
+
+
+def time_chip(image, factors=(2, 4), repeats=3, only=None):
+    """Median seconds to enlarge one 256 px image (a generator output) by each method: the
+    cost of --upscale on one face. Returns rows like run()'s, without scores."""
+    rows = []
+    for name, fn in methods().items():
+        if only and not any(o in name for o in only):
+            continue
+        fn(image[:64, :64], 2)  # load, warm up
+        for f in factors:
+            times = []
+            for _ in range(repeats):
+                t0 = time.perf_counter()
+                fn(image, f)
+                times.append(time.perf_counter() - t0)
+            rows.append(dict(method=name, factor=f, input_px=image.shape[0], median_s=float(np.median(times))))
+            print('| %s | 256 px -> %d px | %.2f s |' % (name, image.shape[0] * f, rows[-1]['median_s']), flush=True)
     return rows
 
 
