@@ -234,6 +234,20 @@ def test_cli_folder_with_a_broken_file(tmp_path):
     assert (src / 'broken.png').read_bytes() == b'not an image'
 
 
+def test_cli_skips_a_result_too_large(tmp_path, capsys, monkeypatch):
+    from ugatit import upscale_phase
+    monkeypatch.setattr(upscale_phase, 'MAX_OUTPUT_PIXELS', 100 * 100)
+    src = tmp_path / 'in'
+    src.mkdir()
+    cv2.imwrite(str(src / 'small.png'), cartoon(10, 12))
+    cv2.imwrite(str(src / 'large.png'), cartoon(30, 40))
+    rc = main.main(['--phase', 'upscale', '--input', str(src), '--upscale', '4', '--upscaler', 'lanczos',
+                    '--result_dir', str(tmp_path / 'out')])
+    text = ''.join(capsys.readouterr())
+    assert rc == 2 and 'large.png: 40x30 pixels, 4x would make' in text, text
+    assert os.listdir(tmp_path / 'out') == ['small.png']
+
+
 def test_cli_refuses_a_result_dir_holding_an_input(tmp_path, capsys):
     src = tmp_path / 'in'
     src.mkdir()

@@ -16,8 +16,11 @@ from tqdm import tqdm
 
 from ugatit.errors import UserError
 from ugatit.upscale import upscale
-from utils import IMAGE_EXTENSIONS, ImageError, check_folder, expand_inputs, read_image_rgb, unique_stem
+from utils import (IMAGE_EXTENSIONS, MAX_IMAGE_PIXELS, ImageError, check_folder, expand_inputs, read_image_rgb,
+                   unique_stem)
 
+# Results larger than the largest input accepted are refused (memory), file by file.
+MAX_OUTPUT_PIXELS = MAX_IMAGE_PIXELS
 # Formats that keep an alpha channel when written by OpenCV.
 ALPHA_EXTENSIONS = ('.png', '.webp', '.tif', '.tiff')
 
@@ -94,6 +97,10 @@ def run_upscale(args):
     for path in tqdm(files, desc='upscaling %dx (%s)' % (args.upscale, args.upscaler), unit='img'):
         try:
             img = read_image(path)
+            pixels = img.shape[0] * img.shape[1] * args.upscale ** 2
+            if pixels > MAX_OUTPUT_PIXELS:
+                raise ImageError('%s: %dx%d pixels, %dx would make %.0f megapixels (at most %.0f)' % (
+                    path, img.shape[1], img.shape[0], args.upscale, pixels / 1e6, MAX_OUTPUT_PIXELS / 1e6))
         except ImageError as exc:
             tqdm.write(' [!] skipped: %s' % exc)
             failed += 1
