@@ -328,6 +328,14 @@ def test_paste_back_from_an_upscaled_chip_is_sharp_and_exact():
     assert err_off > 1.3 * err_big, (err_off, err_big)
 
 
+def test_auto_factor_of_a_chip_footprint():
+    photo, m = _photo_and_transform()  # a 64 px chip of a 320 px region
+    assert faces.chip_footprint(m, 64) == pytest.approx(320.0)
+    assert faces.chip_footprint(faces.scale_transform(m, 4), 256) == pytest.approx(320.0)
+    assert U.auto_factor(faces.chip_footprint(m, 64), 64) == 4
+    assert U.auto_factor(faces.chip_footprint(m, 64), 256) == 2
+
+
 def test_paste_back_at_4x_leaves_the_rest_of_the_photo_unchanged():
     photo, m = _photo_and_transform()
     chip = faces.warp_chip(photo, m, 64)

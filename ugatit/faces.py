@@ -260,6 +260,13 @@ def scale_transform(transform, k):
     return m
 
 
+def chip_footprint(transform, chip_size):
+    """Side in photo pixels of the region a chip_size chip cut with `transform` covers: the
+    face size that --upscale auto (ugatit.upscale.auto_factor) enlarges the chip to."""
+    m = np.asarray(transform, dtype=np.float64).reshape(2, 3)
+    return float(chip_size) / np.sqrt(abs(np.linalg.det(m[:, :2])))
+
+
 def paste_back(original, translated_chip, transform, feather=0.1, chip_size=None):
     """Blend a (translated) chip back into the photo it was cut from.
 
@@ -279,8 +286,7 @@ def paste_back(original, translated_chip, transform, feather=0.1, chip_size=None
     m = np.asarray(transform, dtype=np.float64).reshape(2, 3)
     if chip_size is not None and int(chip_size) != chip.shape[0]:
         m = scale_transform(m, chip.shape[0] / float(chip_size))
-    # Side of the chip's footprint in the photo: the chip side over the transform's scale.
-    footprint = max(1, int(np.ceil(chip.shape[0] / np.sqrt(abs(np.linalg.det(m[:, :2]))))))
+    footprint = max(1, int(np.ceil(chip_footprint(m, chip.shape[0]))))
     if chip.shape[0] > 1.25 * footprint:
         m = scale_transform(m, footprint / float(chip.shape[0]))
         chip = cv2.resize(chip, (footprint, footprint), interpolation=cv2.INTER_AREA)
