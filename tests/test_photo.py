@@ -133,3 +133,33 @@ def test_input_matching_nothing_and_bad_landmarks(tmp_path, capsys, tiny_checkpo
     with pytest.raises(SystemExit):
         main.parse_args(['--phase', 'train', '--input', 'x'])
     assert '--input translates photos and needs --phase test' in capsys.readouterr().err
+
+
+def test_upscale_enlarges_the_translation_and_pastes_it_back_sharp(tmp_path, capsys, tiny_checkpoint):
+    """--upscale 2 (lanczos: no system library needed) writes a 2x translation; --upscale auto
+    sizes each face to its footprint in the photo; paste-back warps from the enlarged chip, so
+    only the face region changes."""
+    src = grace_hopper_path(tmp_path)
+    rc, text = run(capsys, tiny_checkpoint, tmp_path / 'x2', '--input', str(src), '--align_face', '--paste_back',
+                   '--upscale', '2', '--upscaler', 'lanczos')
+    assert rc == 0, text
+    assert cv2.imread(str(tmp_path / 'x2' / 'grace_hopper.png')).shape == (64, 64, 3)
+    assert cv2.imread(str(tmp_path / 'x2' / 'chip' / 'grace_hopper.png')).shape == (32, 32, 3)
+    original = cv2.imread(str(src))
+    pasted = cv2.imread(str(tmp_path / 'x2' / 'pasted' / 'grace_hopper.png'))
+    changed = np.any(np.abs(pasted.astype(int) - original.astype(int)) > 3, axis=2)
+    assert pasted.shape == original.shape and 0.01 < changed.mean() < 0.5
+    # The face in this 512 px photo is far larger than a 32 px chip: auto picks the largest factor.
+    rc, text = run(capsys, tiny_checkpoint, tmp_path / 'auto', '--input', str(src), '--align_face',
+                   '--upscale', 'auto', '--upscaler', 'lanczos')
+    assert rc == 0, text
+    assert cv2.imread(str(tmp_path / 'auto' / 'grace_hopper.png')).shape == (128, 128, 3)
+
+
+def test_upscale_flag_needs_a_phase_that_writes_images(capsys):
+    with pytest.raises(SystemExit):
+        main.parse_args(['--phase', 'train', '--upscale', '2'])
+    assert '--upscale enlarges translations and images: it needs --phase test or upscale' in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main.parse_args(['--phase', 'test', '--upscale', 'auto'])
+    assert '--upscale auto enlarges each face to its size in the photo: it needs --input PATH' in capsys.readouterr().err

@@ -7,6 +7,8 @@ Measures, each in a fresh child process (so that its peak resident memory is its
             process start to exit, with light and full 256 px checkpoints (random weights; the
             full one as large as the released selfie2anime checkpoint) on a warm disk
   tflite    the float32 TFLite light generator, batch 1
+  upscale   (only when named) PSNR, SSIM and time of the upscalers on the shared selfie2anime
+            sample, shrunk by 2 and 4 and enlarged back (ugatit/upscale_bench.py, docs/upscale.md)
 Times are medians over --repeats runs after --warmup runs. Weights are random (speed does not
 depend on their values). Never used by the tests: timings are not asserted anywhere.
 
@@ -15,6 +17,7 @@ Examples:
   python -m ugatit.bench --what forward --sizes 256 512 --repeats 10
   python -m ugatit.bench --what forward --intra 2 --inter 1 --xla true
   python -m ugatit.bench --what forward train --bfloat16 true   # on a CPU with native bfloat16
+  python -m ugatit.bench --what upscale --json bench_results/upscale.json
 """
 
 import argparse
@@ -218,7 +221,10 @@ def build_parser():
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0], epilog=__doc__.split('Examples:')[1],
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument('--what', nargs='+', default=['forward', 'train', 'startup', 'tflite'],
-                        choices=['forward', 'train', 'startup', 'tflite'], help='what to measure (default: all)')
+                        choices=['forward', 'train', 'startup', 'tflite', 'upscale'],
+                        help='what to measure (default: all but upscale)')
+    parser.add_argument('--sample', default=os.path.join(os.path.dirname(ROOT), 'shared', 'data', 'selfie2anime-mini'),
+                        help='upscale: folder with testB/ and trainB/ of 256 px anime faces (default: ../shared/...)')
     parser.add_argument('--sizes', nargs='+', type=int, default=[256], help='image sizes for forward (default: %(default)s)')
     parser.add_argument('--batch', type=int, default=4, help='batch for the throughput figure (default: %(default)s)')
     parser.add_argument('--repeats', type=int, default=5, help='timed runs per figure (default: %(default)s)')
@@ -240,7 +246,8 @@ def build_parser():
 
 
 def main(argv=None):
-    opts = build_parser().parse_args(argv)
+    parser = build_parser()
+    opts = parser.parse_args(argv)
     os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
 
     if opts.child:
@@ -249,6 +256,13 @@ def main(argv=None):
         print(json.dumps(result))
         return 0
 
+    if 'upscale' in opts.what and len(opts.what) > 1:
+        parser.error('--what upscale measures something else: give it alone')
+    if opts.what == ['upscale']:  # no TensorFlow involved
+        from ugatit.upscale_bench import run
+        run(opts.sample, json_path=opts.json)
+        print('written: %s' % opts.json)
+        return 0
     python = sys.executable
     report = {'environment': environment(opts), 'results': []}
     rows = []

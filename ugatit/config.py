@@ -103,6 +103,8 @@ class PhotoConfig:
     contrast: float = 0
     brightness: float = 0
     show: bool = False
+    upscale: object = 1         # 1, 2, 4 or 'auto': enlarge the translations (ugatit/upscale.py)
+    upscaler: str = 'waifu2x'   # waifu2x, anime4k or lanczos
 
 
 @dataclasses.dataclass(frozen=True)
@@ -179,11 +181,9 @@ def write_flags_file(folder, config):
             'dataset': config.paths.dataset,
             'train': {k: getattr(config.train, k) for k in ('gan_type', 'adv_weight', 'cycle_weight',
                                                             'identity_weight', 'cam_weight', 'n_critic')}}
+    from utils import write_atomic
     path = os.path.join(folder, FLAGS_FILE)
-    tmp = path + '.tmp'
-    with open(tmp, 'w') as f:
-        json.dump(data, f, indent=1, sort_keys=True)
-    os.replace(tmp, path)
+    write_atomic(path, json.dumps(data, indent=1, sort_keys=True))
     return path
 
 

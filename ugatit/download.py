@@ -24,6 +24,7 @@ from ugatit import checkpoint as ckpt
 from ugatit.archive import ArchiveError, extract_checkpoint
 from ugatit.config import Config, ModelConfig, PathConfig
 from ugatit.errors import UserError
+from utils import write_atomic
 
 # The released checkpoints: the official default architecture (full model, 256 px) and losses
 # (TrainConfig()), trained on selfie2anime.
@@ -103,14 +104,7 @@ def _prod(shape):
 def write_state_file(folder, prefix):
     """Write <folder>/checkpoint naming `prefix` with a relative path, as the official save() does."""
     text = 'model_checkpoint_path: "%s"\nall_model_checkpoint_paths: "%s"\n' % ((os.path.basename(prefix),) * 2)
-    _write_atomic(os.path.join(folder, 'checkpoint'), text.encode())
-
-
-def _write_atomic(path, data):
-    tmp = path + '.tmp'
-    with open(tmp, 'wb') as f:
-        f.write(data)
-    os.replace(tmp, path)
+    write_atomic(os.path.join(folder, 'checkpoint'), text.encode())
 
 
 def check_disk_space(folder, needed_bytes, what):
@@ -341,7 +335,7 @@ def download(config):
     except UserError as exc:
         raise UserError('%s\nThe files are in %s; delete them to download again.' % (exc, folder))
     write_state_file(folder, prefix)
-    _write_atomic(_marker(folder), json.dumps({'model': model, 'ignored_variables': ignored}, indent=1).encode())
+    write_atomic(_marker(folder), json.dumps({'model': model, 'ignored_variables': ignored}, indent=1).encode())
     return prefix
 
 

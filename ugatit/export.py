@@ -15,7 +15,7 @@ import os
 import tensorflow as tf
 
 from ugatit.translator import Translator
-from utils import check_folder
+from utils import check_folder, write_atomic
 
 tf1 = tf.compat.v1
 
@@ -42,9 +42,7 @@ def export(config):
             if variant == 'float16':
                 converter.target_spec.supported_types = [tf.float16]
             path = os.path.join(out, 'model_%s.tflite' % variant)
-            with open(path + '.tmp', 'wb') as f:
-                f.write(converter.convert())
-            os.replace(path + '.tmp', path)
+            write_atomic(path, converter.convert())
             written[variant] = path
             print(' [*] TFLite %s: %s (%.1f MB)' % (variant, path, os.path.getsize(path) / 1e6))
     return written

@@ -252,12 +252,30 @@ def _feather_mask(size, feather):
     return np.outer(ramp, ramp)
 
 
+def scale_transform(transform, k):
+    """The 2x3 image -> chip affine for the same chip resized k times (pixel centres kept:
+    chip pixel u becomes (u + 0.5) * k - 0.5, as cv2.resize maps them)."""
+    m = np.asarray(transform, dtype=np.float64).reshape(2, 3) * k
+    m[:, 2] += 0.5 * (k - 1.0)
+    return m
+
+
+def chip_footprint(transform, chip_size):
+    """Side in photo pixels of the region a chip_size chip cut with `transform` covers: the
+    face size that --upscale auto (ugatit.upscale.auto_factor) enlarges the chip to."""
+    m = np.asarray(transform, dtype=np.float64).reshape(2, 3)
+    return float(chip_size) / np.sqrt(abs(np.linalg.det(m[:, :2])))
+
+
 def paste_back(original, translated_chip, transform, feather=0.1, chip_size=None):
     """Blend a (translated) chip back into the photo it was cut from.
 
     original: RGB uint8 [H, W, 3]; translated_chip: uint8 [S, S, 3]; transform: the 2x3
     image -> chip affine returned with the chip. If the transform was made for a chip of another
-    size, pass that size as chip_size and the translated chip is resized to it first.
+    size (an upscaled translation: S = 4 * chip_size), pass that size as chip_size: the transform
+    is scaled to the chip and the photo is warped from the chip directly, so an upscaled chip
+    keeps its detail. A chip much larger than its footprint in the photo is first shrunk to that
+    footprint with INTER_AREA, against aliasing.
     feather: width of the soft edge as a fraction of the chip size (0: hard edge).
     Returns uint8 [H, W, 3]; pixels outside the chip's footprint are exactly the original's.
     """
@@ -265,12 +283,15 @@ def paste_back(original, translated_chip, transform, feather=0.1, chip_size=None
     chip = _check_rgb(translated_chip, 'translated chip')
     if chip.shape[0] != chip.shape[1]:
         raise FaceError('translated chip must be square, got %s' % (tuple(chip.shape),))
+    m = np.asarray(transform, dtype=np.float64).reshape(2, 3)
     if chip_size is not None and int(chip_size) != chip.shape[0]:
-        chip = cv2.resize(chip, (int(chip_size), int(chip_size)), interpolation=cv2.INTER_AREA
-                          if chip_size < chip.shape[0] else cv2.INTER_LINEAR)
+        m = scale_transform(m, chip.shape[0] / float(chip_size))
+    footprint = max(1, int(np.ceil(chip_footprint(m, chip.shape[0]))))
+    if chip.shape[0] > 1.25 * footprint:
+        m = scale_transform(m, footprint / float(chip.shape[0]))
+        chip = cv2.resize(chip, (footprint, footprint), interpolation=cv2.INTER_AREA)
     size = chip.shape[0]
     h, w = original.shape[:2]
-    m = np.asarray(transform, dtype=np.float64).reshape(2, 3)
     inv = cv2.invertAffineTransform(m)
 
     # Only the bounding box of the chip's footprint in the photo can change.

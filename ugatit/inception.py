@@ -29,6 +29,7 @@ import numpy as np
 from tqdm import tqdm
 
 from ugatit.errors import UserError
+from utils import write_atomic
 
 # TF-GAN's classifier_metrics.py (INCEPTION_URL, INCEPTION_FROZEN_GRAPH, INCEPTION_INPUT,
 # INCEPTION_FINAL_POOL, INCEPTION_DEFAULT_IMAGE_SIZE).
@@ -118,19 +119,6 @@ def _check_cached(path):
                             'to download it again' % (path, record))
 
 
-def write_text_atomically(path, text):
-    """Write text through a temporary file in the same folder and os.replace: no half file remains."""
-    fd, tmp = tempfile.mkstemp(dir=os.path.dirname(path) or '.', prefix='.tmp-')
-    try:
-        with os.fdopen(fd, 'w', encoding='utf-8') as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
-
-
 def _fetch(url, tmp_path):
     """Stream `url` into tmp_path with a progress bar; return (bytes received, Content-Length or None, sha256)."""
     digest, received = hashlib.sha256(), 0
@@ -174,7 +162,7 @@ def download(url, dest, sha256=None):
                             'kept' % (url, digest, sha256.strip().lower(), SHA256_ENV))
         read_graph_def(tmp)
         os.replace(tmp, dest)
-        write_text_atomically(dest + '.sha256', '%s  %s\n' % (digest, os.path.basename(dest)))
+        write_atomic(dest + '.sha256', '%s  %s\n' % (digest, os.path.basename(dest)))
         return dest
     finally:
         if os.path.exists(tmp):

@@ -30,7 +30,7 @@ from tqdm import tqdm
 
 from ugatit.errors import UserError
 from ugatit.inception import load_inception
-from utils import ImageError, escape, list_images, read_image_rgb
+from utils import ImageError, escape, list_images, read_image_rgb, write_atomic
 
 KID_BLOCK_SIZE = 10
 
@@ -196,8 +196,7 @@ def html_section(results, inception_source=None):
 
 def write_json_atomically(path, data):
     """Write JSON to `path` through a temporary file in the same folder, so no half file remains."""
-    from ugatit.inception import write_text_atomically
-    write_text_atomically(path, json.dumps(data, indent=1, ensure_ascii=False))
+    write_atomic(path, json.dumps(data, indent=1, ensure_ascii=False))
 
 
 def read_folder(folder, flag):

@@ -29,7 +29,7 @@ from ugatit.errors import UserError
 from ugatit.report import Section, write_index
 from ugatit.translator import Translator
 from utils import (ImageError, check_folder, expand_inputs, heatmap_to_rgb, imwrite_rgb,
-                   read_image_rgb, to_uint8, unique_stem)
+                   read_image_rgb, refuse_result_dir_holding_inputs, to_uint8, unique_stem)
 
 # Smaller inputs carry too little detail to translate: refused with a message.
 MIN_INPUT_SIDE = 32
@@ -86,7 +86,10 @@ def run_photos(config):
         raise UserError('--input %s matched no file (give an image, a folder or a quoted glob '
                         'such as "photos/*.jpg")' % photo.input)
     out_dir = config.paths.result_dir
-    refuse_input_folder(out_dir, files)
+    try:
+        refuse_result_dir_holding_inputs(out_dir, files)
+    except ValueError as exc:
+        raise UserError(str(exc))
     aligner = _face_aligner(photo)
     rows, problems = [], []
     with Translator(config, (photo.direction,)) as translator:
@@ -98,15 +101,6 @@ def run_photos(config):
         finally:
             index = write_photo_index(out_dir, rows, problems, translator.checkpoint, config)
     return _summarise(files, rows, problems, out_dir, index)
-
-
-def refuse_input_folder(out_dir, files):
-    """UserError when --result_dir is a folder holding an input: outputs would replace inputs."""
-    result = os.path.realpath(out_dir)
-    for folder in sorted({os.path.dirname(os.path.realpath(f)) for f in files}):
-        if folder == result:
-            raise UserError('--result_dir %s is the folder of the input files: translations would be '
-                            'written over them. Choose another --result_dir.' % out_dir)
 
 
 def _face_aligner(photo):
@@ -145,12 +139,17 @@ def _translate_files(files, config, aligner, translator, out_dir, rows, problems
 
 def _translate_items(items, translator, config, out_dir):
     """Translate Items (the faces of whole photos) and write their outputs; returns index rows."""
+    from ugatit import faces as F
+    from ugatit.upscale import enlarge
+    size = config.model.img_size
     chips = np.stack([it.chip for it in items]).astype(np.float32) / 127.5 - 1.0
     fake, heat = translator.translate(config.photo.direction, chips)
-    rows = [write_outputs(out_dir, item, to_uint8(y), heatmap_to_rgb(h, config.model.img_size), config.photo.show)
-            for item, y, h in zip(items, fake, heat)]
+    rows = []
+    for item, y, h in zip(items, fake, heat):
+        translated = enlarge(to_uint8(y), config.photo, F.chip_footprint(item.transform, size))
+        rows.append(write_outputs(out_dir, item, translated, heatmap_to_rgb(h, size), config.photo.show))
     if config.photo.paste_back:
-        write_pasted(out_dir, items, rows)
+        write_pasted(out_dir, items, rows, size)
     for row in rows:
         del row['translated']  # release the image: rows live until the index is written
     return rows
@@ -183,8 +182,9 @@ def write_outputs(out_dir, item, translated, attention_rgb, show=False):
     return row
 
 
-def write_pasted(out_dir, items, rows):
-    """Put every translated face back into its photo (pasted/<first face's stem>.png per file)."""
+def write_pasted(out_dir, items, rows, chip_size):
+    """Put every translated face back into its photo (pasted/<first face's stem>.png per file).
+    The translations may be enlarged (--upscale): they are warped into the photo directly."""
     from ugatit import faces as F
     by_source = {}
     for item, row in zip(items, rows):
@@ -192,7 +192,7 @@ def write_pasted(out_dir, items, rows):
     for pairs in by_source.values():
         photo = pairs[0][0].image
         for item, row in pairs:
-            photo = F.paste_back(photo, row['translated'], item.transform)
+            photo = F.paste_back(photo, row['translated'], item.transform, chip_size=chip_size)
         first_row = pairs[0][1]
         first_row['pasted'] = 'pasted/%s.png' % first_row['stem']
         imwrite_rgb(os.path.join(out_dir, first_row['pasted']), photo)
@@ -216,7 +216,7 @@ def write_figure(path, item, translated, attention_rgb, show=False):
     axes[1].set_title('input (aligned)' if face is not None else 'input (centre crop)')
     axes[2].imshow(translated)
     axes[2].set_title('translation')
-    axes[3].imshow((0.5 * item.chip + 0.5 * attention_rgb).astype(np.uint8))
+    axes[3].imshow((0.5 * item.chip + 0.5 * attention_rgb).astype(np.uint8))  # both the model's size
     axes[3].set_title('CAM attention')
     for ax in axes:
         ax.axis('off')

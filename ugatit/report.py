@@ -4,7 +4,7 @@ import dataclasses
 import os
 from typing import List, Tuple
 
-from utils import escape
+from utils import escape, write_atomic
 
 _STYLE = ('body{font-family:sans-serif} td{text-align:center;padding:4px} '
           'img{height:%dpx;image-rendering:%s}')
@@ -37,10 +37,7 @@ def write_index(out_dir, title, intro, sections, image_height=160, pixelated=Tru
         parts += _section_html(section)
     parts.append('</body></html>')
     path = os.path.join(out_dir, 'index.html')
-    tmp = path + '.tmp'
-    with open(tmp, 'w', encoding='utf-8') as f:
-        f.write('\n'.join(parts))
-    os.replace(tmp, path)
+    write_atomic(path, '\n'.join(parts))
     return path
 
 

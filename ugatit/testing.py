@@ -28,8 +28,9 @@ from ugatit.data import domain_folder
 from ugatit.errors import UserError
 from ugatit.report import Section, write_index
 from ugatit.translator import Translator
+from ugatit.upscale import enlarge
 from utils import (ImageError, check_folder, heatmap_to_rgb, imwrite_rgb, list_images, preprocess,
-                   read_image_rgb, to_uint8, unique_stem)
+                   read_image_rgb, to_uint8, unique_stem, write_atomic)
 
 DIRECTIONS = {'a2b': ('testA', 'B'), 'b2a': ('testB', 'A')}
 # Sub-folder of each image kind written next to the translations.
@@ -80,10 +81,7 @@ def run_test(config):
     summary = {d: {'translated': len(r['rows']), 'skipped': len(r['skipped']), 'metrics': r.get('metrics')}
                for d, r in report.items()}
     summary['checkpoint'] = checkpoint
-    tmp = os.path.join(out_dir, 'metrics.json.tmp')
-    with open(tmp, 'w') as f:
-        json.dump(summary, f, indent=1)
-    os.replace(tmp, os.path.join(out_dir, 'metrics.json'))
+    write_atomic(os.path.join(out_dir, 'metrics.json'), json.dumps(summary, indent=1))
     print(' [*] Results: %s' % index)
     return report
 
@@ -114,7 +112,8 @@ def translate_folder(translator, config, direction, files, out_dir):
             batch = np.stack(images)
             fake, heat = translator.translate(direction, batch)
             for path, x, y, h in zip(names, batch, fake, heat):
-                row, truth = _write_one(out_dir, direction, unique_stem(path, used), path, x, y, h, truth_dir, size)
+                row, truth = _write_one(out_dir, direction, unique_stem(path, used), path, x, y, h, truth_dir, size,
+                                        config.photo)
                 rows.append(row)
                 if truth is not None:
                     scored.append((to_uint8(y), to_uint8(x), truth))
@@ -128,13 +127,14 @@ def translate_folder(translator, config, direction, files, out_dir):
     return result
 
 
-def _write_one(out_dir, direction, stem, source, x, y, heatmap, truth_dir, size):
-    """Write one input's images; returns (its index row, its uint8 ground truth or None)."""
+def _write_one(out_dir, direction, stem, source, x, y, heatmap, truth_dir, size, photo):
+    """Write one input's images (the translation enlarged as photo.upscale asks); returns (its
+    index row, its uint8 ground truth or None)."""
     row = {'source': source, 'name': os.path.basename(source), 'output': '%s/%s.png' % (direction, stem)}
     row['input'] = '%s/input/%s.png' % (direction, stem)
     row['attention'] = '%s/attention/%s.png' % (direction, stem)
     imwrite_rgb(os.path.join(out_dir, row['input']), to_uint8(x))
-    imwrite_rgb(os.path.join(out_dir, row['output']), to_uint8(y))
+    imwrite_rgb(os.path.join(out_dir, row['output']), enlarge(to_uint8(y), photo))
     imwrite_rgb(os.path.join(out_dir, row['attention']), heatmap_to_rgb(heatmap, size))
     truth_path = os.path.join(truth_dir, os.path.basename(source))
     if not os.path.isfile(truth_path):
