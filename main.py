@@ -23,14 +23,22 @@ Examples:
 """
 
 import argparse
+import errno
+import math
 import os
 import sys
 
 from ops import GAN_TYPES
 from ugatit.config import PRESETS, Config, apply_preset, min_img_size
-from utils import str2bool
+from utils import printable, str2bool
 
 
+# The smallest image the generator can translate: 7x7 reflect padding by 3, then two stride-2
+# downsamplings, leave a 2x2 bottleneck, the least the residual blocks' reflect padding takes.
+MIN_GENERATOR_SIZE = 8
+# The smallest image the generator can translate: 7x7 reflect padding by 3, then two stride-2
+# downsamplings, leave a 2x2 bottleneck, the least the residual blocks' reflect padding takes.
+MIN_GENERATOR_SIZE = 8
 PHASES = ('train', 'test', 'export', 'download', 'eval', 'upscale')
 
 
@@ -94,6 +102,8 @@ def build_parser():
              'results differ from float32 (README "Speed and memory"); not for --phase export (default: %(default)s)')
     add('--intra_op_threads', type=int, default=0, help='threads inside one op; 0: TensorFlow decides (default: %(default)s)')
     add('--inter_op_threads', type=int, default=0, help='ops run in parallel; 0: TensorFlow decides (default: %(default)s)')
+    add('--take_over_lock', type=str2bool, default=False,
+        help='train in a checkpoint folder whose lock was left by a process that no longer runs (default: %(default)s)')
 
     photo = parser.add_argument_group('translating photos (--phase test --input PATH)')
     add = photo.add_argument
@@ -147,8 +157,14 @@ def validate(args):
     for name in positive:
         if getattr(args, name) < 1:
             errors.append('--%s must be >= 1 (got %s)' % (name, getattr(args, name)))
-    if args.lr <= 0:
+    for name in ('lr', 'face_padding', 'contrast', 'brightness'):
+        if not math.isfinite(getattr(args, name)):
+            errors.append('--%s must be a finite number (got %s)' % (name, getattr(args, name)))
+    if not args.lr > 0:
         errors.append('--lr must be > 0 (got %s)' % args.lr)
+    if 1 <= args.img_size < MIN_GENERATOR_SIZE:
+        errors.append('--img_size must be at least %d: the generator downsamples twice and pads by reflection '
+                      '(got %d)' % (MIN_GENERATOR_SIZE, args.img_size))
     if args.decay_epoch < 0:
         errors.append('--decay_epoch must be >= 0 (got %d)' % args.decay_epoch)
     if args.img_ch != 3:
@@ -190,10 +206,12 @@ def _validate_photo_flags(args):
         for name in ('align_face', 'paste_back', 'show'):
             if getattr(args, name):
                 errors.append('--%s applies to photos and needs --input PATH' % name)
-    if args.face_padding < 0:
-        errors.append('--face_padding must be >= 0 (got %s)' % args.face_padding)
+    if not 0 <= args.face_padding <= 4:
+        errors.append('--face_padding must be in [0, 4] (got %s)' % args.face_padding)
     if not -127 < args.contrast < 255:
         errors.append('--contrast must be in (-127, 255) (got %s)' % args.contrast)
+    if not -255 < args.brightness < 255:
+        errors.append('--brightness must be in (-255, 255) (got %s)' % args.brightness)
     if args.landmarks is not None and not os.path.isfile(args.landmarks):
         errors.append('--landmarks %s: no such file (a dlib 5-point shape predictor .dat)' % args.landmarks)
     errors += _validate_eval_flags(args)
@@ -337,8 +355,14 @@ def main(argv=None):
     except UserError as exc:
         print('error: %s' % exc, file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        return 130
+    except OSError as exc:
+        if exc.errno not in (errno.ENOSPC, errno.EDQUOT, errno.EACCES, errno.EROFS):
+            raise
+        print('error: cannot write %s: %s. Free some space or choose another output folder; files written '
+              'before are complete.' % (printable(exc.filename or 'a file'), exc.strerror), file=sys.stderr)
+        return 2
+    except KeyboardInterrupt as exc:
+        return getattr(exc, 'exit_status', 130)  # 130: Ctrl-C; 143: SIGTERM (ugatit.train.Stopped)
 
 
 if __name__ == '__main__':

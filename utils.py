@@ -15,10 +15,15 @@ import tempfile
 import cv2
 import numpy as np
 
+from ugatit.errors import UserError
+
 IMAGE_EXTENSIONS = ('.jpg', '.jpeg', '.png', '.bmp', '.webp', '.tif', '.tiff', '.ppm', '.pgm')
 
-# Larger images are refused rather than risking the machine's memory (about 200 megapixels).
+# Larger images are refused, from their header, rather than risking the machine's memory
+# (about 200 megapixels; OpenCV itself fails above about 1.07 gigapixels), and so are files
+# larger than any image of that size would be.
 MAX_IMAGE_PIXELS = 200_000_000
+MAX_FILE_BYTES = 1 << 30
 
 
 class ImageError(Exception):
@@ -44,6 +49,20 @@ def str2bool(value):
 def check_folder(path):
     """Create `path` (and parents) if needed and return it."""
     os.makedirs(path, exist_ok=True)
+    return path
+
+
+def ensure_writable_folder(path, flag):
+    """Create `path` if needed and check that files can be written there, before any work
+    starts; raises UserError naming the flag otherwise."""
+    try:
+        os.makedirs(path, exist_ok=True)
+        fd, probe = tempfile.mkstemp(prefix='.write-test-', dir=path)
+        os.close(fd)
+        os.remove(probe)
+    except OSError as exc:
+        raise UserError('%s %s is not a writable folder (%s): choose another %s'
+                        % (flag, path, exc.strerror or exc, flag))
     return path
 
 
@@ -73,34 +92,68 @@ def to_rgb_uint8(img, path='<image>'):
     return cv2.cvtColor(img[:, :, :3], cv2.COLOR_BGR2RGB)
 
 
+def printable(text):
+    """`text` (a file name) with control characters escaped, safe to print to a terminal."""
+    return ''.join(c if c.isprintable() else repr(c)[1:-1] for c in str(text))
+
+
+def image_size(path):
+    """(width, height) of an image file read from its header alone, the file checked first.
+
+    Raises ImageError naming the file for a missing, unreadable, empty or oversized file, one
+    that is not an image by its content, and one with more than MAX_IMAGE_PIXELS pixels: nothing
+    large is read or decoded before these checks."""
+    from PIL import Image
+    Image.MAX_IMAGE_PIXELS = None  # PIL's own bomb check would call a large image "not an image"
+    name = printable(path)
+    try:
+        size = os.path.getsize(path)
+        if not os.path.isfile(path):
+            raise ImageError('%s: not a file' % name)
+        if size == 0:
+            raise ImageError('%s: the file is empty (0 bytes)' % name)
+        if size > MAX_FILE_BYTES:
+            raise ImageError('%s: %.1f GB is too large for an image file (at most %.1f GB)'
+                             % (name, size / 1e9, MAX_FILE_BYTES / 1e9))
+        with Image.open(path) as header:  # reads the header only
+            w, h = header.size
+    except FileNotFoundError:
+        raise ImageError('%s: no such file' % name)
+    except PermissionError:
+        raise ImageError('%s: permission denied (the file cannot be read)' % name)
+    except (OSError, ValueError, SyntaxError):
+        raise ImageError('%s: not an image (by its content: corrupt, truncated or another kind of file)' % name)
+    if w * h > MAX_IMAGE_PIXELS:
+        raise ImageError('%s: image too large (%dx%d pixels; the limit is %d megapixels): downscale it first'
+                         % (name, w, h, MAX_IMAGE_PIXELS // 1_000_000))
+    return w, h
+
+
 def read_image_rgb(path, min_size=1):
     """Read an image file as RGB uint8 [H, W, 3], decoding by content.
 
-    Raises ImageError with the file name and the reason for missing, empty, unreadable, huge
-    or too small images. EXIF orientation is applied for JPEGs (OpenCV's default).
+    Raises ImageError with the file name and the reason for missing, unreadable, empty, huge,
+    too small or non-image files; size and header are checked (image_size) before the file is
+    decoded. EXIF orientation is applied for JPEGs (OpenCV's default).
     """
-    if not os.path.isfile(path):
-        raise ImageError('%s: no such file' % path)
-    size = os.path.getsize(path)
-    if size == 0:
-        raise ImageError('%s: the file is empty (0 bytes)' % path)
-    data = np.fromfile(path, dtype=np.uint8)
+    w, h = image_size(path)
+    name = printable(path)
+    if min(h, w) < min_size:
+        raise ImageError('%s: image too small (%dx%d pixels; at least %d needed)' % (name, w, h, min_size))
+    try:
+        data = np.fromfile(path, dtype=np.uint8)
+    except OSError as exc:
+        raise ImageError('%s: cannot be read (%s)' % (name, exc.strerror or exc))
     img = cv2.imdecode(data, cv2.IMREAD_UNCHANGED)
     if img is None:
         raise ImageError('%s: not an image OpenCV can decode (corrupt, truncated or another '
-                         'kind of file)' % path)
-    h, w = img.shape[:2]
-    if h * w > MAX_IMAGE_PIXELS:
-        raise ImageError('%s: image too large (%dx%d pixels; the limit is %d megapixels): '
-                         'downscale it first' % (path, w, h, MAX_IMAGE_PIXELS // 1_000_000))
-    if min(h, w) < min_size:
-        raise ImageError('%s: image too small (%dx%d pixels; at least %d needed)' % (path, w, h, min_size))
+                         'kind of file)' % name)
     if img.dtype == np.uint8 and (img.ndim == 2 or img.shape[2] == 3):
         # 8-bit gray/colour: decode as colour so OpenCV applies EXIF orientation and CMYK->RGB.
         colour = cv2.imdecode(data, cv2.IMREAD_COLOR)
         if colour is not None:
             img = colour
-    return to_rgb_uint8(img, path)
+    return to_rgb_uint8(img, name)
 
 
 def preprocess(img_rgb, size):
@@ -156,12 +209,12 @@ def imwrite_rgb(path, img):
 
 
 def refuse_result_dir_holding_inputs(result_dir, files):
-    """ValueError when `result_dir` is the folder of one of the input `files`: results named
+    """UserError when `result_dir` is the folder of one of the input `files`: results named
     after the inputs could be written over them."""
     out = os.path.realpath(result_dir)
     for path in files:
         if os.path.dirname(os.path.realpath(path)) == out:
-            raise ValueError('--result_dir %s holds the input %s: results would be written over the inputs; '
+            raise UserError('--result_dir %s holds the input %s: results would be written over the inputs; '
                              'choose another --result_dir' % (result_dir, path))
 
 

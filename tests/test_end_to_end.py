@@ -55,8 +55,8 @@ def test_train_resume_test(tmp_path, monkeypatch, capsys):
     assert main.main(['--phase', 'train', '--epoch', '1'] + TINY) == 0
     out, err = capsys.readouterr()
     ckpt_dir = os.path.join('checkpoint', MODEL_DIR)
-    # counter starts at 1 (official): saved after step idx 1 (save_freq) and at the epoch end.
-    assert steps_saved(ckpt_dir) == [3, 4]
+    # Checkpoints are named after the steps done: after step 2 (save_freq) and at the epoch end.
+    assert steps_saved(ckpt_dir) == [2, 3]
     assert 'broken.jpg' in out + err
     losses = losses_printed(out)
     assert losses and all(np.isfinite(v) for pair in losses for v in pair)
@@ -65,10 +65,10 @@ def test_train_resume_test(tmp_path, monkeypatch, capsys):
     assert grid.shape == (32, 6 * 32, 3)  # real A | fake B | attention | real B | fake A | attention
     assert glob.glob(os.path.join('logs', MODEL_DIR, 'events.out.tfevents.*'))
 
-    # Resume: a second epoch continues from step 4 (official: epoch 1, batch 1).
+    # Resume: the second epoch continues with step 4 (epoch 1, batch 0).
     assert main.main(['--phase', 'train', '--epoch', '2'] + TINY) == 0
     out, err = capsys.readouterr()
-    assert 'Resumed from %s' % os.path.join(ckpt_dir, 'UGATIT_light.model-4') in out
+    assert 'Resumed from %s' % os.path.join(ckpt_dir, 'UGATIT_light.model-3') in out
     assert 'Training finished at step 6' in out
     assert steps_saved(ckpt_dir)[-1] == 6
 
@@ -111,8 +111,8 @@ def test_interrupt_saves_a_checkpoint(tmp_path, monkeypatch, capsys):
     argv[argv.index('--save_freq') + 1] = '100'
     assert main.main(argv) == 130
     out, err = capsys.readouterr()
-    assert 'Interrupted: checkpoint saved at step 3' in out
-    assert steps_saved(os.path.join('checkpoint', MODEL_DIR)) == [3]
+    assert 'Interrupted: checkpoint saved at step 2' in out
+    assert steps_saved(os.path.join('checkpoint', MODEL_DIR)) == [2]
 
 
 @pytest.mark.slow

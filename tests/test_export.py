@@ -59,3 +59,28 @@ def test_exported_models_match_the_graph(tmp_path, cfg, light, direction):
     for name, out in results.items():
         diff = np.abs(out.astype(int) - graph_u8.astype(int))
         assert diff.max() <= TOLERANCE[name] and diff.mean() <= MEAN_TOLERANCE[name], (name, diff.max(), diff.mean())
+
+
+def test_the_saved_model_refuses_inputs_of_another_size(tmp_path):
+    """The serving signature declares [N, S, S, 3]; TensorFlow 2's loader does not check that, so
+    the graph does: a 32 px image given to a 64 px model is an error, not a 32 px translation."""
+    import subprocess
+    import sys
+    cfg_dir = shared_path('reference', 'a')
+    config = main.parse_config(['--phase', 'export', '--dataset', 'tiny', '--light', 'true', '--ch', '8',
+                                '--img_size', '64', '--export_dir', str(tmp_path),
+                                '--checkpoint_dir', os.path.join(cfg_dir, 'checkpoint')])
+    written = export(config)
+    code = '''import sys, numpy as np, tensorflow as tf
+serve = tf.saved_model.load(sys.argv[1]).signatures['serving_default']
+print('64 px:', serve(image=tf.zeros([1, 64, 64, 3], tf.uint8))['image'].shape)
+try:
+    serve(image=tf.zeros([1, 32, 32, 3], tf.uint8))
+    print('32 px: accepted')
+except (tf.errors.InvalidArgumentError, ValueError, TypeError) as exc:
+    print('32 px: refused', type(exc).__name__)
+'''
+    proc = subprocess.run([sys.executable, '-c', code, written['saved_model']], capture_output=True, text=True,
+                          timeout=300, env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL='2'))
+    assert '64 px: (1, 64, 64, 3)' in proc.stdout, proc.stdout + proc.stderr[-2000:]
+    assert '32 px: refused' in proc.stdout, proc.stdout + proc.stderr[-2000:]

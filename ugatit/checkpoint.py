@@ -8,6 +8,7 @@ this project writes also has the flags file (config.FLAGS_FILE) beside it.
 
 import os
 import re
+import shutil
 import sys
 
 import tensorflow as tf
@@ -177,7 +178,9 @@ class Checkpoint(object):
     def __init__(self, config, variables, max_to_keep=5):
         self.config = config
         self.variables = list(variables)
-        self.saver = tf.compat.v1.train.Saver(var_list=self.variables, max_to_keep=max_to_keep)
+        # Relative paths in the `checkpoint` state file: a checkpoint folder can be moved and shared.
+        self.saver = tf.compat.v1.train.Saver(var_list=self.variables, max_to_keep=max_to_keep,
+                                              save_relative_paths=True)
         self.folder = os.path.join(config.paths.checkpoint_dir, config.model_dir)
 
     def find(self):
@@ -200,16 +203,48 @@ class Checkpoint(object):
                     % (', '.join(tried), self.config.model_dir, self.config.model.model_name))
             return None
         check_compatible(prefix, self.variables, self.config.model)
-        self.saver.restore(sess, prefix)
+        try:
+            self.saver.restore(sess, prefix)
+        except tf.errors.OpError as exc:
+            raise UserError('checkpoint %s is damaged: its files %s.index / %s.data-* are truncated, missing or '
+                            'corrupt (%s). Restore another checkpoint with --checkpoint PATH, or download or '
+                            'train it again.' % (prefix, os.path.basename(prefix), os.path.basename(prefix),
+                                                 str(exc).strip().splitlines()[0][:200]))
         return prefix, checkpoint_step(prefix)
+
+    def keep_track_of_older(self):
+        """Count the checkpoints already in the folder (an earlier run's) towards max_to_keep, so
+        that saves delete the oldest of them too instead of letting them pile up."""
+        self.saver.recover_last_checkpoints(_prefixes_in(self.folder))
 
     def save(self, sess, step):
         """Save the variables as <checkpoint_dir>/<model_dir>/<model_name>.model-<step>, with the
-        flags file beside them. Returns the prefix."""
+        flags file beside them (no .meta graph: nothing restores it). Returns the prefix.
+
+        Raises UserError when the disk is full or the folder not writable; the previous
+        checkpoints are left intact (TensorFlow writes a new one under a temporary name first)."""
         os.makedirs(self.folder, exist_ok=True)
         write_flags_file(self.folder, self.config)
-        return self.saver.save(sess, os.path.join(self.folder, self.config.model.model_name + '.model'),
-                               global_step=step)
+        prefix = os.path.join(self.folder, self.config.model.model_name + '.model')
+        try:
+            return self.saver.save(sess, prefix, global_step=step, write_meta_graph=False)
+        except (tf.errors.OpError, OSError) as exc:
+            for name in os.listdir(self.folder):
+                if name.startswith('%s-%d_temp' % (os.path.basename(prefix), step)):  # TensorFlow's partial write
+                    shutil.rmtree(os.path.join(self.folder, name), ignore_errors=True)
+            raise UserError('could not save the checkpoint of step %d in %s (%s): free some space there (a '
+                            'checkpoint of this model takes %.0f MB) or choose another --checkpoint_dir; the '
+                            'earlier checkpoints are intact.' % (step, self.folder, _first_line(exc),
+                                                                 self.size_bytes() / 1e6))
+
+    def size_bytes(self):
+        """Bytes of one checkpoint of these variables (float32)."""
+        return sum(4 * max(1, v.shape.num_elements() or 1) for v in self.variables)
+
+
+def _first_line(exc):
+    text = getattr(exc, 'message', None) or str(exc)
+    return text.strip().splitlines()[0][:200] if text.strip() else type(exc).__name__
 
 
 def checkpoint_folder(config):

@@ -88,6 +88,7 @@ class RuntimeConfig:
     bfloat16: bool = False
     intra_op_threads: int = 0
     inter_op_threads: int = 0
+    take_over_lock: bool = False  # train in a checkpoint folder whose lock a dead process left
 
 
 @dataclasses.dataclass(frozen=True)

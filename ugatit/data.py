@@ -89,7 +89,9 @@ def make_dataset(files, img_size, batch_size, augment_flag, shuffle_buffer):
 
     ds = tf.data.Dataset.from_tensor_slices(np.array(files))
     ds = ds.shuffle(max(shuffle_buffer, 1)).repeat()
-    ds = ds.map(load, num_parallel_calls=tf.data.AUTOTUNE)
+    # A file that became unreadable after the start-up scan is skipped (TensorFlow logs a
+    # warning naming it) instead of stopping a training run hours in.
+    ds = ds.map(load, num_parallel_calls=tf.data.AUTOTUNE).ignore_errors(log_warning=True)
     ds = ds.batch(batch_size, drop_remainder=True)
     return ds.prefetch(2)
 

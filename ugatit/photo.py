@@ -26,10 +26,10 @@ import numpy as np
 from tqdm import tqdm
 
 from ugatit.errors import UserError
-from ugatit.report import Section, write_index
+from ugatit.report import Section, shareable_checkpoint_name, write_index
 from ugatit.translator import Translator
 from utils import (ImageError, check_folder, expand_inputs, heatmap_to_rgb, imwrite_rgb,
-                   read_image_rgb, refuse_result_dir_holding_inputs, to_uint8, unique_stem)
+                   read_image_rgb, refuse_result_dir_holding_inputs, to_uint8, unique_stem, ensure_writable_folder)
 
 # Smaller inputs carry too little detail to translate: refused with a message.
 MIN_INPUT_SIDE = 32
@@ -86,10 +86,8 @@ def run_photos(config):
         raise UserError('--input %s matched no file (give an image, a folder or a quoted glob '
                         'such as "photos/*.jpg")' % photo.input)
     out_dir = config.paths.result_dir
-    try:
-        refuse_result_dir_holding_inputs(out_dir, files)
-    except ValueError as exc:
-        raise UserError(str(exc))
+    refuse_result_dir_holding_inputs(out_dir, files)
+    ensure_writable_folder(out_dir, '--result_dir')
     aligner = _face_aligner(photo)
     rows, problems = [], []
     with Translator(config, (photo.direction,)) as translator:
@@ -243,7 +241,6 @@ def _figure_copy(image, face):
 
 def write_photo_index(out_dir, rows, problems, checkpoint, config):
     """index.html for the --input mode; returns its path."""
-    from ugatit.testing import shareable_checkpoint_name
     columns = [('chip', 'model input'), ('output', 'translation'), ('attention', 'attention'), ('figure', 'figure')]
     if config.photo.paste_back:
         columns.append(('pasted', 'pasted back'))

@@ -27,6 +27,12 @@ class Section:
     skipped_title: str = 'Skipped:'
 
 
+def shareable_checkpoint_name(prefix):
+    """`<folder name>/<file prefix>` of a checkpoint: what a results page names, without the
+    machine's paths (results folders get shared)."""
+    return '/'.join(os.path.normpath(prefix).split(os.sep)[-2:])
+
+
 def write_index(out_dir, title, intro, sections, image_height=160, pixelated=True):
     """Write <out_dir>/index.html with a title, intro paragraphs and Sections; returns its path."""
     parts = ['<!DOCTYPE html><html><head><meta charset="utf-8"><title>%s</title><style>%s</style></head><body>'

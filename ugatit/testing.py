@@ -26,10 +26,10 @@ from tqdm import tqdm
 
 from ugatit.data import domain_folder
 from ugatit.errors import UserError
-from ugatit.report import Section, write_index
+from ugatit.report import Section, shareable_checkpoint_name, write_index
 from ugatit.translator import Translator
 from ugatit.upscale import enlarge
-from utils import (ImageError, check_folder, heatmap_to_rgb, imwrite_rgb, list_images, preprocess,
+from utils import (ImageError, check_folder, ensure_writable_folder, heatmap_to_rgb, imwrite_rgb, list_images, preprocess,
                    read_image_rgb, to_uint8, unique_stem, write_atomic)
 
 DIRECTIONS = {'a2b': ('testA', 'B'), 'b2a': ('testB', 'A')}
@@ -72,9 +72,9 @@ def run_test(config):
         raise UserError('no test images: %s and %s are missing or hold no image files '
                         '(expected layout <dataset_dir>/<dataset>/{testA,testB}/)'
                         % (folders['a2b'], folders['b2a']))
+    out_dir = ensure_writable_folder(os.path.join(paths.result_dir, config.model_dir), '--result_dir')
     with Translator(config, directions) as translator:
         print(' [*] Restored %s (step %d)' % (translator.checkpoint, translator.step))
-        out_dir = check_folder(os.path.join(paths.result_dir, config.model_dir))
         report = {d: translate_folder(translator, config, d, files[d], out_dir) for d in directions}
         checkpoint = shareable_checkpoint_name(translator.checkpoint)
     index = write_test_index(out_dir, report, config.model_dir, checkpoint)
@@ -84,12 +84,6 @@ def run_test(config):
     write_atomic(os.path.join(out_dir, 'metrics.json'), json.dumps(summary, indent=1))
     print(' [*] Results: %s' % index)
     return report
-
-
-def shareable_checkpoint_name(prefix):
-    """`<folder name>/<file prefix>` of a checkpoint: what a results page names, without the
-    machine's paths (results folders get shared)."""
-    return '/'.join(os.path.normpath(prefix).split(os.sep)[-2:])
 
 
 def translate_folder(translator, config, direction, files, out_dir):

@@ -5,7 +5,10 @@ restores the newest checkpoint of <checkpoint_dir>/<model_dir> (or --checkpoint)
 scratch, and runs the official schedule: one D step (and every n_critic steps one G step) per
 iteration, a sample grid every print_freq iterations, a checkpoint every save_freq iterations,
 at the end of every epoch and on Ctrl-C / SIGTERM, so a run never loses more than save_freq
-steps. Step numbering is the official one: a fresh run's first step is step 1.
+steps. Steps are numbered from 1 and a checkpoint is named after the number of steps done, so
+samples, logs and checkpoints count on exactly across resumes (and agree with the optimiser's own
+step count). A lock keeps a second run out of the checkpoint folder; weights that are no longer
+finite are never saved.
 """
 
 import os
@@ -15,29 +18,47 @@ import numpy as np
 import tensorflow as tf
 from tqdm import tqdm
 
-from ugatit.checkpoint import Checkpoint
+from ugatit.checkpoint import Checkpoint, checkpoint_step, latest_in_folder
 from ugatit.config import learning_rate, session_config
 from ugatit.data import scan_training_sets, training_inputs
 from ugatit.errors import UserError
+from ugatit.lock import FolderLock
 from ugatit.model import UGATIT
-from utils import check_folder, heatmap_to_rgb, imwrite_rgb, to_uint8
+from utils import check_folder, ensure_writable_folder, heatmap_to_rgb, imwrite_rgb, to_uint8
 
 tf1 = tf.compat.v1
 
 
+class Stopped(KeyboardInterrupt):
+    """Training stopped by a signal (SIGTERM): the exit status is 128 + signum."""
+
+    def __init__(self, signum):
+        super().__init__(signum)
+        self.exit_status = 128 + signum
+
+
 def train(config):
-    """Train (or resume) the model of `config`; returns the step reached."""
-    files_A, files_B, _ = scan_training_sets(config.paths)
-    with tf.Graph().as_default(), tf1.Session(config=session_config(config.runtime)) as sess:
+    """Train (or resume) the model of `config`; returns the number of steps done."""
+    paths = config.paths
+    folders = {'--checkpoint_dir': os.path.join(paths.checkpoint_dir, config.model_dir),
+               '--log_dir': os.path.join(paths.log_dir, config.model_dir),
+               '--sample_dir': os.path.join(paths.sample_dir, config.model_dir)}
+    for flag, folder in folders.items():
+        ensure_writable_folder(folder, flag)
+    files_A, files_B, _ = scan_training_sets(paths)
+    with FolderLock(folders['--checkpoint_dir'], config.runtime.take_over_lock), tf.Graph().as_default(), \
+            tf1.Session(config=session_config(config.runtime)) as sess:
         if config.train.seed is not None:
             tf1.set_random_seed(config.train.seed)
         domain_A, domain_B = training_inputs(files_A, files_B, config)
         ops = UGATIT(config.model, config.train).build_train_ops(domain_A, domain_B)
+        finite = tf.reduce_all([tf.reduce_all(tf.math.is_finite(v)) for v in tf1.trainable_variables()])
         sess.run(tf1.global_variables_initializer())
         checkpoint = Checkpoint(config, tf1.global_variables(), max_to_keep=5)
-        writer = tf1.summary.FileWriter(os.path.join(config.paths.log_dir, config.model_dir), sess.graph)
+        # No graph in the event file: it would carry the training files' paths.
+        writer = tf1.summary.FileWriter(folders['--log_dir'])
         try:
-            return TrainingLoop(config, sess, ops, checkpoint, writer).run()
+            return TrainingLoop(config, sess, ops, checkpoint, writer, finite).run()
         finally:
             writer.close()
 
@@ -46,20 +67,21 @@ class TrainingLoop(object):
     """The official training schedule over a built graph (see the module docstring).
 
     sess: the session holding the graph; ops: the model's TrainOps; checkpoint: a Checkpoint
-    of every variable; writer: a tf.summary FileWriter.
+    of every variable; writer: a tf.summary FileWriter; finite: a boolean scalar tensor, true
+    when every trainable weight is finite.
     """
 
-    def __init__(self, config, sess, ops, checkpoint, writer):
+    def __init__(self, config, sess, ops, checkpoint, writer, finite):
         self.config, self.sess, self.ops = config, sess, ops
-        self.checkpoint, self.writer = checkpoint, writer
+        self.checkpoint, self.writer, self.finite = checkpoint, writer, finite
         self.sample_dir = check_folder(os.path.join(config.paths.sample_dir, config.model_dir))
-        self.counter = 1          # the number of the next step
-        self.last_saved = None    # the counter at the last save
+        self.done = 0             # steps done; the next step is number done + 1
+        self.last_saved = None    # self.done at the last save
         self.past_g_loss = float('nan')
         self.stop_signal = None
 
     def run(self):
-        """Train until the last epoch ends; returns the final counter. On Ctrl-C or SIGTERM the
+        """Train until the last epoch ends; returns the number of steps done. On Ctrl-C or SIGTERM the
         current state is saved and KeyboardInterrupt raised."""
         t = self.config.train
         start_epoch, start_batch_id = self._resume()
@@ -76,15 +98,15 @@ class TrainingLoop(object):
                 self._save()
         except KeyboardInterrupt:
             self.bar.close()
-            if self.last_saved != self.counter:
+            if self.last_saved != self.done:
                 self._save()
-            tqdm.write(' [*] Interrupted: checkpoint saved at step %d in %s' % (self.counter, self.checkpoint.folder))
+            tqdm.write(' [*] Interrupted: checkpoint saved at step %d in %s' % (self.done, self.checkpoint.folder))
             raise
         finally:
             self.bar.close()
             signal.signal(signal.SIGTERM, old_term)
             self.writer.flush()
-        return self.counter
+        return self.done
 
     def _request_stop(self, signum, _frame):
         self.stop_signal = signum
@@ -96,7 +118,8 @@ class TrainingLoop(object):
             tqdm.write(' [*] No checkpoint in %s: training from scratch' % self.checkpoint.folder)
             return 0, 0
         prefix, step = restored
-        self.counter = self.last_saved = step
+        self.done = self.last_saved = step
+        self.checkpoint.keep_track_of_older()
         tqdm.write(' [*] Resumed from %s (step %d)' % (prefix, step))
         iteration = self.config.train.iteration
         return step // iteration, step % iteration
@@ -106,12 +129,10 @@ class TrainingLoop(object):
         t = self.config.train
         d_loss, g_loss, sample = self._step(lr)
         self.bar.update(1)
-        self.bar.set_postfix(epoch=epoch, step=self.counter - 1, d_loss='%.4f' % d_loss,
+        self.bar.set_postfix(epoch=epoch, step=self.done, d_loss='%.4f' % d_loss,
                              g_loss='%.4f' % g_loss, lr='%.2e' % lr, refresh=False)
         if not (np.isfinite(d_loss) and np.isfinite(g_loss)):
-            self._save()
-            raise UserError('training diverged at step %d (d_loss %s, g_loss %s); checkpoint saved. '
-                            'Try a lower --lr.' % (self.counter - 1, d_loss, g_loss))
+            self._diverged('d_loss %s, g_loss %s' % (d_loss, g_loss))
         if (idx + 1) % t.print_freq == 0:
             if sample is None:  # G step skipped (n_critic > 1): fetch images now
                 sample = self.sess.run(self.ops.images)
@@ -122,25 +143,42 @@ class TrainingLoop(object):
         if (idx + 1) % t.save_freq == 0:
             self._save()
         if self.stop_signal is not None:
-            raise KeyboardInterrupt
+            raise Stopped(self.stop_signal)
 
     def _step(self, lr):
         """Run the D step and, every n_critic steps, the G step; returns (d_loss, g_loss, sample
         images or None). Without a G step g_loss is the last one."""
         ops, feed = self.ops, {self.ops.lr: lr}
+        step = self.done + 1
         _, d_loss, summary = self.sess.run([ops.D_optim, ops.Discriminator_loss, ops.d_summary], feed_dict=feed)
-        self.writer.add_summary(summary, self.counter)
+        self.writer.add_summary(summary, step)
         sample = None
-        if (self.counter - 1) % self.config.train.n_critic == 0:
+        if self.done % self.config.train.n_critic == 0:
             sample, _, self.past_g_loss, summary = self.sess.run(
                 [ops.images, ops.G_optim, ops.Generator_loss, ops.g_summary], feed_dict=feed)
-            self.writer.add_summary(summary, self.counter)
-        self.counter += 1
+            self.writer.add_summary(summary, step)
+        self.done = step
         return d_loss, self.past_g_loss, sample
 
     def _save(self):
-        self.checkpoint.save(self.sess, self.counter)
-        self.last_saved = self.counter
+        """Save the weights as the checkpoint of step self.done, unless they are not finite."""
+        if not self.sess.run(self.finite):
+            self._diverged('a weight is no longer finite')
+        self.checkpoint.save(self.sess, self.done)
+        self.last_saved = self.done
+
+    def _diverged(self, what):
+        """Stop with a message: nothing is saved, the newest checkpoint stays the last finite one."""
+        self.last_saved = self.done  # no save on the way out either
+        kept = ('the newest checkpoint, of step %d, is the last finite one' % self.checkpoint_step_kept()
+                if self.checkpoint_step_kept() else 'no checkpoint was saved')
+        raise UserError('training diverged at step %d (%s); these weights are not saved: %s (%s). Try a lower '
+                        '--lr.' % (self.done, what, kept, self.checkpoint.folder))
+
+    def checkpoint_step_kept(self):
+        """The step of the newest checkpoint in the folder (0: none)."""
+        prefix = latest_in_folder(self.checkpoint.folder)
+        return checkpoint_step(prefix) if prefix else 0
 
 
 def save_sample_grid(images, path):

@@ -97,7 +97,9 @@ def _build_direction(model, direction, batch, io):
         fake, _, heatmap = model.generate(direction, image_in)
         return image_in, fake, heatmap
     image_in = tf1.placeholder(tf.uint8, [batch, size, size, 3], name='image')
-    fake, _, heatmap = model.generate(direction, tf.cast(image_in, tf.float32) / 127.5 - 1.0)
+    # A SavedModel's signature is not checked against what it is fed: check it in the graph.
+    checked = tf.ensure_shape(image_in, [batch, size, size, 3])
+    fake, _, heatmap = model.generate(direction, tf.cast(checked, tf.float32) / 127.5 - 1.0)
     image_out = tf.cast(tf.clip_by_value(tf.round((fake + 1.0) * 127.5), 0.0, 255.0), tf.uint8, name='translated')
     lo = tf.reduce_min(heatmap, axis=[1, 2], keepdims=True)
     hi = tf.reduce_max(heatmap, axis=[1, 2], keepdims=True)

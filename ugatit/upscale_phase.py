@@ -60,10 +60,7 @@ def run_upscale(config):
     if not files:
         raise UserError('--input %s matched no file (give an image, a folder or a quoted glob '
                         'such as "results/*.png")' % photo.input)
-    try:
-        refuse_result_dir_holding_inputs(config.paths.result_dir, files)
-    except ValueError as exc:
-        raise UserError(str(exc))
+    refuse_result_dir_holding_inputs(config.paths.result_dir, files)
     out_dir = check_folder(config.paths.result_dir)
     used, failed = set(), 0
     for path in tqdm(files, desc='upscaling %dx (%s)' % (photo.upscale, photo.upscaler), unit='img'):
