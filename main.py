@@ -14,6 +14,10 @@ Examples:
 
   # translate your own photos: faces found and aligned with dlib, pasted back into the photo
   python main.py --phase test --input photos/ --align_face --paste_back --result_dir out
+
+  # a video (faces tracked, smoothed and pasted back; audio kept) or a live camera
+  python main.py --phase test --input clip.mp4 --align_face --result_dir out
+  python main.py --phase test --input camera:0 --align_face --show
 """
 
 import argparse
@@ -22,6 +26,7 @@ import sys
 
 from ops import GAN_TYPES
 from ugatit.config import PRESETS, Config, apply_preset, min_img_size
+from ugatit.video_io import is_video_path
 from utils import str2bool
 
 
@@ -104,7 +109,18 @@ def build_parser():
     add('--contrast', type=float, default=0, help='contrast boost before translating; the original demo used 30 (default: %(default)s)')
     add('--brightness', type=float, default=0, help='brightness shift before translating (default: %(default)s)')
     add('--show', type=str2bool, nargs='?', const=True, default=False, help='open each figure in a window (default: %(default)s)')
+    add_video_flags(parser)
     return parser
+
+
+def add_video_flags(parser):
+    """Flags of the video and camera mode (--input clip.mp4 or --input camera:N; docs/video.md)."""
+    add = parser.add_argument_group('translating videos (--input clip.mp4) and a camera (--input camera:0)').add_argument
+    add('--smooth', type=str2bool, default=True, help='smooth the face alignment over time (One-Euro filter) (default: %(default)s)')
+    add('--smooth_cutoff', type=float, default=0.5, help='One-Euro cut-off at rest in Hz: lower is steadier, lags more (default: %(default)s)')
+    add('--smooth_beta', type=float, default=0.05, help='One-Euro speed coefficient: higher follows fast motion sooner (default: %(default)s)')
+    add('--fade_frames', type=int, default=5, help='frames over which a face fades in or out (default: %(default)s)')
+    add('--camera_seconds', type=float, default=0, help='stop the camera after this long; 0: at q or Ctrl-C (default: %(default)s)')
 
 
 def validate(args):
@@ -151,6 +167,8 @@ def _validate_photo_flags(args):
         for name in ('align_face', 'paste_back', 'show'):
             if getattr(args, name):
                 errors.append('--%s applies to photos and needs --input PATH' % name)
+    if args.fade_frames < 1 or args.smooth_cutoff <= 0 or args.smooth_beta < 0 or args.camera_seconds < 0:
+        errors.append('--fade_frames must be >= 1, --smooth_cutoff > 0, --smooth_beta and --camera_seconds >= 0')
     if args.face_padding < 0:
         errors.append('--face_padding must be >= 0 (got %s)' % args.face_padding)
     if not -127 < args.contrast < 255:
@@ -237,6 +255,12 @@ def run_phase(config):
     elif config.phase == 'export':
         from ugatit.export import export
         export(config)
+    elif config.photo.input is not None and config.photo.input.startswith('camera:'):
+        from ugatit.camera import run_camera
+        return run_camera(config)
+    elif config.photo.input is not None and is_video_path(config.photo.input):
+        from ugatit.video import run_video
+        return run_video(config)
     elif config.photo.input is not None:
         from ugatit.photo import run_photos
         return run_photos(config)

@@ -7,6 +7,7 @@ flags file saved beside every checkpoint, and the session configuration.
     Config.paths     PathConfig     dataset, checkpoint and output folders
     Config.runtime   RuntimeConfig  batch size, threads, XLA, Grappler, bfloat16
     Config.photo     PhotoConfig    the --input photo mode
+    Config.video     VideoConfig    the --input video / camera mode (ugatit/video.py, camera.py)
 """
 
 import dataclasses
@@ -104,6 +105,15 @@ class PhotoConfig:
 
 
 @dataclasses.dataclass(frozen=True)
+class VideoConfig:
+    smooth: bool = True
+    smooth_cutoff: float = 0.5
+    smooth_beta: float = 0.05
+    fade_frames: int = 5
+    camera_seconds: float = 0
+
+
+@dataclasses.dataclass(frozen=True)
 class Config:
     phase: str = 'train'
     model: ModelConfig = ModelConfig()
@@ -111,6 +121,7 @@ class Config:
     paths: PathConfig = PathConfig()
     runtime: RuntimeConfig = RuntimeConfig()
     photo: PhotoConfig = PhotoConfig()
+    video: VideoConfig = VideoConfig()
 
     @property
     def model_dir(self):
