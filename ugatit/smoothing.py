@@ -97,16 +97,19 @@ class FaceTracker(object):
     def __init__(self, size, smooth=True, fade=5, min_iou=0.3, min_cutoff=0.5, beta=0.05):
         self.size, self.smooth, self.fade, self.min_iou = size, smooth, max(1, fade), min_iou
         self.filter_args = dict(min_cutoff=min_cutoff, beta=beta)
-        self.tracks, self.next_id = [], 0
+        self.tracks, self.next_id, self.frames = [], 0, 0
 
     def update(self, detections, t):
         """detections: list of (faces.Face, raw 2x3 transform); t: the frame's time in seconds."""
+        first = self.frames == 0  # faces of the first frame are there at once, not faded in
+        self.frames += 1
         for track in self.tracks:
             track.seen = False
         for face, transform in sorted(detections, key=lambda d: -d[0].area):
             track = self._match(face.box)
             if track is None:
                 track = Track(self.next_id, face.box, OneEuroFilter(**self.filter_args))
+                track.weight = 1.0 if first else 0.0
                 self.next_id += 1
                 self.tracks.append(track)
             points = transform_to_points(transform, self.size)
