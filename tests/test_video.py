@@ -178,6 +178,20 @@ def test_bad_videos_give_clear_errors_and_leave_nothing(tmp_path, capsys, tiny_c
                         '--input', str(tmp_path / name)] + TINY)
         err = capsys.readouterr().err
         assert rc == 2 and 'error: --input %s' % (tmp_path / name) in err and 'Traceback' not in err, (name, err)
+    # Cut short with its index in front: decodes up to the cut, and says so.
+    noise = [np.random.default_rng(k).integers(0, 255, (48, 64, 3), dtype=np.uint8) for k in range(30)]
+    with av.open(str(tmp_path / 'front.mp4'), 'w', format='mp4', options={'movflags': 'faststart'}) as c:
+        s = c.add_stream('libx264', rate=10)
+        s.width, s.height, s.pix_fmt = 64, 48, 'yuv420p'
+        for frame in noise:
+            c.mux(s.encode(av.VideoFrame.from_ndarray(frame, format='rgb24')))
+        c.mux(s.encode(None))
+    data = (tmp_path / 'front.mp4').read_bytes()
+    (tmp_path / 'short.mp4').write_bytes(data[:int(len(data) * 0.7)])
+    assert run_video(config_for(tiny_checkpoint, out, '--input', str(tmp_path / 'short.mp4')), translate=lambda c: c) == 0
+    assert 'of its 30 frames could be decoded (the file is truncated)' in capsys.readouterr().out
+    assert 10 < len(decoded(str(out / 'short.mp4'))) < 30
+    os.remove(str(out / 'short.mp4'))
     # Audio only: no video stream.
     audio_only = str(tmp_path / 'audio.mp4')
     with av.open(audio_only, 'w', format='mp4') as c:

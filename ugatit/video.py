@@ -157,6 +157,9 @@ def _convert(config, info, final, processor):
     finally:
         if os.path.exists(tmp):
             os.remove(tmp)
+    if info.counted and count < info.frames:
+        print(' [!] --input %s: only %d of its %d frames could be decoded (the file is truncated); '
+              'the output ends there' % (info.path, count, info.frames))
     faces = processor.faces_per_frame
     detail = ('; %d frame(s) without a face kept as they are' % faces.count(0)) if faces else ''
     print(' [*] %d frame(s) translated into %s%s' % (count, final, detail))

@@ -1,7 +1,7 @@
 """Generated test clips and the video mode's measurements (docs/video.md).
 
     python -m ugatit.video_bench jitter PHOTO          # chip motion with and without smoothing
-    python -m ugatit.video_bench speed PHOTO [--size 640x360 --frames 60 --img_size 256]
+    python -m ugatit.video_bench speed PHOTO [--size 640x360 --frames 40 --align_face 1 --model 1]
 
 moving_photo_clip() turns one photo into a clip in which it slowly drifts, grows and turns,
 and returns each frame's exact warp, so that the true motion of a face is known.
@@ -135,8 +135,9 @@ def jitter_report(photo_path, width=320, height=240, frames=40, fps=10.0):
         print('%-22s %14.3f %16.3f %18.3f %16.2f' % (name, motion, second, error, region_difference(out, transforms, 256)))
 
 
-def speed_report(photo_path, width, height, frames, img_size, align, batch_size):
-    """Time the whole video mode on a generated clip with a random-weight light model."""
+def speed_report(photo_path, width, height, frames, img_size, align, batch_size, model=True):
+    """Time the whole video mode on a generated clip with a random-weight light model (model
+    False: chips pasted back untranslated, which times decoding, faces and encoding alone)."""
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     from tests.conftest import save_random_generators
     from utils import read_image_rgb
@@ -150,12 +151,13 @@ def speed_report(photo_path, width, height, frames, img_size, align, batch_size)
              '--batch_size', str(batch_size)] + (['--align_face'] if align else [])
     import main
     config = main.parse_config(['--phase', 'test', '--light', 'true', '--img_size', str(img_size), '--input', path] + flags)
-    save_random_generators(config, 1)
+    if model:
+        save_random_generators(config, 1)
     start = time.perf_counter()
-    run_video(config)
+    run_video(config, translate=None if model else (lambda chips: chips))
     seconds = time.perf_counter() - start
-    print('%d frames %dx%d, img_size %d, align_face %s, batch %d: %.1f s, %.2f frames/s'
-          % (frames, width, height, img_size, align, batch_size, seconds, frames / seconds))
+    print('%d frames %dx%d, img_size %d, align_face %s, batch %d, model %s: %.1f s, %.2f frames/s'
+          % (frames, width, height, img_size, align, batch_size, model, seconds, frames / seconds))
 
 
 def main(argv=None):
@@ -167,6 +169,7 @@ def main(argv=None):
     parser.add_argument('--img_size', type=int, default=256)
     parser.add_argument('--align_face', type=int, default=1)
     parser.add_argument('--batch_size', type=int, default=4)
+    parser.add_argument('--model', type=int, default=1, help='0: no model (time the rest)')
     args = parser.parse_args(argv)
     import tensorflow as tf
     tf.compat.v1.disable_eager_execution()
@@ -174,7 +177,8 @@ def main(argv=None):
         jitter_report(args.photo)
     else:
         width, height = (int(v) for v in args.size.split('x'))
-        speed_report(args.photo, width, height, args.frames, args.img_size, bool(args.align_face), args.batch_size)
+        speed_report(args.photo, width, height, args.frames, args.img_size, bool(args.align_face), args.batch_size,
+                     bool(args.model))
 
 
 if __name__ == '__main__':

@@ -47,6 +47,7 @@ class VideoInfo:
     duration: float            # seconds (0 when unknown)
     rotation: int              # degrees counter-clockwise the frames are turned to be upright
     audio_codec: str = None    # None: no audio stream
+    counted: bool = False      # frames is the container's own count (not an estimate)
 
 
 def _open(path):
@@ -81,7 +82,7 @@ def probe(path):
         frames = stream.frames or int(round(duration * float(rate)))
         audio = container.streams.audio[0].codec_context.name if container.streams.audio else None
         return VideoInfo(path, width, height, fractions.Fraction(rate), stream.time_base, frames,
-                         duration, rotation, audio)
+                         duration, rotation, audio, counted=bool(stream.frames))
 
 
 def upright(frame_rgb, rotation):
