@@ -219,3 +219,14 @@ def test_bad_videos_give_clear_errors_and_leave_nothing(tmp_path, capsys, tiny_c
     with pytest.raises(UserError, match='model failed'):
         run_video(config_for(tiny_checkpoint, out, '--input', good, '--batch_size', '2'), translate=failing)
     assert os.listdir(out) == []
+
+
+def test_bad_video_flags_and_a_camera_that_does_not_open(tmp_path, capsys, tiny_checkpoint):
+    with pytest.raises(SystemExit):
+        main.parse_config(['--phase', 'test', '--input', 'clip.mp4', '--fade_frames', '0'])
+    assert '--fade_frames must be >= 1' in capsys.readouterr().err
+    missing = 'camera:%s' % (tmp_path / 'nothing.mp4')
+    rc = main.main(['--phase', 'test', '--checkpoint_dir', tiny_checkpoint, '--result_dir', str(tmp_path / 'out'),
+                    '--input', missing] + TINY)
+    err = capsys.readouterr().err
+    assert rc == 2 and 'error: --input %s: the camera could not be opened' % missing in err
