@@ -230,3 +230,30 @@ def test_bad_video_flags_and_a_camera_that_does_not_open(tmp_path, capsys, tiny_
                     '--input', missing] + TINY)
     err = capsys.readouterr().err
     assert rc == 2 and 'error: --input %s: the camera could not be opened' % missing in err
+
+
+def test_audio_that_mp4_cannot_hold_is_reencoded_to_aac(tmp_path):
+    source, output = str(tmp_path / 'pcm.mov'), str(tmp_path / 'out.mp4')
+    with av.open(source, 'w', format='mov') as c:
+        video = c.add_stream('libx264', rate=10)
+        video.width, video.height, video.pix_fmt = 64, 48, 'yuv420p'
+        audio = c.add_stream('pcm_s16le', rate=16000, layout='mono')
+        for frame in gradient_frames(10):
+            c.mux(video.encode(av.VideoFrame.from_ndarray(frame, format='rgb24')))
+        c.mux(video.encode(None))
+        tone = (3000 * np.sin(np.arange(16000) / 5.0)).astype(np.int16)
+        for start in range(0, 16000, 1000):
+            f = av.AudioFrame.from_ndarray(tone[None, start:start + 1000], format='s16', layout='mono')
+            f.sample_rate, f.pts = 16000, start
+            c.mux(audio.encode(f))
+        c.mux(audio.encode(None))
+    info = V.probe(source)
+    assert info.audio_codec == 'pcm_s16le'
+    with V.VideoWriter(output, info) as writer:
+        for frame, pts in V.read_frames(info):
+            writer.write(frame, pts)
+    with av.open(output) as c:
+        sound = c.streams.audio[0]
+        # 1 s of tone; AAC adds its encoder delay (1024 samples: 0.064 s at 16 kHz).
+        assert sound.codec_context.name == 'aac' and 0.95 < float(sound.duration * sound.time_base) < 1.1
+        assert c.streams.video[0].frames == 10
