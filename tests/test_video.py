@@ -145,9 +145,11 @@ def test_camera_drops_frames_rather_than_lagging(tmp_path, tiny_checkpoint):
     # 0.8 s of camera at 50 fps through a 10 fps model: most frames dropped, none queued up.
     assert stats['captured'] == 40 and 5 <= stats['frames'] <= 12
     assert stats['dropped'] >= 40 - stats['frames'] - 1
-    # Latency stays one translation (+ one camera frame + overheads), from first to last frame;
-    # a queue of every frame would lag by ~(40 - frames) x 0.02 s more by the end.
-    assert max(stats['latencies']) < 0.1 + 0.02 + 0.1
+    # Latency stays about one translation (0.1 s + one camera frame + overheads) from first to
+    # last frame. Translating every frame in turn would lag by 40 x 0.1 - 0.8 = 3.2 s at the end;
+    # 0.5 s leaves room for a busy machine and still tells the two apart.
+    assert max(stats['latencies']) < 0.5
+    assert stats['latencies'][-1] < stats['latencies'][0] + 0.3  # not growing
     assert decoded(str(tmp_path / 'out' / 'camera.mp4')).__len__() == stats['frames']
     # Control: a model faster than the camera drops (almost) nothing.
     fast = {}
