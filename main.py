@@ -20,6 +20,10 @@ Examples:
 
   # enlarge existing images 2x with waifu2x, no model involved (docs/upscale.md)
   python main.py --phase upscale --input results/ --upscale 2 --result_dir results_2x
+
+  # a video (faces tracked, smoothed and pasted back; audio kept) or a live camera
+  python main.py --phase test --input clip.mp4 --align_face --result_dir out
+  python main.py --phase test --input camera:0 --align_face --show
 """
 
 import argparse
@@ -30,12 +34,10 @@ import sys
 
 from ops import GAN_TYPES
 from ugatit.config import PRESETS, Config, apply_preset, min_img_size
+from ugatit.video_io import is_video_path
 from utils import printable, str2bool
 
 
-# The smallest image the generator can translate: 7x7 reflect padding by 3, then two stride-2
-# downsamplings, leave a 2x2 bottleneck, the least the residual blocks' reflect padding takes.
-MIN_GENERATOR_SIZE = 8
 # The smallest image the generator can translate: 7x7 reflect padding by 3, then two stride-2
 # downsamplings, leave a 2x2 bottleneck, the least the residual blocks' reflect padding takes.
 MIN_GENERATOR_SIZE = 8
@@ -147,7 +149,19 @@ def build_parser():
     add('--inception', type=str, default=None,
         help="TF-GAN's frozen_inception_v1_2015_12_05.tar.gz or its inceptionv1_for_inception_score.pb "
              '(default: the cache folder, else downloaded into it)')
+
+    add_video_flags(parser)
     return parser
+
+
+def add_video_flags(parser):
+    """Flags of the video and camera mode (--input clip.mp4 or --input camera:N; docs/video.md)."""
+    add = parser.add_argument_group('translating videos (--input clip.mp4) and a camera (--input camera:0)').add_argument
+    add('--smooth', type=str2bool, default=True, help='smooth the face alignment over time (One-Euro filter) (default: %(default)s)')
+    add('--smooth_cutoff', type=float, default=0.5, help='One-Euro cut-off at rest in Hz: lower is steadier, lags more (default: %(default)s)')
+    add('--smooth_beta', type=float, default=0.05, help='One-Euro speed coefficient: higher follows fast motion sooner (default: %(default)s)')
+    add('--fade_frames', type=int, default=5, help='frames over which a face fades in or out (default: %(default)s)')
+    add('--camera_seconds', type=float, default=0, help='stop the camera after this long; 0: at q or Ctrl-C (default: %(default)s)')
 
 
 def validate(args):
@@ -200,12 +214,16 @@ def _validate_photo_flags(args):
         errors.append('--phase upscale needs --input PATH (an image, a folder or a quoted glob)')
     if args.upscale != 1 and args.phase not in ('test', 'upscale'):
         errors.append('--upscale enlarges translations and images: it needs --phase test or upscale')
+    elif args.upscale != 1 and args.input is not None and (args.input.startswith('camera:') or is_video_path(args.input)):
+        errors.append('--upscale enlarges photos and test images; videos and the camera are not enlarged yet')
     elif args.upscale == 'auto' and args.input is None:
         errors.append('--upscale auto enlarges each face to its size in the photo: it needs --input PATH')
     if args.input is None:
         for name in ('align_face', 'paste_back', 'show'):
             if getattr(args, name):
                 errors.append('--%s applies to photos and needs --input PATH' % name)
+    if args.fade_frames < 1 or args.smooth_cutoff <= 0 or args.smooth_beta < 0 or args.camera_seconds < 0:
+        errors.append('--fade_frames must be >= 1, --smooth_cutoff > 0, --smooth_beta and --camera_seconds >= 0')
     if not 0 <= args.face_padding <= 4:
         errors.append('--face_padding must be in [0, 4] (got %s)' % args.face_padding)
     if not -127 < args.contrast < 255:
@@ -326,6 +344,12 @@ def run_phase(config):
     elif config.phase == 'export':
         from ugatit.export import export
         export(config)
+    elif config.photo.input is not None and config.photo.input.startswith('camera:'):
+        from ugatit.camera import run_camera
+        return run_camera(config)
+    elif config.photo.input is not None and is_video_path(config.photo.input):
+        from ugatit.video import run_video
+        return run_video(config)
     elif config.photo.input is not None:
         from ugatit.photo import run_photos
         return run_photos(config)

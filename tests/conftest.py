@@ -11,6 +11,8 @@ os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
 
 import tensorflow as tf  # noqa: E402
 
+from ugatit.translator import save_random_generators  # noqa: E402,F401 (for the tests)
+
 tf.compat.v1.disable_eager_execution()
 
 SHARED = os.path.join(os.path.dirname(ROOT), 'shared')
@@ -51,15 +53,3 @@ def placeholders(config, batch=1):
     """Two float32 placeholders [batch, S, S, 3] standing for the training inputs."""
     size = config.model.img_size
     return [tf.compat.v1.placeholder(tf.float32, [batch, size, size, 3], name=n) for n in ('domain_A', 'domain_B')]
-
-
-def save_random_generators(config, step):
-    """Both generators of config.model with random weights, saved where config's test phase
-    looks (<checkpoint_dir>/<model_dir>, flags file included); returns the prefix."""
-    from ugatit.checkpoint import Checkpoint
-    from ugatit.translator import build_generators
-    g = tf.Graph()
-    with g.as_default(), tf.compat.v1.Session(graph=g) as sess:
-        build_generators(config.model)
-        sess.run(tf.compat.v1.global_variables_initializer())
-        return Checkpoint(config, tf.compat.v1.global_variables()).save(sess, step)

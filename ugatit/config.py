@@ -9,6 +9,7 @@ flags file saved beside every checkpoint, and the session configuration.
     Config.photo     PhotoConfig    the --input photo mode
     Config.download  DownloadConfig --phase download
     Config.eval      EvalConfig     --phase eval
+    Config.video     VideoConfig    the --input video / camera mode (ugatit/video.py, camera.py)
 """
 
 import dataclasses
@@ -124,6 +125,15 @@ class EvalConfig:
 
 
 @dataclasses.dataclass(frozen=True)
+class VideoConfig:
+    smooth: bool = True
+    smooth_cutoff: float = 0.5
+    smooth_beta: float = 0.05
+    fade_frames: int = 5
+    camera_seconds: float = 0
+
+
+@dataclasses.dataclass(frozen=True)
 class Config:
     phase: str = 'train'
     model: ModelConfig = ModelConfig()
@@ -133,6 +143,7 @@ class Config:
     photo: PhotoConfig = PhotoConfig()
     download: DownloadConfig = DownloadConfig()
     eval: EvalConfig = EvalConfig()
+    video: VideoConfig = VideoConfig()
 
     @property
     def model_dir(self):

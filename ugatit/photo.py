@@ -88,7 +88,7 @@ def run_photos(config):
     out_dir = config.paths.result_dir
     refuse_result_dir_holding_inputs(out_dir, files)
     ensure_writable_folder(out_dir, '--result_dir')
-    aligner = _face_aligner(photo)
+    aligner = face_aligner(photo)
     rows, problems = [], []
     with Translator(config, (photo.direction,)) as translator:
         print(' [*] Restored %s (step %d)' % (translator.checkpoint, translator.step))
@@ -101,7 +101,9 @@ def run_photos(config):
     return _summarise(files, rows, problems, out_dir, index)
 
 
-def _face_aligner(photo):
+def face_aligner(photo):
+    """The dlib FaceAligner of the photo flags (None without --align_face); UserError when the
+    landmark model or dlib is missing."""
     if not photo.align_face:
         return None
     from ugatit.faces import FaceAligner, FaceError

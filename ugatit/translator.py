@@ -105,3 +105,14 @@ def _build_direction(model, direction, batch, io):
     hi = tf.reduce_max(heatmap, axis=[1, 2], keepdims=True)
     attention = tf.identity((heatmap - lo) / tf.maximum(hi - lo, 1e-12), name='attention')
     return image_in, image_out, attention
+
+
+def save_random_generators(config, step):
+    """Both generators of config.model with random weights, saved where config's test phase
+    looks (<checkpoint_dir>/<model_dir>, flags file included); returns the prefix. For tests
+    and benchmarks: speed does not depend on the weights' values."""
+    graph = tf.Graph()
+    with graph.as_default(), tf1.Session(graph=graph) as sess:
+        build_generators(config.model)
+        sess.run(tf1.global_variables_initializer())
+        return Checkpoint(config, tf1.global_variables()).save(sess, step)
