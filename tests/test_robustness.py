@@ -365,4 +365,4 @@ def test_a_training_file_unreadable_after_the_scan_is_skipped(tmp_path, capsys, 
     monkeypatch.chdir(tmp_path)
     make_dataset('dataset', n=3)
     rc, out, err = run(capsys, *TRAIN)
-    assert rc == 0 and 'Training finished at step 3' in out
+    assert rc == 0 and "Training finished at step 3" in out and "became unreadable" in out + err

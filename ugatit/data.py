@@ -47,8 +47,14 @@ def scan_images(folder, label, min_size=1, show_progress=True):
 
 
 def _decode(path):
-    """tf.numpy_function body: file path (bytes) -> RGB uint8 [H, W, 3], decoded by content."""
-    return read_image_rgb(path.decode('utf-8'))
+    """tf.numpy_function body: file path (bytes) -> (RGB uint8 [H, W, 3] decoded by content,
+    whether it could be read). A file that became unreadable after the start-up scan is named
+    in a warning and gives (a 1x1 placeholder, False), which the pipeline drops."""
+    try:
+        return read_image_rgb(path.decode('utf-8')), True
+    except ImageError as exc:
+        tqdm.write('warning: skipping a training image that became unreadable: %s' % exc)
+        return np.zeros((1, 1, 3), np.uint8), False
 
 
 def augmentation(image, augment_size, seed=None):
@@ -82,16 +88,16 @@ def image_processing(img_rgb_uint8, img_size, augment_flag):
 def make_dataset(files, img_size, batch_size, augment_flag, shuffle_buffer):
     """An endless, shuffled tf.data pipeline of [batch_size, S, S, 3] batches from `files`."""
 
-    def load(path):
-        img = tf.numpy_function(_decode, [path], tf.uint8, stateful=False)
+    def decode(path):
+        img, ok = tf.numpy_function(_decode, [path], [tf.uint8, tf.bool], stateful=False)
         img.set_shape([None, None, 3])
-        return image_processing(img, img_size, augment_flag)
+        return img, ok
 
     ds = tf.data.Dataset.from_tensor_slices(np.array(files))
     ds = ds.shuffle(max(shuffle_buffer, 1)).repeat()
-    # A file that became unreadable after the start-up scan is skipped (TensorFlow logs a
-    # warning naming it) instead of stopping a training run hours in.
-    ds = ds.map(load, num_parallel_calls=tf.data.AUTOTUNE).ignore_errors(log_warning=True)
+    # Unreadable files are dropped (not an error that would stop a training run hours in).
+    ds = ds.map(decode, num_parallel_calls=tf.data.AUTOTUNE).filter(lambda img, ok: ok)
+    ds = ds.map(lambda img, ok: image_processing(img, img_size, augment_flag), num_parallel_calls=tf.data.AUTOTUNE)
     ds = ds.batch(batch_size, drop_remainder=True)
     return ds.prefetch(2)
 
