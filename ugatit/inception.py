@@ -29,6 +29,7 @@ import numpy as np
 from tqdm import tqdm
 
 from ugatit.errors import UserError
+from ugatit.session import OwnsSession
 from utils import write_atomic
 
 # TF-GAN's classifier_metrics.py (INCEPTION_URL, INCEPTION_FROZEN_GRAPH, INCEPTION_INPUT,
@@ -190,7 +191,7 @@ def find_graph(path=None, cache=None, url=INCEPTION_URL, sha256=None, allow_down
     return download(url, os.path.join(cache, ARCHIVE_NAME), sha256 or os.environ.get(SHA256_ENV))
 
 
-class InceptionFeatures(object):
+class InceptionFeatures(OwnsSession):
     """Inception pool_3 features in a graph and session of their own.
 
     Images go in as uint8 RGB [N, H, W, 3] (any size); they are resized to 299x299 bilinearly (with
@@ -235,14 +236,6 @@ class InceptionFeatures(object):
             return np.zeros((0, 0))
         return np.concatenate(out)
 
-    def close(self):
-        self.session.close()
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
 
 
 def _batches(images, batch_size):

@@ -14,13 +14,14 @@ import tensorflow as tf
 from ugatit.checkpoint import Checkpoint
 from ugatit.config import session_config
 from ugatit.model import UGATIT
+from ugatit.session import OwnsSession
 
 tf1 = tf.compat.v1
 
 DIRECTIONS = ('a2b', 'b2a')
 
 
-class Translator(object):
+class Translator(OwnsSession):
     """Restored generators, ready to translate numpy batches.
 
     config: the run's Config (model architecture, checkpoint paths, runtime options);
@@ -70,14 +71,6 @@ class Translator(object):
             heats.append(h)
         return np.concatenate(outs), np.concatenate(heats)
 
-    def close(self):
-        self.session.close()
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
 
 
 def build_generators(model_config, directions=DIRECTIONS, batch=None, io='float'):
