@@ -14,6 +14,9 @@ Examples:
 
   # translate your own photos: faces found and aligned with dlib, pasted back into the photo
   python main.py --phase test --input photos/ --align_face --paste_back --result_dir out
+
+  # a web page and JSON API on http://127.0.0.1:8000 (docs/serve.md)
+  python main.py --phase serve --dataset demo --batch_size 8
 """
 
 import argparse
@@ -32,8 +35,8 @@ def build_parser():
         formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog=__doc__.split('Examples:', 1)[1].join(['examples:', '']))
     add = parser.add_argument
-    add('--phase', type=str, default='train', choices=('train', 'test', 'export'),
-        help='train, test, or export a generator as SavedModel + TFLite (default: %(default)s)')
+    add('--phase', type=str, default='train', choices=('train', 'test', 'export', 'serve'),
+        help='train, test, export a generator as SavedModel + TFLite, or serve a web page (default: %(default)s)')
     add('--light', type=str2bool, default=False, help='U-GAT-IT light (GAP before the MLP) instead of full (default: %(default)s)')
     add('--dataset', type=str, default='selfie2anime', help='dataset name: folder under --dataset_dir (default: %(default)s)')
     add('--dataset_dir', type=str, default='dataset', help='folder holding the datasets (default: %(default)s)')
@@ -104,6 +107,13 @@ def build_parser():
     add('--contrast', type=float, default=0, help='contrast boost before translating; the original demo used 30 (default: %(default)s)')
     add('--brightness', type=float, default=0, help='brightness shift before translating (default: %(default)s)')
     add('--show', type=str2bool, nargs='?', const=True, default=False, help='open each figure in a window (default: %(default)s)')
+
+    serve = parser.add_argument_group('the web page and API (--phase serve, docs/serve.md)')
+    serve.add_argument('--host', type=str, default='127.0.0.1',
+                       help='address to listen on; 0.0.0.0 exposes the page to the network (default: %(default)s)')
+    serve.add_argument('--port', type=int, default=8000, help='port to listen on (default: %(default)s)')
+    serve.add_argument('--keep_uploads', type=str, default=None,
+                       help='folder that keeps a copy of every upload; none: nothing is kept on disk (default: %(default)s)')
     return parser
 
 
@@ -133,6 +143,8 @@ def validate(args):
         if getattr(args, name) < 0:
             errors.append('--%s must be >= 0 (got %d)' % (name, getattr(args, name)))
     errors += _validate_photo_flags(args)
+    if not 0 <= args.port <= 65535:
+        errors.append('--port must be in 0..65535 (got %d)' % args.port)
     if args.bfloat16 and not args.grappler:
         errors.append('--bfloat16 is a graph rewrite of Grappler and needs --grappler true')
     if args.bfloat16 and args.phase == 'export':
@@ -237,6 +249,9 @@ def run_phase(config):
     elif config.phase == 'export':
         from ugatit.export import export
         export(config)
+    elif config.phase == 'serve':
+        from ugatit.serve import serve
+        return serve(config)
     elif config.photo.input is not None:
         from ugatit.photo import run_photos
         return run_photos(config)
@@ -252,7 +267,7 @@ def main(argv=None):
     import tensorflow as tf
     from ugatit.errors import UserError
     try:
-        if config.paths.dataset == 'demo' and config.photo.input is None:
+        if config.paths.dataset == 'demo' and config.photo.input is None and config.phase != 'serve':
             from ugatit.demo_data import ensure_demo_dataset
             try:
                 ensure_demo_dataset(os.path.join(config.paths.dataset_dir, 'demo'))

@@ -7,6 +7,7 @@ flags file saved beside every checkpoint, and the session configuration.
     Config.paths     PathConfig     dataset, checkpoint and output folders
     Config.runtime   RuntimeConfig  batch size, threads, XLA, Grappler, bfloat16
     Config.photo     PhotoConfig    the --input photo mode
+    Config.serve     ServeConfig    the web server of --phase serve (ugatit/serve.py)
 """
 
 import dataclasses
@@ -104,6 +105,13 @@ class PhotoConfig:
 
 
 @dataclasses.dataclass(frozen=True)
+class ServeConfig:
+    host: str = '127.0.0.1'              # listen address; beyond localhost only when asked
+    port: int = 8000
+    keep_uploads: Optional[str] = None   # folder that keeps every upload; None: nothing kept
+
+
+@dataclasses.dataclass(frozen=True)
 class Config:
     phase: str = 'train'
     model: ModelConfig = ModelConfig()
@@ -111,6 +119,7 @@ class Config:
     paths: PathConfig = PathConfig()
     runtime: RuntimeConfig = RuntimeConfig()
     photo: PhotoConfig = PhotoConfig()
+    serve: ServeConfig = ServeConfig()
 
     @property
     def model_dir(self):
