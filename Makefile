@@ -1,11 +1,12 @@
 # Two commands do all set-up on a fresh machine (Python 3.11+, pip, git):
 #   make demo   trains the built-in demo dataset, then tests it (about 7 minutes on 2 CPU cores, install included)
 #   make test   runs the test suite (make test-fast: the unit tests only)
+#   make serve  the web page on http://127.0.0.1:8000 with the model make demo trained (docs/serve.md)
 PYTHON ?= python3
 VENV := .venv
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test test-fast venv clean
+.PHONY: demo test test-fast venv clean serve
 
 $(STAMP): requirements.txt
 	test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
@@ -24,6 +25,10 @@ test-fast: $(STAMP)
 
 demo: $(STAMP)
 	$(VENV)/bin/python demo.py
+
+# The web page and API (docs/serve.md) on the demo model; run `make demo` first.
+serve: $(STAMP)
+	$(VENV)/bin/python main.py --phase serve --dataset demo --batch_size 8
 
 clean:
 	rm -rf $(VENV) results logs samples
