@@ -141,6 +141,10 @@ def test_page_and_openapi(client):
     assert page.status_code == 200 and 'id="file"' in page.text
     assert 'http' not in page.text.replace('http-equiv', '')  # no CDN, no external font or script
     assert client.get('/static/app.js').status_code == 200
+    docs = client.get('/docs')
+    assert docs.status_code == 200 and '/docs-static/swagger-ui-bundle.js' in docs.text
+    assert 'cdn' not in docs.text.lower()  # offline: FastAPI's default page loads Swagger UI from a CDN
+    assert client.get('/docs-static/swagger-ui-bundle.js').status_code == 200
     spec = client.get('/openapi.json').json()
     form = spec['paths']['/api/translate']['post']['requestBody']['content']['multipart/form-data']
     assert 'image' in form['schema']['properties']

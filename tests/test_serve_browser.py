@@ -105,3 +105,16 @@ def test_camera_mode_shows_filtered_frames(server, browser):
     assert page.is_hidden('#error')
     page.click('#camera-stop')
     page.close()
+
+
+@pytest.mark.slow
+def test_api_docs_page_renders_offline(server, browser):
+    page = browser.new_page()
+    outside = []
+    page.on('request', lambda request: outside.append(request.url) if not request.url.startswith(server.url) else None)
+    page.goto(server.url + '/docs')
+    page.wait_for_selector('.opblock-summary-path', timeout=20000)
+    paths = [text.replace('\u200b', '') for text in page.locator('.opblock-summary-path').all_inner_texts()]
+    assert '/api/translate' in paths and '/health' in paths
+    assert outside == []
+    page.close()

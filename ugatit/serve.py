@@ -311,9 +311,11 @@ def create_app(engine, limits=Limits()):
 
     # Uploads stay in memory (they are at most limits.max_bytes): nothing is spooled to disk.
     MultiPartParser.spool_max_size = limits.max_bytes + 1
-    app = FastAPI(title='U-GAT-IT', description='Photo to anime translation (docs/serve.md).', version='1')
+    app = FastAPI(title='U-GAT-IT', description='Photo to anime translation (docs/serve.md).', version='1',
+                  docs_url=None, redoc_url=None)
     install_error_handlers(app)
     app.mount('/static', StaticFiles(directory=STATIC_DIR), name='static')
+    add_offline_docs(app)
 
     @app.get('/', include_in_schema=False)
     async def page():
@@ -350,6 +352,22 @@ def create_app(engine, limits=Limits()):
         await camera_session(websocket, engine, limits)
 
     return app
+
+
+def add_offline_docs(app):
+    """GET /docs: FastAPI's Swagger UI page, its script and style served from the
+    swagger-ui-bundle package instead of a CDN, so that the page works offline."""
+    from fastapi.openapi.docs import get_swagger_ui_html
+    from fastapi.staticfiles import StaticFiles
+    from swagger_ui_bundle import swagger_ui_path
+    app.mount('/docs-static', StaticFiles(directory=swagger_ui_path), name='docs-static')
+
+    @app.get('/docs', include_in_schema=False)
+    async def docs():
+        return get_swagger_ui_html(openapi_url=app.openapi_url, title='U-GAT-IT API',
+                                   swagger_js_url='/docs-static/swagger-ui-bundle.js',
+                                   swagger_css_url='/docs-static/swagger-ui.css',
+                                   swagger_favicon_url='/docs-static/favicon-32x32.png')
 
 
 async def handle_translate(request, engine, limits):
