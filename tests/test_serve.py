@@ -199,6 +199,26 @@ def test_worker_batches_and_returns_each_result_to_its_request():
     assert sorted(model.calls) == sorted([('a2b', 3), ('b2a', 1)] * 2)
 
 
+def test_worker_skips_requests_cancelled_while_queued():
+    from ugatit.serve import BatchWorker
+    model = FakeModel(hold=True)
+    worker = BatchWorker(model, batch_size=1, wait_s=0)
+    try:
+        first = worker.submit('a2b', np.zeros((2, 2, 3), np.uint8))
+        deadline = time.monotonic() + 10
+        while not worker.batches and time.monotonic() < deadline:
+            time.sleep(0.01)
+        gone = worker.submit('a2b', np.zeros((2, 2, 3), np.uint8))
+        assert gone.cancel()  # what a timed-out request does (asyncio.wrap_future passes it on)
+        kept = worker.submit('b2a', np.zeros((2, 2, 3), np.uint8))
+        model.gate.set()
+        first.result(10), kept.result(10)
+    finally:
+        model.gate.set()
+        worker.close()
+    assert model.calls == [('a2b', 1), ('b2a', 1)]
+
+
 def test_full_queue_answers_503_and_the_loop_stays_free(engine):
     from fastapi.testclient import TestClient
     from ugatit.serve import BatchWorker, Engine, Limits, create_app

@@ -5,7 +5,7 @@ random weights unless --checkpoint is given: speed does not depend on the weight
 then sends POST /api/translate requests with one photo:
   one at a time   --sequential requests from one client
   concurrent      --requests requests from --clients clients at once, twice (rounds 1 and 2)
-and prints throughput, p50/p95 latency, the errors, and the server's resident memory after the
+and prints throughput (answers 200 per second), p50/p95 latency, the errors, and the server's resident memory after the
 warm-up and after each concurrent round (flat memory: round 2 ends where round 1 ended).
 Bounded: every request has a timeout and the server is stopped at the end.
 
@@ -85,7 +85,7 @@ def run_clients(port, body, content_type, requests, clients):
     wall = time.perf_counter() - start
     latencies = np.array([s for _, s in results])
     errors = sum(1 for status, _ in results if status != 200)
-    return {'requests': requests, 'clients': clients, 'wall_s': wall, 'per_s': requests / wall,
+    return {'requests': requests, 'clients': clients, 'wall_s': wall, 'per_s': (requests - errors) / wall,
             'p50_ms': 1000 * float(np.percentile(latencies, 50)), 'p95_ms': 1000 * float(np.percentile(latencies, 95)),
             'errors': errors}
 
