@@ -136,6 +136,22 @@ def test_keep_uploads_writes_under_a_generated_name(engine, tmp_path):
     assert (tmp_path / kept[0]).read_bytes() == data
 
 
+def test_large_upload_is_never_written_to_a_temporary_file(engine, monkeypatch):
+    import tempfile
+    from fastapi.testclient import TestClient
+    from ugatit.serve import create_app
+    data = encode(np.random.RandomState(2).randint(0, 256, (900, 900, 3), np.uint8))
+    assert len(data) > 2_000_000  # over the form parser's own 1 MB spooling threshold
+
+    def no_disk(*args, **kwargs):
+        raise AssertionError('an upload went to a temporary file')
+    monkeypatch.setattr(tempfile, 'TemporaryFile', no_disk)
+    monkeypatch.setattr(tempfile, 'NamedTemporaryFile', no_disk)
+    with TestClient(create_app(engine), raise_server_exceptions=False) as c:
+        r = post(c, data)
+    assert r.status_code == 200, r.text
+
+
 def test_page_and_openapi(client):
     page = client.get('/')
     assert page.status_code == 200 and 'id="file"' in page.text

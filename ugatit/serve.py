@@ -309,8 +309,9 @@ def create_app(engine, limits=Limits()):
     from fastapi.staticfiles import StaticFiles
     from starlette.formparsers import MultiPartParser
 
-    # Uploads stay in memory (they are at most limits.max_bytes): nothing is spooled to disk.
-    MultiPartParser.spool_max_size = limits.max_bytes + 1
+    # Uploads stay in memory (the Content-Length is checked first, so they are at most
+    # limits.max_bytes): the form parser never spools them to a temporary file.
+    MultiPartParser.spool_max_size = max(MultiPartParser.spool_max_size, limits.max_bytes + 1)
     app = FastAPI(title='U-GAT-IT', description='Photo to anime translation (docs/serve.md).', version='1',
                   docs_url=None, redoc_url=None)
     install_error_handlers(app)
