@@ -49,6 +49,7 @@ def test_health(client):
     r = client.get('/health')
     assert r.status_code == 200
     assert r.json()['status'] == 'ok' and r.json()['step'] == 7 and r.json()['img_size'] == SIZE
+    assert r.json()['keeps_uploads'] is False
 
 
 def test_translate_face_with_paste_back(client):
@@ -130,6 +131,7 @@ def test_keep_uploads_writes_under_a_generated_name(engine, tmp_path):
     data = encode(np.zeros((40, 40, 3), np.uint8))
     with TestClient(create_app(keeping)) as c:
         r = post(c, data, filename='../../evil.jpg')
+        assert c.get('/health').json()['keeps_uploads'] is True
     assert r.status_code == 200
     kept = os.listdir(tmp_path)
     assert len(kept) == 1 and kept[0].endswith('.png') and 'evil' not in kept[0]

@@ -82,6 +82,7 @@ def test_page_translates_a_face_photo_and_reports_a_broken_file(server, browser,
     assert image_from_src(page, 'out-pasted').shape == decode(open(photo, 'rb').read()).shape
     assert page.get_attribute('#download', 'href').startswith('data:image/png;base64,')
     assert page.is_hidden('#error')
+    assert 'not kept' in page.text_content('#privacy')  # the server runs without --keep_uploads
 
     broken = tmp_path / 'broken.jpg'
     broken.write_bytes(b'this is not a photo at all' * 20)

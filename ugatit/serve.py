@@ -327,7 +327,8 @@ def create_app(engine, limits=Limits()):
         if not engine.worker.alive:
             raise ApiError(503, 'the model worker has stopped')
         return {'status': 'ok', 'step': engine.step, 'img_size': engine.img_size,
-                'directions': list(engine.directions), 'batch_size': engine.worker.batch_size}
+                'directions': list(engine.directions), 'batch_size': engine.worker.batch_size,
+                'keeps_uploads': bool(engine.keep_uploads)}
 
     @app.post('/api/translate', summary='Translate one photo', openapi_extra=TRANSLATE_BODY,
               responses={200: {'content': {'image/png': {}}}})

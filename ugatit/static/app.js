@@ -159,3 +159,8 @@ function showMode(mode) {
 }
 $('tab-photo').addEventListener('click', () => showMode('photo'));
 $('tab-camera').addEventListener('click', () => showMode('camera'));
+
+// The server says whether it keeps a copy of uploads (--keep_uploads): the page says so too.
+fetch('/health').then((r) => r.json()).then((health) => {
+  if (health.keeps_uploads) $('privacy').textContent = 'This server keeps a copy of every photo sent to it.';
+}).catch(() => showError('The server does not answer.'));
