@@ -2,11 +2,12 @@
 #   make demo   trains the built-in demo dataset, then tests it (about 7 minutes on 2 CPU cores, install included)
 #   make test   runs the test suite (make test-fast: the unit tests only)
 # `sudo make sysdeps` installs the Debian libraries that --upscaler waifu2x needs (libvulkan1, libomp5).
+#   make serve  the web page on http://127.0.0.1:8000 with the model make demo trained (docs/serve.md)
 PYTHON ?= python3
 VENV := .venv
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test test-fast venv clean sysdeps
+.PHONY: demo test test-fast venv clean sysdeps serve
 
 $(STAMP): requirements.txt requirements-nodeps.txt
 	test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
@@ -32,6 +33,10 @@ test-fast: $(STAMP)
 
 demo: $(STAMP)
 	$(VENV)/bin/python demo.py
+
+# The web page and API (docs/serve.md) on the demo model; run `make demo` first.
+serve: $(STAMP)
+	$(VENV)/bin/python main.py --phase serve --dataset demo --batch_size 8
 
 clean:
 	rm -rf $(VENV) results logs samples

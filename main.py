@@ -24,6 +24,9 @@ Examples:
   # a video (faces tracked, smoothed and pasted back; audio kept) or a live camera
   python main.py --phase test --input clip.mp4 --align_face --result_dir out
   python main.py --phase test --input camera:0 --align_face --show
+
+  # a web page and JSON API on http://127.0.0.1:8000 (docs/serve.md)
+  python main.py --phase serve --dataset demo --batch_size 8
 """
 
 import argparse
@@ -41,7 +44,7 @@ from utils import printable, str2bool
 # The smallest image the generator can translate: 7x7 reflect padding by 3, then two stride-2
 # downsamplings, leave a 2x2 bottleneck, the least the residual blocks' reflect padding takes.
 MIN_GENERATOR_SIZE = 8
-PHASES = ('train', 'test', 'export', 'download', 'eval', 'upscale')
+PHASES = ('train', 'test', 'export', 'download', 'eval', 'upscale', 'serve')
 
 
 def build_parser():
@@ -53,7 +56,7 @@ def build_parser():
     add = parser.add_argument
     add('--phase', type=str, default='train', choices=PHASES,
         help='train; test; export a generator as SavedModel + TFLite; download a released checkpoint; '
-             'eval: KID and FID; upscale --input images (default: %(default)s)')
+             'eval: KID and FID; upscale --input images; serve a web page (default: %(default)s)')
     add('--light', type=str2bool, default=False, help='U-GAT-IT light (GAP before the MLP) instead of full (default: %(default)s)')
     add('--dataset', type=str, default='selfie2anime', help='dataset name: folder under --dataset_dir (default: %(default)s)')
     add('--dataset_dir', type=str, default='dataset', help='folder holding the datasets (default: %(default)s)')
@@ -151,6 +154,13 @@ def build_parser():
              '(default: the cache folder, else downloaded into it)')
 
     add_video_flags(parser)
+
+    serve = parser.add_argument_group('the web page and API (--phase serve, docs/serve.md)')
+    serve.add_argument('--host', type=str, default='127.0.0.1',
+                       help='address to listen on; 0.0.0.0 exposes the page to the network (default: %(default)s)')
+    serve.add_argument('--port', type=int, default=8000, help='port to listen on (default: %(default)s)')
+    serve.add_argument('--keep_uploads', type=str, default=None,
+                       help='folder that keeps a copy of every upload; none: nothing is kept on disk (default: %(default)s)')
     return parser
 
 
@@ -196,6 +206,8 @@ def validate(args):
         if getattr(args, name) < 0:
             errors.append('--%s must be >= 0 (got %d)' % (name, getattr(args, name)))
     errors += _validate_photo_flags(args)
+    if not 0 <= args.port <= 65535:
+        errors.append('--port must be in 0..65535 (got %d)' % args.port)
     if args.bfloat16 and not args.grappler:
         errors.append('--bfloat16 is a graph rewrite of Grappler and needs --grappler true')
     if args.bfloat16 and args.phase == 'export':
@@ -344,6 +356,9 @@ def run_phase(config):
     elif config.phase == 'export':
         from ugatit.export import export
         export(config)
+    elif config.phase == 'serve':
+        from ugatit.serve import serve
+        return serve(config)
     elif config.photo.input is not None and config.photo.input.startswith('camera:'):
         from ugatit.camera import run_camera
         return run_camera(config)
@@ -366,7 +381,7 @@ def main(argv=None):
     try:
         if config.phase in STANDALONE_PHASES:  # no model of the flags is restored
             return run_standalone_phase(config)
-        if config.paths.dataset == 'demo' and config.photo.input is None:
+        if config.paths.dataset == 'demo' and config.photo.input is None and config.phase != 'serve':
             from ugatit.demo_data import ensure_demo_dataset
             try:
                 ensure_demo_dataset(os.path.join(config.paths.dataset_dir, 'demo'))

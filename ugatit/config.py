@@ -10,6 +10,7 @@ flags file saved beside every checkpoint, and the session configuration.
     Config.download  DownloadConfig --phase download
     Config.eval      EvalConfig     --phase eval
     Config.video     VideoConfig    the --input video / camera mode (ugatit/video.py, camera.py)
+    Config.serve     ServeConfig    the web server of --phase serve (ugatit/serve.py)
 """
 
 import dataclasses
@@ -134,6 +135,13 @@ class VideoConfig:
 
 
 @dataclasses.dataclass(frozen=True)
+class ServeConfig:
+    host: str = '127.0.0.1'              # listen address; beyond localhost only when asked
+    port: int = 8000
+    keep_uploads: Optional[str] = None   # folder that keeps every upload; None: nothing kept
+
+
+@dataclasses.dataclass(frozen=True)
 class Config:
     phase: str = 'train'
     model: ModelConfig = ModelConfig()
@@ -144,6 +152,7 @@ class Config:
     download: DownloadConfig = DownloadConfig()
     eval: EvalConfig = EvalConfig()
     video: VideoConfig = VideoConfig()
+    serve: ServeConfig = ServeConfig()
 
     @property
     def model_dir(self):

@@ -1,0 +1,493 @@
+"""`python main.py --phase serve`: a web page and a JSON API that translate photos and camera frames.
+
+    GET  /                 the page (ugatit/static: no CDN, works offline)
+    GET  /health           200 {"status": "ok", ...} while the model is loaded and its worker runs
+    POST /api/translate    multipart form: file field `image` + options -> JSON with base64 PNGs,
+                           or with ?format=png the translation itself
+    WS   /ws               camera mode: JPEG frame in, translated JPEG frame out
+    GET  /docs             the OpenAPI page FastAPI makes
+
+FastAPI on uvicorn: an asyncio server whose event loop only parses requests; decoding, face
+alignment and PNG encoding run in its thread pool, and the model runs in one worker thread
+(BatchWorker) that gathers the requests of a few milliseconds into one session run.
+"""
+
+import asyncio
+import base64
+import concurrent.futures
+import dataclasses
+import io
+import logging
+import os
+import queue
+import threading
+import time
+import uuid
+
+import cv2
+import numpy as np
+
+from ugatit.errors import UserError
+from utils import heatmap_to_rgb
+
+log = logging.getLogger('ugatit.serve')
+
+STATIC_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'static')
+# Magic bytes -> (type name, file extension) of the image types the server accepts.
+SIGNATURES = ((b'\xff\xd8\xff', ('JPEG', '.jpg')), (b'\x89PNG\r\n\x1a\n', ('PNG', '.png')),
+              (b'BM', ('BMP', '.bmp')))
+OPTION_FIELDS = ('direction', 'align_face', 'paste_back', 'contrast', 'no_face')
+
+
+@dataclasses.dataclass(frozen=True)
+class Limits:
+    """What one request may ask of the server."""
+    max_bytes: int = 10 * 1024 * 1024     # upload size
+    max_pixels: int = 25_000_000          # width x height, read from the header before decoding
+    min_side: int = 32                    # smaller photos carry too little to translate
+    timeout_s: float = 30.0               # a whole request, upload included
+    batch_wait_s: float = 0.005           # how long the worker gathers requests into one batch
+    max_queue: int = 64                   # requests waiting for the model; more: 503
+
+
+class ApiError(Exception):
+    """A bad request: answered as JSON {"error": message} with `status`."""
+
+    def __init__(self, status, message):
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+# --------------------------------------------------------------------------------------------
+# The model worker
+# --------------------------------------------------------------------------------------------
+
+class BatchWorker:
+    """One thread that owns the model: requests queue up (at most `max_queue`), and the thread
+    takes the first, waits up to `wait_s` for more (up to `batch_size`), and translates them in
+    one call per direction.
+
+    translate(direction, chips uint8 [N, S, S, 3]) -> (uint8 [N, S, S, 3], attention [N, s, s])
+    is the model (Translator.translate with io='uint8')."""
+
+    def __init__(self, translate, batch_size, wait_s=0.005, max_queue=64):
+        self._translate = translate
+        self.batch_size = max(1, int(batch_size))
+        self.wait_s = wait_s
+        self._queue = queue.Queue(maxsize=max_queue)
+        self.batches = []  # sizes of the batches run (for tests and the load test)
+        self._thread = threading.Thread(target=self._run, name='model-worker', daemon=True)
+        self._thread.start()
+
+    @property
+    def alive(self):
+        return self._thread.is_alive()
+
+    def submit(self, direction, chip):
+        """Queue one chip uint8 [S, S, 3]; returns a concurrent.futures.Future of
+        (translated uint8 [S, S, 3], attention float32 [s, s]). ApiError 503 when the queue is full."""
+        future = concurrent.futures.Future()
+        try:
+            self._queue.put_nowait((direction, chip, future))
+        except queue.Full:
+            raise ApiError(503, 'the server is busy (%d requests waiting); try again in a moment'
+                           % self._queue.maxsize)
+        return future
+
+    def close(self):
+        self._queue.put(None)
+        self._thread.join(timeout=10)
+
+    def _gather(self, first):
+        batch = [first]
+        deadline = time.monotonic() + self.wait_s
+        while len(batch) < self.batch_size:
+            remaining = deadline - time.monotonic()
+            try:
+                item = self._queue.get(timeout=remaining) if remaining > 0 else self._queue.get_nowait()
+            except queue.Empty:
+                break
+            if item is None:  # close(): finish this batch, then stop
+                self._queue.put(None)
+                break
+            batch.append(item)
+        return batch
+
+    def _run(self):
+        while True:
+            first = self._queue.get()
+            if first is None:
+                return
+            batch = [item for item in self._gather(first) if item[2].set_running_or_notify_cancel()]
+            self.batches.append(len(batch))
+            for direction in sorted({d for d, _, _ in batch}):
+                group = [(chip, fut) for d, chip, fut in batch if d == direction]
+                try:
+                    out, att = self._translate(direction, np.stack([chip for chip, _ in group]))
+                except Exception as exc:  # reported to each waiting request, the worker goes on
+                    log.exception('translation failed')
+                    for _, fut in group:
+                        fut.set_exception(exc)
+                    continue
+                for k, (_, fut) in enumerate(group):
+                    fut.set_result((out[k], att[k]))
+
+
+# --------------------------------------------------------------------------------------------
+# Upload checks and the photo pipeline
+# --------------------------------------------------------------------------------------------
+
+def sniff_type(data):
+    """(type name, extension) of image bytes from their first bytes; ApiError 415 otherwise."""
+    if data[:4] == b'RIFF' and data[8:12] == b'WEBP':
+        return 'WebP', '.webp'
+    for magic, kind in SIGNATURES:
+        if data.startswith(magic):
+            return kind
+    raise ApiError(415, 'the file is not an image the server reads (JPEG, PNG, WebP or BMP), '
+                        'judged from its content')
+
+
+def decode_upload(data, limits):
+    """Checked image bytes -> RGB uint8 [H, W, 3]. The pixel count is read from the header
+    (Pillow reads nothing more) before anything is decoded."""
+    from PIL import Image
+    if not data:
+        raise ApiError(400, 'the file is empty (0 bytes)')
+    if len(data) > limits.max_bytes:
+        raise ApiError(413, 'the file is too large (%.1f MB; the limit is %.1f MB)'
+                       % (len(data) / 1e6, limits.max_bytes / 1e6))
+    kind, _ = sniff_type(data)
+    try:
+        with Image.open(io.BytesIO(data)) as header:
+            width, height = header.size
+    except Exception:
+        raise ApiError(400, 'the %s file is broken: its header cannot be read' % kind)
+    if width * height > limits.max_pixels:
+        raise ApiError(413, 'the image has too many pixels (%dx%d; the limit is %.0f megapixels): '
+                            'downscale it first' % (width, height, limits.max_pixels / 1e6))
+    if min(width, height) < limits.min_side:
+        raise ApiError(400, 'the image is too small (%dx%d; at least %d pixels a side)'
+                       % (width, height, limits.min_side))
+    image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
+    if image is None:
+        raise ApiError(400, 'the %s file is broken or truncated: it cannot be decoded' % kind)
+    return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+
+
+def parse_options(fields, directions):
+    """The translation options from form fields (strings) -> dict; ApiError 400 when one is wrong."""
+    unknown = sorted(set(fields) - set(OPTION_FIELDS))
+    if unknown:
+        raise ApiError(400, 'unknown form field(s) %s: the photo goes in the file field "image", the '
+                            'options are %s' % (', '.join(unknown), ', '.join(OPTION_FIELDS)))
+    options = {'direction': fields.get('direction', 'a2b'), 'no_face': fields.get('no_face', 'error')}
+    if options['direction'] not in directions:
+        raise ApiError(400, 'direction must be one of %s (got %r)' % (', '.join(directions), options['direction']))
+    if options['no_face'] not in ('error', 'center'):
+        raise ApiError(400, 'no_face must be error or center (got %r)' % options['no_face'])
+    for name in ('align_face', 'paste_back'):
+        value = fields.get(name, 'false').strip().lower()
+        if value not in ('true', 'false', '1', '0', 'on', 'off', ''):
+            raise ApiError(400, '%s must be true or false (got %r)' % (name, value))
+        options[name] = value in ('true', '1', 'on')
+    try:
+        options['contrast'] = float(fields.get('contrast') or 0)
+    except ValueError:
+        options['contrast'] = None
+    if options['contrast'] is None or not -127 < options['contrast'] < 255:
+        raise ApiError(400, 'contrast must be a number in (-127, 255) (got %r)' % fields.get('contrast'))
+    return options
+
+
+def png_base64(image):
+    """RGB uint8 image -> base64 text of its PNG."""
+    ok, buf = cv2.imencode('.png', cv2.cvtColor(image, cv2.COLOR_RGB2BGR))
+    return base64.b64encode(buf.tobytes()).decode('ascii')
+
+
+def encode_jpeg(image, quality=85):
+    ok, buf = cv2.imencode('.jpg', cv2.cvtColor(image, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, quality])
+    return buf.tobytes()
+
+
+class Engine:
+    """The shared inference object of the server: the model worker, the face aligner (made on
+    first use) and the photo pipeline of ugatit/photo.py around them."""
+
+    def __init__(self, config, worker, directions, step=0, keep_uploads=None):
+        self.config = config
+        self.worker = worker
+        self.directions = tuple(directions)
+        self.step = step
+        self.keep_uploads = keep_uploads
+        self._aligner = None
+        self._aligner_lock = threading.Lock()  # dlib's detector is used by one thread at a time
+
+    @property
+    def img_size(self):
+        return self.config.model.img_size
+
+    def cut(self, image, options):
+        """The model input of a photo RGB uint8 [H, W, 3]: photo.Item (chip uint8 [S, S, 3] and
+        its transform); ApiError 422 when no face is found and no_face is error."""
+        from ugatit.photo import cut_chips
+        photo = dataclasses.replace(self.config.photo, align_face=options['align_face'], no_face=options['no_face'],
+                                    faces='largest', contrast=options['contrast'], brightness=0)
+        config = dataclasses.replace(self.config, photo=photo)
+        with self._aligner_lock:
+            aligner = self._face_aligner() if options['align_face'] else None
+            items, problem = cut_chips('upload', image, lambda name: 'upload', config, aligner, log.info)
+        if problem:
+            raise ApiError(422, 'no face found in the photo: try another photo, or untick "align face" '
+                                '(or send no_face=center) to translate the centre of the photo')
+        return items[0]
+
+    def _face_aligner(self):
+        if self._aligner is None:
+            from ugatit.faces import FaceAligner, FaceError
+            try:
+                self._aligner = FaceAligner(landmarks_path=self.config.photo.landmarks)
+            except FaceError as exc:
+                raise ApiError(501, 'face alignment is not available on this server: %s' % exc)
+        return self._aligner
+
+    def results(self, item, translated, attention, options):
+        """The response images (base64 PNG text) of one translated Item."""
+        from ugatit import faces as F
+        attention_rgb = heatmap_to_rgb(attention, self.img_size)
+        images = {'input': png_base64(item.chip), 'translation': png_base64(translated),
+                  'attention': png_base64((0.5 * item.chip + 0.5 * attention_rgb).astype(np.uint8))}
+        if options['paste_back']:
+            images['pasted'] = png_base64(F.paste_back(item.image, translated, item.transform))
+        return images
+
+    def keep(self, data, extension):
+        """With --keep_uploads: write the upload under a generated name (never the client's)."""
+        if not self.keep_uploads:
+            return
+        path = os.path.join(self.keep_uploads, '%s_%s%s' % (time.strftime('%Y%m%d-%H%M%S'), uuid.uuid4().hex[:12], extension))
+        tmp = path + '.tmp'
+        with open(tmp, 'wb') as f:
+            f.write(data)
+        os.replace(tmp, path)
+
+
+async def translate_photo(engine, data, options, limits):
+    """Bytes of a photo -> (item, translated uint8 [S, S, 3], attention [s, s]); the CPU work runs
+    in the thread pool and the model in the worker, so the event loop never waits on either."""
+    from starlette.concurrency import run_in_threadpool
+    image = await run_in_threadpool(decode_upload, data, limits)
+    await run_in_threadpool(engine.keep, data, sniff_type(data)[1])
+    item = await run_in_threadpool(engine.cut, image, options)
+    translated, attention = await asyncio.wrap_future(engine.worker.submit(options['direction'], item.chip))
+    return item, translated, attention
+
+
+# --------------------------------------------------------------------------------------------
+# The application
+# --------------------------------------------------------------------------------------------
+
+# The multipart body of POST /api/translate for the OpenAPI page (the handler reads the form
+# itself, to check its size before parsing it).
+TRANSLATE_BODY = {'requestBody': {'required': True, 'content': {'multipart/form-data': {'schema': {
+    'type': 'object', 'required': ['image'], 'properties': {
+        'image': {'type': 'string', 'format': 'binary', 'description': 'the photo: JPEG, PNG, WebP or BMP'},
+        'direction': {'type': 'string', 'enum': ['a2b', 'b2a'], 'default': 'a2b'},
+        'align_face': {'type': 'boolean', 'default': False, 'description': 'find the face (dlib) and translate it aligned'},
+        'paste_back': {'type': 'boolean', 'default': False, 'description': 'also return the photo with the translation put back'},
+        'contrast': {'type': 'number', 'default': 0, 'description': 'contrast boost before translating, in (-127, 255)'},
+        'no_face': {'type': 'string', 'enum': ['error', 'center'], 'default': 'error',
+                    'description': 'with align_face, a photo without a face: 422, or translate its centre'}}}}}}}
+
+
+def create_app(engine, limits=Limits()):
+    """The FastAPI application around an Engine."""
+    from fastapi import FastAPI, Request, WebSocket
+    from fastapi.responses import FileResponse, JSONResponse, Response
+    from fastapi.staticfiles import StaticFiles
+    from starlette.formparsers import MultiPartParser
+
+    # Uploads stay in memory (the Content-Length is checked first, so they are at most
+    # limits.max_bytes): the form parser never spools them to a temporary file.
+    MultiPartParser.spool_max_size = max(MultiPartParser.spool_max_size, limits.max_bytes + 1)
+    app = FastAPI(title='U-GAT-IT', description='Photo to anime translation (docs/serve.md).', version='1',
+                  docs_url=None, redoc_url=None)
+    install_error_handlers(app)
+    app.mount('/static', StaticFiles(directory=STATIC_DIR), name='static')
+    add_offline_docs(app)
+
+    @app.get('/', include_in_schema=False)
+    async def page():
+        return FileResponse(os.path.join(STATIC_DIR, 'index.html'))
+
+    @app.get('/health', summary='200 while the model is loaded and its worker runs')
+    async def health():
+        if not engine.worker.alive:
+            raise ApiError(503, 'the model worker has stopped')
+        return {'status': 'ok', 'step': engine.step, 'img_size': engine.img_size,
+                'directions': list(engine.directions), 'batch_size': engine.worker.batch_size,
+                'keeps_uploads': bool(engine.keep_uploads)}
+
+    @app.post('/api/translate', summary='Translate one photo', openapi_extra=TRANSLATE_BODY,
+              responses={200: {'content': {'image/png': {}}}})
+    async def api_translate(request: Request, format: str = 'json'):
+        """JSON {"images": {"input", "translation", "attention"[, "pasted"]}: base64 PNG, ...};
+        with ?format=png the translation as image/png. Errors: JSON {"error": message}, 4xx/503/504."""
+        if format not in ('json', 'png'):
+            raise ApiError(400, 'format must be json or png (got %r)' % format)
+        try:
+            result = await asyncio.wait_for(handle_translate(request, engine, limits), limits.timeout_s)
+        except asyncio.TimeoutError:
+            raise ApiError(504, 'the request took longer than %.0f s; try a smaller photo' % limits.timeout_s)
+        item, translated, attention, options = result
+        if format == 'png':
+            return Response(base64.b64decode(png_base64(translated)), media_type='image/png')
+        from starlette.concurrency import run_in_threadpool
+        images = await run_in_threadpool(engine.results, item, translated, attention, options)
+        return JSONResponse({'direction': options['direction'], 'size': engine.img_size, 'step': engine.step,
+                             'face': item.face is not None, 'images': images})
+
+    @app.websocket('/ws')
+    async def camera(websocket: WebSocket):
+        await camera_session(websocket, engine, limits)
+
+    return app
+
+
+def add_offline_docs(app):
+    """GET /docs: FastAPI's Swagger UI page, its script and style served from the
+    swagger-ui-bundle package instead of a CDN, so that the page works offline."""
+    from fastapi.openapi.docs import get_swagger_ui_html
+    from fastapi.staticfiles import StaticFiles
+    from swagger_ui_bundle import swagger_ui_path
+    app.mount('/docs-static', StaticFiles(directory=swagger_ui_path), name='docs-static')
+
+    @app.get('/docs', include_in_schema=False)
+    async def docs():
+        return get_swagger_ui_html(openapi_url=app.openapi_url, title='U-GAT-IT API',
+                                   swagger_js_url='/docs-static/swagger-ui-bundle.js',
+                                   swagger_css_url='/docs-static/swagger-ui.css',
+                                   swagger_favicon_url='/docs-static/favicon-32x32.png')
+
+
+async def handle_translate(request, engine, limits):
+    """Read and check the form of POST /api/translate, translate its photo."""
+    from starlette.datastructures import UploadFile
+    length = request.headers.get('content-length')
+    if length is None or not length.isdigit():
+        raise ApiError(411, 'the request needs a Content-Length header')
+    if int(length) > limits.max_bytes + 64 * 1024:  # the form's own bytes besides the file
+        raise ApiError(413, 'the upload is too large (%.1f MB; the limit is %.1f MB)'
+                       % (int(length) / 1e6, limits.max_bytes / 1e6))
+    async with request.form(max_files=1, max_fields=len(OPTION_FIELDS)) as form:
+        files = [(k, v) for k, v in form.multi_items() if isinstance(v, UploadFile)]
+        if [k for k, _ in files] != ['image']:
+            raise ApiError(400, 'send the photo as a multipart form with one file field named "image"%s'
+                           % (' (got %s)' % ', '.join(k for k, _ in files) if files else ''))
+        options = parse_options({k: v for k, v in form.multi_items() if not isinstance(v, UploadFile)},
+                                engine.directions)
+        data = await files[0][1].read()
+    item, translated, attention = await translate_photo(engine, data, options, limits)
+    return item, translated, attention, options
+
+
+async def camera_session(websocket, engine, limits):
+    """The camera mode: each binary message is a JPEG frame, answered by the translated frame
+    (JPEG) or a text message {"error": ...}. The page sends a frame only after the answer to the
+    previous one, so frames the server cannot take in time are dropped by the page, never queued."""
+    from starlette.concurrency import run_in_threadpool
+    from starlette.websockets import WebSocketDisconnect
+    await websocket.accept()
+    try:
+        options = parse_options(dict(websocket.query_params), engine.directions)
+    except ApiError as exc:
+        await websocket.send_json({'error': exc.message, 'status': exc.status})
+        await websocket.close(code=1008)
+        return
+    options.update(align_face=False, no_face='center', paste_back=False)
+    try:
+        while True:
+            message = await websocket.receive()
+            if message['type'] == 'websocket.disconnect':
+                return
+            try:
+                if message.get('bytes') is None:
+                    raise ApiError(400, 'send each frame as a binary message (a JPEG image)')
+                item, translated, _ = await asyncio.wait_for(
+                    translate_photo(engine, message['bytes'], options, limits), limits.timeout_s)
+                await websocket.send_bytes(await run_in_threadpool(encode_jpeg, translated))
+            except ApiError as exc:
+                await websocket.send_json({'error': exc.message, 'status': exc.status})
+            except asyncio.TimeoutError:
+                await websocket.send_json({'error': 'the frame took too long', 'status': 504})
+    except WebSocketDisconnect:
+        return
+
+
+def install_error_handlers(app):
+    """Every error as JSON {"error": message}: bad requests 4xx, a busy server 503, and an
+    unexpected failure 500 without a traceback (which goes to the server's log)."""
+    from fastapi.exceptions import RequestValidationError
+    from fastapi.responses import JSONResponse
+    from starlette.exceptions import HTTPException
+
+    @app.exception_handler(ApiError)
+    async def api_error(request, exc):
+        return JSONResponse({'error': exc.message}, status_code=exc.status)
+
+    @app.exception_handler(HTTPException)
+    async def http_error(request, exc):
+        return JSONResponse({'error': str(exc.detail)}, status_code=exc.status_code, headers=exc.headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(request, exc):
+        fields = '; '.join('%s: %s' % ('.'.join(str(p) for p in e.get('loc', ())), e.get('msg')) for e in exc.errors())
+        return JSONResponse({'error': 'bad request (%s)' % fields}, status_code=400)
+
+    @app.exception_handler(Exception)
+    async def internal_error(request, exc):
+        log.error('internal error', exc_info=exc)
+        return JSONResponse({'error': 'internal error: the server could not translate this request'},
+                            status_code=500)
+
+
+# --------------------------------------------------------------------------------------------
+# python main.py --phase serve
+# --------------------------------------------------------------------------------------------
+
+def load_engine(config):
+    """Restore the generators once; returns (Engine, Translator). Close the translator after
+    engine.worker.close()."""
+    from ugatit.translator import DIRECTIONS, Translator
+    translator = Translator(config, DIRECTIONS, io='uint8')
+    worker = BatchWorker(translator.translate, config.runtime.batch_size)
+    return Engine(config, worker, DIRECTIONS, translator.step, config.serve.keep_uploads), translator
+
+
+def serve(config):
+    """Run the server until Ctrl-C; returns the exit status."""
+    import socket
+    import uvicorn
+    folder = config.serve.keep_uploads
+    if folder and not os.path.isdir(folder):
+        raise UserError('--keep_uploads %s: no such folder (create it first)' % folder)
+    with socket.socket() as probe:  # a clear message instead of uvicorn's log line
+        try:
+            probe.bind((config.serve.host, config.serve.port))
+        except OSError as exc:
+            raise UserError('--host %s --port %d: cannot listen there (%s); choose another --port'
+                            % (config.serve.host, config.serve.port, exc.strerror))
+    engine, translator = load_engine(config)
+    limits = Limits()
+    print(' [*] Restored %s (step %d)' % (translator.checkpoint, translator.step))
+    host = '[%s]' % config.serve.host if ':' in config.serve.host else config.serve.host
+    print(' [*] Serving on http://%s:%d/  (API docs: /docs; Ctrl-C stops)' % (host, config.serve.port), flush=True)
+    try:
+        uvicorn.run(create_app(engine, limits), host=config.serve.host, port=config.serve.port,
+                    log_level='warning', timeout_keep_alive=5, ws_max_size=limits.max_bytes)
+    finally:
+        engine.worker.close()
+        translator.close()
+    return 0
