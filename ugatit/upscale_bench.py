@@ -56,7 +56,7 @@ def methods():
 
         def run(img, f):
             if 'net' not in passes:
-                passes['net'] = U._load_waifu2x(model, noise)
+                passes['net'] = U.load_waifu2x(model, noise)
             for _ in range(f // 2):
                 img = U.tiled(passes['net'], img)
             return img
