@@ -119,6 +119,30 @@ def test_dataset_test_phase_names_cannot_collide(tmp_path, capsys):
     a2b = tmp_path / 'res' / MODEL_DIR / 'a2b'
     assert sorted(os.listdir(a2b / 'input')) == ['x.png', 'x_input.png']
     assert {'x.png', 'x_input.png'} <= set(os.listdir(a2b))
+    # A results folder gets shared: no path of this machine in it.
+    for name in ('index.html', 'metrics.json'):
+        assert str(tmp_path) not in (tmp_path / 'res' / MODEL_DIR / name).read_text(), name
+
+
+def test_ctrl_c_in_photo_mode_still_writes_the_index(tmp_path, capsys, photo_checkpoint, monkeypatch):
+    import ugatit.photo
+    real = ugatit.photo._translate_items
+    calls = []
+
+    def interrupted_second_batch(*args):
+        calls.append(1)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return real(*args)
+    monkeypatch.setattr(ugatit.photo, '_translate_items', interrupted_second_batch)
+    folder = tmp_path / 'in'
+    folder.mkdir()
+    for name in ('a.png', 'b.png', 'c.png'):
+        noise_photo(folder / name)
+    rc, out, err = run(capsys, *photo_checkpoint, '--input', str(folder), '--result_dir', str(tmp_path / 'out'))
+    assert rc == 130
+    html = (tmp_path / 'out' / 'index.html').read_text()
+    assert 'chip/a.png' in html and 'chip/b.png' not in html
 
 
 @pytest.mark.slow
