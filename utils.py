@@ -97,8 +97,8 @@ def printable(text):
     return ''.join(c if c.isprintable() else repr(c)[1:-1] for c in str(text))
 
 
-def image_size(path):
-    """(width, height) of an image file read from its header alone, the file checked first.
+def image_header(path):
+    """(width, height, PIL mode) of an image file read from its header alone, the file checked first.
 
     Raises ImageError naming the file for a missing, unreadable, empty or oversized file, one
     that is not an image by its content, and one with more than MAX_IMAGE_PIXELS pixels: nothing
@@ -116,7 +116,7 @@ def image_size(path):
             raise ImageError('%s: %.1f GB is too large for an image file (at most %.1f GB)'
                              % (name, size / 1e9, MAX_FILE_BYTES / 1e9))
         with Image.open(path) as header:  # reads the header only
-            w, h = header.size
+            (w, h), mode = header.size, header.mode
     except FileNotFoundError:
         raise ImageError('%s: no such file' % name)
     except PermissionError:
@@ -126,17 +126,17 @@ def image_size(path):
     if w * h > MAX_IMAGE_PIXELS:
         raise ImageError('%s: image too large (%dx%d pixels; the limit is %d megapixels): downscale it first'
                          % (name, w, h, MAX_IMAGE_PIXELS // 1_000_000))
-    return w, h
+    return w, h, mode
 
 
 def read_image_rgb(path, min_size=1):
     """Read an image file as RGB uint8 [H, W, 3], decoding by content.
 
     Raises ImageError with the file name and the reason for missing, unreadable, empty, huge,
-    too small or non-image files; size and header are checked (image_size) before the file is
+    too small or non-image files; size and header are checked (image_header) before the file is
     decoded. EXIF orientation is applied for JPEGs (OpenCV's default).
     """
-    w, h = image_size(path)
+    w, h, mode = image_header(path)
     name = printable(path)
     if min(h, w) < min_size:
         raise ImageError('%s: image too small (%dx%d pixels; at least %d needed)' % (name, w, h, min_size))
@@ -144,15 +144,16 @@ def read_image_rgb(path, min_size=1):
         data = np.fromfile(path, dtype=np.uint8)
     except OSError as exc:
         raise ImageError('%s: cannot be read (%s)' % (name, exc.strerror or exc))
-    img = cv2.imdecode(data, cv2.IMREAD_UNCHANGED)
+    # 8-bit gray/colour: decoded once, as colour, so that OpenCV applies EXIF orientation and
+    # CMYK -> RGB; alpha, 16-bit and float images as they are, converted by to_rgb_uint8.
+    colour = mode in ('1', 'L', 'P', 'RGB', 'CMYK', 'YCbCr')
+    img = cv2.imdecode(data, cv2.IMREAD_COLOR if colour else cv2.IMREAD_UNCHANGED)
+    del data
     if img is None:
         raise ImageError('%s: not an image OpenCV can decode (corrupt, truncated or another '
                          'kind of file)' % name)
-    if img.dtype == np.uint8 and (img.ndim == 2 or img.shape[2] == 3):
-        # 8-bit gray/colour: decode as colour so OpenCV applies EXIF orientation and CMYK->RGB.
-        colour = cv2.imdecode(data, cv2.IMREAD_COLOR)
-        if colour is not None:
-            img = colour
+    if img.ndim == 3 and img.shape[2] == 3 and img.dtype == np.uint8:
+        return cv2.cvtColor(img, cv2.COLOR_BGR2RGB, dst=img)  # in place: no second copy
     return to_rgb_uint8(img, name)
 
 
