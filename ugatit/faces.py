@@ -303,18 +303,33 @@ def paste_back(original, translated_chip, transform, feather=0.1, chip_size=None
     out = original.copy()
     if x1 <= x0 or y1 <= y0:
         return out
-    # Chip -> ROI coords: the inverse map shifted by the ROI origin.
+    feather_mask = _feather_mask(size, feather)
+    # Blended in bands of rows: a large face in a large photo would otherwise need several
+    # float copies of its whole bounding box (1 GB for a 5000 px face).
+    for top in range(y0, y1, PASTE_BAND_ROWS):
+        bottom = min(y1, top + PASTE_BAND_ROWS)
+        _blend_band(out, original, chip, feather_mask, inv, (x0, top, x1, bottom))
+    return out
+
+
+# Rows of the photo blended at a time by paste_back (bounds its memory).
+PASTE_BAND_ROWS = 256
+
+
+def _blend_band(out, original, chip, feather_mask, inv, box):
+    """Blend the warped chip into out[top:bottom, left:right] (box = (left, top, right, bottom)),
+    weighted by the warped feather mask; inv maps chip coords to photo coords."""
+    left, top, right, bottom = box
     inv_roi = inv.copy()
-    inv_roi[:, 2] -= (x0, y0)
-    dsize = (x1 - x0, y1 - y0)
+    inv_roi[:, 2] -= (left, top)  # chip -> band coords: the inverse map shifted by the band's origin
+    dsize = (right - left, bottom - top)
     warped = cv2.warpAffine(chip, inv_roi, dsize, flags=cv2.INTER_LINEAR,
                             borderMode=cv2.BORDER_CONSTANT, borderValue=0)
-    mask = cv2.warpAffine(_feather_mask(size, feather), inv_roi, dsize, flags=cv2.INTER_LINEAR,
+    mask = cv2.warpAffine(feather_mask, inv_roi, dsize, flags=cv2.INTER_LINEAR,
                           borderMode=cv2.BORDER_CONSTANT, borderValue=0)[:, :, None]
-    roi = original[y0:y1, x0:x1].astype(np.float32)
+    roi = original[top:bottom, left:right].astype(np.float32)
     blended = roi + mask * (warped.astype(np.float32) - roi)
-    out[y0:y1, x0:x1] = np.where(mask > 0, np.clip(np.rint(blended), 0, 255), roi).astype(np.uint8)
-    return out
+    out[top:bottom, left:right] = np.where(mask > 0, np.clip(np.rint(blended), 0, 255), roi).astype(np.uint8)
 
 
 def center_crop(img, size=256):
