@@ -84,6 +84,9 @@ def build_parser():
              'results differ from float32 (README "Speed and memory"); not for --phase export (default: %(default)s)')
     add('--intra_op_threads', type=int, default=0, help='threads inside one op; 0: TensorFlow decides (default: %(default)s)')
     add('--inter_op_threads', type=int, default=0, help='ops run in parallel; 0: TensorFlow decides (default: %(default)s)')
+    add('--towers', type=int, default=1,
+        help='train on this many GPUs of this machine, --batch_size images each, gradients averaged '
+             '(docs/multi_device.md); without a GPU the CPU is split, for testing (default: %(default)s)')
 
     photo = parser.add_argument_group('translating photos (--phase test --input PATH)')
     add = photo.add_argument
@@ -132,6 +135,8 @@ def validate(args):
     for name in ('adv_weight', 'cycle_weight', 'identity_weight', 'cam_weight', 'GP_ld'):
         if getattr(args, name) < 0:
             errors.append('--%s must be >= 0 (got %d)' % (name, getattr(args, name)))
+    if args.towers < 1:
+        errors.append('--towers must be >= 1 (got %d)' % args.towers)
     errors += _validate_photo_flags(args)
     if args.bfloat16 and not args.grappler:
         errors.append('--bfloat16 is a graph rewrite of Grappler and needs --grappler true')

@@ -86,6 +86,7 @@ class RuntimeConfig:
     bfloat16: bool = False
     intra_op_threads: int = 0
     inter_op_threads: int = 0
+    towers: int = 1             # training: one graph copy per device (ugatit/towers.py)
 
 
 @dataclasses.dataclass(frozen=True)
