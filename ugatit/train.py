@@ -17,9 +17,9 @@ from tqdm import tqdm
 
 from ugatit.checkpoint import Checkpoint
 from ugatit.config import learning_rate, session_config
-from ugatit.data import scan_training_sets, training_inputs
+from ugatit.data import scan_training_sets
 from ugatit.errors import UserError
-from ugatit.model import UGATIT
+from ugatit.placement import Placement
 from utils import check_folder, heatmap_to_rgb, imwrite_rgb, to_uint8
 
 tf1 = tf.compat.v1
@@ -28,16 +28,16 @@ tf1 = tf.compat.v1
 def train(config):
     """Train (or resume) the model of `config`; returns the step reached."""
     files_A, files_B, _ = scan_training_sets(config.paths)
-    with tf.Graph().as_default(), tf1.Session(config=session_config(config.runtime)) as sess:
+    placement = Placement(config)  # one device, --towers or TF_CONFIG workers
+    with tf.Graph().as_default(), placement.session(session_config(config.runtime)) as sess:
         if config.train.seed is not None:
             tf1.set_random_seed(config.train.seed)
-        domain_A, domain_B = training_inputs(files_A, files_B, config)
-        ops = UGATIT(config.model, config.train).build_train_ops(domain_A, domain_B)
+        ops = placement.train_ops(files_A, files_B, config)
         sess.run(tf1.global_variables_initializer())
         checkpoint = Checkpoint(config, tf1.global_variables(), max_to_keep=5)
         writer = tf1.summary.FileWriter(os.path.join(config.paths.log_dir, config.model_dir), sess.graph)
         try:
-            return TrainingLoop(config, sess, ops, checkpoint, writer).run()
+            return placement.loop(TrainingLoop)(config, sess, ops, checkpoint, writer).run()
         finally:
             writer.close()
 
