@@ -13,6 +13,7 @@ import pytest
 import tensorflow as tf
 
 from conftest import ROOT, placeholders, tiny_config
+from test_towers import GRADIENT_TOLERANCE, gradient_errors
 from ugatit.errors import UserError
 from ugatit.model import UGATIT
 from ugatit.workers import cluster_from_tf_config
@@ -21,9 +22,7 @@ tf1 = tf.compat.v1
 STEP = os.path.join(ROOT, 'tests', 'worker_step.py')
 TIMEOUT = 900  # seconds for the processes of one step (minutes on 2 busy cores)
 LR = 1e-4      # worker_step.py's learning rate
-# Measured: the two workers end bit-identical; against the single process the Adam slots
-# differ by up to ~1e-6 of their tensor's scale (summation order), far below TOLERANCE.
-TOLERANCE = 1e-4
+# Tolerances: test_towers.GRADIENT_TOLERANCE (the same comparison, the same float32 noise).
 
 
 def _free_ports(n):
@@ -65,9 +64,9 @@ def _run_all(commands):
 
 
 def _slot_errors(got, want):
-    """{Adam slot: max|got - want| / max|want|}: the gradients seen through Adam's moments."""
-    return {k: float(np.abs(got[k] - want[k]).max() / max(np.abs(want[k]).max(), 1e-12))
-            for k in want.files if k.endswith(('/Adam', '/Adam_1'))}
+    """gradient_errors of Adam's first moments (m = (1 - beta1) * gradient after one step)."""
+    slots = [k for k in want.files if k.endswith('/Adam')]
+    return gradient_errors({k: got[k] for k in slots}, {k: want[k] for k in slots})
 
 
 @pytest.mark.slow
@@ -88,13 +87,16 @@ def test_two_workers_step_like_one_process_with_their_images_as_a_batch(tmp_path
     assert set(w0.files) == set(w1.files) == set(single.files)
     assert all(np.array_equal(w0[k], w1[k]) for k in w0.files)
     errors = _slot_errors(w0, single)
-    assert len(errors) > 100 and max(errors.values()) <= TOLERANCE, max(errors, key=errors.get)
+    assert len(errors) > 100 and np.median(list(errors.values())) <= GRADIENT_TOLERANCE['median']
+    assert max(errors.values()) <= GRADIENT_TOLERANCE['max'], max(errors, key=errors.get)
     # Negative control: worker 0's images alone (no all-reduce) give other gradients.
     alone = _slot_errors(_one_process_on(images[:, :1], prefix, tmp_path), single)
-    assert np.median(list(alone.values())) > 100 * TOLERANCE
-    # The weights: Adam's first step is about lr * sign(gradient), equal where gradients agree.
+    assert np.median(list(alone.values())) > 100 * GRADIENT_TOLERANCE['median']
+    # The weights: Adam's first step is lr * g / (|g| + eps), at most lr either way; where a
+    # gradient is float32 noise around zero (the biases above) its sign may differ: <= 2 lr,
+    # plus the rounding of the weights (1e-6).
     weights = [k for k in single.files if not k.endswith(('/Adam', '/Adam_1'))]
-    assert max(np.abs(w0[k] - single[k]).max() for k in weights) <= 2 * LR
+    assert max(np.abs(w0[k] - single[k]).max() for k in weights) <= 2 * LR + 1e-6
 
 
 def _one_process_on(images, prefix, tmp_path):
