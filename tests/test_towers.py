@@ -152,3 +152,15 @@ def test_towers_and_tf_config_together_are_refused(monkeypatch):
                                                 'task': {'type': 'worker', 'index': 0}}))
     with pytest.raises(UserError, match='--towers 2 and TF_CONFIG'):
         Placement(tiny_config('--towers', '2', phase='train'))
+
+
+def test_each_spectral_norm_u_is_assigned_once_by_the_towers(graph):
+    """The towers share tower 0's sigma: one assignment per u in the whole 2-tower graph."""
+    config = tiny_config(phase='train')
+    inputs = [[tf1.placeholder(tf.float32, [1, 32, 32, 3]) for _ in range(2)] for _ in DEVICES]
+    build_tower_train_ops(UGATIT(config.model, config.train), inputs, DEVICES)
+    us = [v.op.name for v in tf1.global_variables() if v.op.name.endswith('/u')]
+    assigned = [op.inputs[0].op.name for op in tf1.get_default_graph().get_operations()
+                if op.type == 'AssignVariableOp' and op.inputs[0].op.name.endswith('/u')
+                and not op.name.endswith('/Assign')]  # the initialisers' assignments aside
+    assert len(us) > 4 and sorted(assigned) == sorted(us)

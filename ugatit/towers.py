@@ -103,7 +103,7 @@ def _mean_gradients(tower_gradients):
 
 def build_tower_train_ops(gan, inputs, devices):
     """TrainOps (as UGATIT.build_train_ops) of one tower per device; see build_tower_losses.
-    With one device this is exactly the single-device graph."""
+    With one device: the single-device graph, its ops placed on that device."""
     lr = tf1.placeholder(tf.float32, name='learning_rate')
     with tf.device(devices[0]):
         return gan.train_ops_from(lr, *build_tower_losses(gan, inputs, devices))
