@@ -109,6 +109,9 @@ def build_parser():
     add('--inter_op_threads', type=int, default=0, help='ops run in parallel; 0: TensorFlow decides (default: %(default)s)')
     add('--take_over_lock', type=str2bool, default=False,
         help='train in a checkpoint folder whose lock was left by a process that no longer runs (default: %(default)s)')
+    add('--towers', type=int, default=1,
+        help='train on this many GPUs of this machine, --batch_size images each, gradients averaged '
+             '(docs/multi_device.md); without a GPU the CPU is split, for testing (default: %(default)s)')
 
     photo = parser.add_argument_group('translating photos (--phase test --input PATH)')
     add = photo.add_argument
@@ -205,6 +208,8 @@ def validate(args):
     for name in ('adv_weight', 'cycle_weight', 'identity_weight', 'cam_weight', 'GP_ld'):
         if getattr(args, name) < 0:
             errors.append('--%s must be >= 0 (got %d)' % (name, getattr(args, name)))
+    if args.towers < 1:
+        errors.append('--towers must be >= 1 (got %d)' % args.towers)
     errors += _validate_photo_flags(args)
     if not 0 <= args.port <= 65535:
         errors.append('--port must be in 0..65535 (got %d)' % args.port)

@@ -91,6 +91,7 @@ class RuntimeConfig:
     intra_op_threads: int = 0
     inter_op_threads: int = 0
     take_over_lock: bool = False  # train in a checkpoint folder whose lock a dead process left
+    towers: int = 1             # training: one graph copy per device (ugatit/towers.py)
 
 
 @dataclasses.dataclass(frozen=True)

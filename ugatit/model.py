@@ -314,8 +314,12 @@ class UGATIT(object):
         """The training graph on two [N, S, S, 3] input tensors (a tf.data pipeline's batches or
         placeholders): losses, both Adam steps and the TensorBoard summaries. Returns TrainOps."""
         lr = tf1.placeholder(tf.float32, name='learning_rate')
-        losses, images, gradients = self.build_losses(domain_A, domain_B)
+        return self.train_ops_from(lr, *self.build_losses(domain_A, domain_B))
 
+    def train_ops_from(self, lr, losses, images, gradients):
+        """Both Adam steps (learning rate: the scalar tensor lr) and the TensorBoard summaries on
+        build_losses' outputs: one device's, or the towers' averages (ugatit/towers.py).
+        Returns TrainOps."""
         # G's optimiser first: its powers are beta1_power/beta2_power, D's get the _1 suffix.
         # Both take their gradients from build_losses (tf.gradients, ungated: the optimisers'
         # default GATE_OP wraps every op's gradients in tuple() groups, a third of the

@@ -11,6 +11,7 @@ step count). A lock keeps a second run out of the checkpoint folder; weights tha
 finite are never saved.
 """
 
+import contextlib
 import os
 import signal
 
@@ -20,10 +21,10 @@ from tqdm import tqdm
 
 from ugatit.checkpoint import Checkpoint, checkpoint_step, latest_in_folder
 from ugatit.config import learning_rate, session_config
-from ugatit.data import scan_training_sets, training_inputs
+from ugatit.data import scan_training_sets
 from ugatit.errors import UserError
 from ugatit.lock import FolderLock
-from ugatit.model import UGATIT
+from ugatit.placement import Placement
 from utils import check_folder, ensure_writable_folder, heatmap_to_rgb, imwrite_rgb, to_uint8
 
 tf1 = tf.compat.v1
@@ -46,19 +47,21 @@ def train(config):
     for flag, folder in folders.items():
         ensure_writable_folder(folder, flag)
     files_A, files_B, _ = scan_training_sets(paths)
-    with FolderLock(folders['--checkpoint_dir'], config.runtime.take_over_lock), tf.Graph().as_default(), \
-            tf1.Session(config=session_config(config.runtime)) as sess:
+    placement = Placement(config)  # one device, --towers or TF_CONFIG workers
+    # Only the process that writes checkpoints (worker 0 of several) takes the folder's lock.
+    lock = FolderLock(folders['--checkpoint_dir'], config.runtime.take_over_lock) \
+        if placement.writes_checkpoints else contextlib.nullcontext()
+    with lock, tf.Graph().as_default(), placement.session(session_config(config.runtime)) as sess:
         if config.train.seed is not None:
             tf1.set_random_seed(config.train.seed)
-        domain_A, domain_B = training_inputs(files_A, files_B, config)
-        ops = UGATIT(config.model, config.train).build_train_ops(domain_A, domain_B)
+        ops = placement.train_ops(files_A, files_B, config)
         finite = tf.reduce_all([tf.reduce_all(tf.math.is_finite(v)) for v in tf1.trainable_variables()])
         sess.run(tf1.global_variables_initializer())
         checkpoint = Checkpoint(config, tf1.global_variables(), max_to_keep=5)
         # No graph in the event file: it would carry the training files' paths.
         writer = tf1.summary.FileWriter(folders['--log_dir'])
         try:
-            return TrainingLoop(config, sess, ops, checkpoint, writer, finite).run()
+            return placement.loop(TrainingLoop)(config, sess, ops, checkpoint, writer, finite).run()
         finally:
             writer.close()
 

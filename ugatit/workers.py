@@ -1,0 +1,129 @@
+"""Training on several machines: data-parallel workers joined by TensorFlow's collective
+all-reduce (the ops under tf.distribute's MultiWorkerMirroredStrategy), driven from the
+graph-mode training code.
+
+Every worker runs the same program with its own TF_CONFIG (the strategy's format):
+    TF_CONFIG='{"cluster": {"worker": ["host0:port", "host1:port"]}, "task": {"type": "worker", "index": 0}}'
+Each worker starts a tf.distribute.Server, keeps its own copy of the variables, computes the
+gradients of its own `--batch_size` images and replaces each one by the mean over the workers
+(collective all-reduce, group leader worker 0) before the same two Adam steps as on one device.
+All workers thus apply the same update and their variables stay equal, provided they start
+equal: sync_variables_op copies worker 0's values to every worker (after a restore or the
+initialisation). Only worker 0 writes checkpoints, summaries and samples. The loss scalars are
+each worker's own (not reduced).
+"""
+
+import json
+import os
+
+import tensorflow as tf
+from tensorflow.python.ops import collective_ops
+
+from ugatit.errors import UserError
+
+tf1 = tf.compat.v1
+
+GROUP_KEY = 1
+
+
+class Cluster(object):
+    """One worker's view of the cluster: workers (host:port list), index (this worker's)."""
+
+    def __init__(self, workers, index):
+        self.workers, self.index = list(workers), index
+
+    @property
+    def size(self):
+        return len(self.workers)
+
+    @property
+    def is_chief(self):
+        return self.index == 0
+
+    @property
+    def device(self):
+        """This worker's CPU device name in the cluster."""
+        return '/job:worker/replica:0/task:%d/device:CPU:0' % self.index
+
+
+def cluster_from_tf_config(text):
+    """Parse a TF_CONFIG JSON string; returns a Cluster, or None for an empty string.
+    UserError naming TF_CONFIG when it is malformed."""
+    if not text:
+        return None
+    try:
+        spec = json.loads(text)
+        workers = spec['cluster']['worker']
+        task = spec['task']
+        index = int(task['index'])
+    except (ValueError, KeyError, TypeError) as exc:
+        raise UserError('TF_CONFIG is not a cluster description of the form {"cluster": {"worker": '
+                        '["host:port", ...]}, "task": {"type": "worker", "index": i}} (%s)' % exc)
+    if task.get('type', 'worker') != 'worker' or not 0 <= index < len(workers) or set(spec['cluster']) != {'worker'}:
+        raise UserError('TF_CONFIG: only a "worker" job is supported, and task.index must be one of its '
+                        '%d workers (got type %r, index %d)' % (len(workers), task.get('type'), index))
+    return Cluster(workers, index)
+
+
+def cluster_from_environment():
+    """The Cluster of the TF_CONFIG environment variable, or None when it is unset."""
+    return cluster_from_tf_config(os.environ.get('TF_CONFIG', ''))
+
+
+def session_config(cluster, config_proto):
+    """config_proto (changed in place, returned) with worker 0 as the collectives' group leader
+    and this worker's session seeing its own devices only (the others are reached by the
+    collectives alone)."""
+    config_proto.experimental.collective_group_leader = '/job:worker/replica:0/task:0'
+    del config_proto.device_filters[:]
+    config_proto.device_filters.append('/job:worker/task:%d' % cluster.index)
+    return config_proto
+
+
+def start_server(cluster, config_proto):
+    """This worker's in-process server (it serves the other workers' collectives)."""
+    spec = tf1.train.ClusterSpec({'worker': cluster.workers})
+    return tf1.train.Server(spec, job_name='worker', task_index=cluster.index,
+                            config=session_config(cluster, config_proto))
+
+
+class AllReduce(object):
+    """Builds collective all-reduces over the cluster's workers. Every worker must build the
+    same reductions in the same order: the instance keys are handed out in build order."""
+
+    def __init__(self, cluster):
+        self.cluster = cluster
+        self.next_key = 1
+
+    def __call__(self, tensor, final_op='Div'):
+        """The element-wise sum over the workers ('Id') or their mean ('Div') of tensor."""
+        key, self.next_key = self.next_key, self.next_key + 1
+        return collective_ops.all_reduce(tensor, group_size=self.cluster.size, group_key=GROUP_KEY,
+                                         instance_key=key, merge_op='Add', final_op=final_op)
+
+    def mean_gradients(self, gradients):
+        """build_losses' gradients dict with each gradient replaced by its mean over workers."""
+        return {part: [(None if g is None else self(g), v) for g, v in pairs] for part, pairs in gradients.items()}
+
+    def sync_variables_op(self, variables):
+        """One op that sets every variable to worker 0's value (sum of worker 0's value and the
+        others' zeros)."""
+        assigns = []
+        for var in variables:
+            value = var.read_value()
+            mine = value if self.cluster.is_chief else tf.zeros_like(value)
+            assigns.append(var.assign(self(mine, final_op='Id')))
+        return tf.group(*assigns, name='sync_variables')
+
+
+def build_worker_train_ops(gan, domain_A, domain_B, cluster):
+    """TrainOps (as UGATIT.build_train_ops) of this worker, with the gradients averaged over
+    the cluster, and the op that copies worker 0's variables to all (run it once after the
+    initialisation or the restore, on every worker). Returns (TrainOps, sync op)."""
+    reduce = AllReduce(cluster)
+    with tf.device(cluster.device):
+        lr = tf1.placeholder(tf.float32, name='learning_rate')
+        losses, images, gradients = gan.build_losses(domain_A, domain_B)
+        ops = gan.train_ops_from(lr, losses, images, reduce.mean_gradients(gradients))
+        sync = reduce.sync_variables_op(tf1.global_variables())
+    return ops, sync
