@@ -169,16 +169,14 @@ def measure_startup(opts, python, light):
 
 
 def child_save_checkpoint(opts):
-    """Both generators with random weights, saved as <out>/ckpt/<model_name>.model-1."""
+    """Both generators with random weights, saved in <out>/ckpt/<model_dir>/ (flags file included),
+    where `main.py --checkpoint <out>/ckpt` finds them."""
     import tensorflow as tf
-    from ugatit.config import ModelConfig
-    from ugatit.translator import build_generators
+    from ugatit.config import Config, ModelConfig, PathConfig
+    from ugatit.translator import save_random_generators
     tf.compat.v1.disable_eager_execution()
-    model = ModelConfig(light=opts.light)
-    with tf.compat.v1.Session() as sess:
-        build_generators(model)
-        sess.run(tf.compat.v1.global_variables_initializer())
-        tf.compat.v1.train.Saver().save(sess, os.path.join(opts.out, 'ckpt', model.model_name + '.model'), global_step=1)
+    save_random_generators(Config(model=ModelConfig(light=opts.light),
+                                  paths=PathConfig(dataset='bench', checkpoint_dir=os.path.join(opts.out, 'ckpt'))), 1)
     return {}
 
 
