@@ -15,7 +15,7 @@ from ugatit import train as train_module
 from ugatit.errors import UserError
 from ugatit.eval_curve import plot_history
 from ugatit.testing import l1_and_psnr
-from ugatit.train_eval import COLUMNS, History
+from ugatit.eval_curve import COLUMNS, History
 from ugatit.translator import Translator
 from utils import preprocess, read_image_rgb, to_uint8
 

@@ -15,9 +15,6 @@ The numbers go to TensorBoard (eval/a2b_kid_x100, eval/a2b_fid, eval/a2b_l1, eva
 as one line. ugatit/eval_curve.py plots the history.
 """
 
-import csv
-import io
-import math
 import os
 
 import numpy as np
@@ -25,18 +22,17 @@ import tensorflow as tf
 from tqdm import tqdm
 
 from ugatit.errors import UserError
+from ugatit.eval_curve import History
 from ugatit.eval_model import PAIRS, read_split, translate_in_batches
 from ugatit.inception import InceptionFeatures, find_graph, read_graph_def
 from ugatit.metrics import KID_BLOCK_SIZE, score_features
 from ugatit.model import UGATIT
 from ugatit.testing import l1_and_psnr, load_batch
-from utils import to_uint8, write_atomic
+from utils import to_uint8
 
 tf1 = tf.compat.v1
 
 HISTORY_NAME = 'eval_history.csv'
-METRICS = ('kid_x100', 'kid_std_x100', 'fid', 'l1', 'psnr')
-COLUMNS = ['step'] + ['%s_%s' % (d, m) for d in PAIRS for m in METRICS]
 SCOPE = 'training_eval'
 
 
@@ -164,33 +160,3 @@ def format_row(row):
             text.append('L1 %.4f PSNR %.2f dB' % (get('l1'), get('psnr')))
         parts.append('%s %s' % (direction, ' '.join(text)))
     return 'eval step %d: %s' % (row['step'], ' | '.join(parts))
-
-
-class History(object):
-    """The CSV of evaluations (COLUMNS; empty cells for what was not scored), rewritten atomically."""
-
-    def __init__(self, path):
-        self.path = path
-
-    def rows(self):
-        """The rows so far: a list of {column: float or None} with an int 'step'."""
-        if not os.path.isfile(self.path):
-            return []
-        with open(self.path, newline='') as f:
-            return [{k: (int(v) if k == 'step' else float(v)) if v not in ('', None) else None for k, v in r.items()}
-                    for r in csv.DictReader(f)]
-
-    def last_step(self):
-        rows = self.rows()
-        return rows[-1]['step'] if rows else None
-
-    def append(self, row):
-        """Add `row`; rows of this step or later (left by a run that resumed from an older checkpoint) go."""
-        rows = [r for r in self.rows() if r['step'] < row['step']] + [row]
-        out = io.StringIO()
-        writer = csv.DictWriter(out, COLUMNS, extrasaction='ignore', lineterminator='\n')
-        writer.writeheader()
-        for r in rows:
-            writer.writerow({k: '' if r.get(k) is None or (isinstance(r[k], float) and math.isnan(r[k]))
-                             else r[k] for k in COLUMNS})
-        write_atomic(self.path, out.getvalue())
