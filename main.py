@@ -15,7 +15,8 @@ Examples:
   # translate your own photos: faces found and aligned with dlib, pasted back into the photo
   python main.py --phase test --input photos/ --align_face --paste_back --result_dir out
 
-  # KID and FID of any translations against real images (docs/evaluation.md)
+  # KID and FID of the model's translations of testA/testB, or of any folder of translations
+  python main.py --phase eval --dataset selfie2anime
   python main.py --phase eval --eval_real dataset/selfie2anime/testB --eval_fake translated/ --result_dir out
 
   # enlarge existing images 2x with waifu2x, no model involved (docs/upscale.md)
@@ -155,6 +156,11 @@ def build_parser():
     add('--inception', type=str, default=None,
         help="TF-GAN's frozen_inception_v1_2015_12_05.tar.gz or its inceptionv1_for_inception_score.pb "
              '(default: the cache folder, else downloaded into it)')
+    add('--eval_freq', type=int, default=0,
+        help='training: score a fixed subset of the test images every N steps and at the end (KID/FID with '
+             'a local Inception graph, else L1/PSNR against ground truth); 0: off (default: %(default)s)')
+    add('--eval_images', type=int, default=100,
+        help='training with --eval_freq: the first N files of testA and of testB (default: %(default)s)')
 
     add_video_flags(parser)
 
@@ -257,9 +263,9 @@ def _validate_eval_flags(args):
     errors = []
     if (args.eval_real is None) != (args.eval_fake is None):
         errors.append('--eval_real and --eval_fake go together (a folder of real images and one of translations)')
-    if args.phase == 'eval' and args.eval_real is None:
-        errors.append('--phase eval needs --eval_real DIR --eval_fake DIR')
-    elif args.eval_source is not None and args.eval_real is None:
+    if args.eval_freq < 0 or args.eval_images < 1:
+        errors.append('--eval_freq must be >= 0 and --eval_images >= 1 (got %d and %d)' % (args.eval_freq, args.eval_images))
+    if args.eval_source is not None and args.eval_real is None:
         errors.append('--eval_source needs --eval_real and --eval_fake')
     elif args.eval_real is not None and args.phase != 'eval':
         errors.append('--eval_real and --eval_fake need --phase eval')
@@ -353,8 +359,16 @@ def run_standalone_phase(config):
     raise ValueError(config.phase)
 
 
+def is_model_eval(config):
+    """--phase eval without --eval_real/--eval_fake: the model of the flags translates testA/testB."""
+    return config.phase == 'eval' and config.eval.eval_real is None
+
+
 def run_phase(config):
     """Run config.phase; returns the exit status."""
+    if is_model_eval(config):
+        from ugatit.eval_model import run_eval_model
+        return run_eval_model(config)
     if config.phase == 'train':
         from ugatit.train import train
         print(' [*] Training finished at step %d' % train(config))
@@ -384,7 +398,7 @@ def main(argv=None):
     config = parse_config(argv)
     from ugatit.errors import UserError
     try:
-        if config.phase in STANDALONE_PHASES:  # no model of the flags is restored
+        if config.phase in STANDALONE_PHASES and not is_model_eval(config):  # no model of the flags is restored
             return run_standalone_phase(config)
         if config.paths.dataset == 'demo' and config.photo.input is None and config.phase != 'serve':
             from ugatit.demo_data import ensure_demo_dataset

@@ -100,7 +100,9 @@ def test_missing_folder_and_missing_inception_file(tmp_path, inception_pb, capsy
     assert 'none of its 1 image files could be read' in capsys.readouterr().err
 
 
-@pytest.mark.parametrize('argv', [['--eval_real', 'a'], ['--eval_fake', 'b'], [], ['--eval_source', 'c']])
+# Without --eval_real/--eval_fake, --phase eval scores the model (tests/test_eval_model.py).
+@pytest.mark.parametrize('argv', [['--eval_real', 'a'], ['--eval_fake', 'b'], ['--eval_source', 'c'],
+                                  ['--eval_freq', '-1'], ['--eval_images', '0']])
 def test_flag_combinations(argv):
     with pytest.raises(SystemExit) as info:
         run(argv)

@@ -124,6 +124,8 @@ class EvalConfig:
     eval_fake: Optional[str] = None     # folder of translations scored against eval_real
     eval_source: Optional[str] = None   # folder of real source-domain images (mean KID)
     inception: Optional[str] = None     # the Inception .tar.gz or .pb (default: cache, download)
+    eval_freq: int = 0                  # training: score the test subset every N steps; 0: off
+    eval_images: int = 100              # training: the first N files of testA and of testB
 
 
 @dataclasses.dataclass(frozen=True)

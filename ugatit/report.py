@@ -41,9 +41,54 @@ def write_index(out_dir, title, intro, sections, image_height=160, pixelated=Tru
     parts += ['<p>%s</p>' % escape(text) for text in intro]
     for section in sections:
         parts += _section_html(section)
-    parts.append('</body></html>')
     path = os.path.join(out_dir, 'index.html')
+    parts += _kept_blocks(path)
+    parts.append('</body></html>')
     write_atomic(path, '\n'.join(parts))
+    return path
+
+
+# Named blocks another phase puts into a results page (--phase eval: 'eval'); write_index keeps them.
+KEPT_BLOCKS = ('eval',)
+
+
+def _markers(name):
+    return '<!-- block:%s -->' % name, '<!-- /block:%s -->' % name
+
+
+def _find_block(html, name):
+    """(start, end) of block `name` in html, markers included, or None."""
+    begin, end = _markers(name)
+    start = html.find(begin)
+    stop = html.find(end, start + len(begin)) if start >= 0 else -1
+    return None if stop < 0 else (start, stop + len(end))
+
+
+def _kept_blocks(path):
+    """The KEPT_BLOCKS of an existing page at `path` (a list of HTML strings; empty without a page)."""
+    try:
+        with open(path, encoding='utf-8') as f:
+            html = f.read()
+    except (OSError, UnicodeDecodeError):
+        return []
+    found = [_find_block(html, name) for name in KEPT_BLOCKS]
+    return [html[span[0]:span[1]] for span in found if span]
+
+
+def put_block(out_dir, title, name, html):
+    """Put `html` into <out_dir>/index.html as block `name` (one of KEPT_BLOCKS), replacing the one there
+    before; a page with only the block is written when there is none. Returns the page's path."""
+    path = os.path.join(out_dir, 'index.html')
+    if not os.path.isfile(path):
+        write_index(out_dir, title, [], [])
+    with open(path, encoding='utf-8') as f:
+        page = f.read()
+    span = _find_block(page, name)
+    if span is None:
+        cut = page.rfind('</body>')
+        span = (cut, cut) if cut >= 0 else (len(page), len(page))
+    begin, end = _markers(name)
+    write_atomic(path, page[:span[0]] + '\n'.join([begin, html, end]) + page[span[1]:])
     return path
 
 

@@ -25,6 +25,7 @@ from ugatit.data import scan_training_sets
 from ugatit.errors import UserError
 from ugatit.lock import FolderLock
 from ugatit.placement import Placement
+from ugatit.train_eval import build_training_eval
 from utils import check_folder, ensure_writable_folder, heatmap_to_rgb, imwrite_rgb, to_uint8
 
 tf1 = tf.compat.v1
@@ -56,14 +57,19 @@ def train(config):
             tf1.set_random_seed(config.train.seed)
         ops = placement.train_ops(files_A, files_B, config)
         finite = tf.reduce_all([tf.reduce_all(tf.math.is_finite(v)) for v in tf1.trainable_variables()])
+        # --eval_freq (ugatit/train_eval.py): only then are ops added, by the process that saves.
+        evaluator = build_training_eval(config, folders['--log_dir']) \
+            if config.eval.eval_freq > 0 and placement.writes_checkpoints else None
         sess.run(tf1.global_variables_initializer())
         checkpoint = Checkpoint(config, tf1.global_variables(), max_to_keep=5)
         # No graph in the event file: it would carry the training files' paths.
         writer = tf1.summary.FileWriter(folders['--log_dir'])
         try:
-            return placement.loop(TrainingLoop)(config, sess, ops, checkpoint, writer, finite).run()
+            return placement.loop(TrainingLoop)(config, sess, ops, checkpoint, writer, finite, evaluator).run()
         finally:
             writer.close()
+            if evaluator is not None:
+                evaluator.close()
 
 
 class TrainingLoop(object):
@@ -71,11 +77,12 @@ class TrainingLoop(object):
 
     sess: the session holding the graph; ops: the model's TrainOps; checkpoint: a Checkpoint
     of every variable; writer: a tf.summary FileWriter; finite: a boolean scalar tensor, true
-    when every trainable weight is finite.
+    when every trainable weight is finite; evaluator: a train_eval.TrainingEval or None.
     """
 
-    def __init__(self, config, sess, ops, checkpoint, writer, finite):
+    def __init__(self, config, sess, ops, checkpoint, writer, finite, evaluator=None):
         self.config, self.sess, self.ops = config, sess, ops
+        self.evaluator = evaluator
         self.checkpoint, self.writer, self.finite = checkpoint, writer, finite
         self.sample_dir = check_folder(os.path.join(config.paths.sample_dir, config.model_dir))
         self.done = 0             # steps done; the next step is number done + 1
@@ -99,6 +106,8 @@ class TrainingLoop(object):
                     self._iteration(epoch, idx, lr)
                 start_batch_id = 0
                 self._save()
+            if self.evaluator is not None:
+                self.evaluator.finish(self.sess, self.writer, self.done)
         except KeyboardInterrupt:
             self.bar.close()
             if self.last_saved != self.done:
@@ -145,6 +154,8 @@ class TrainingLoop(object):
                        % (epoch, idx + 1, t.iteration, d_loss, g_loss, lr, path))
         if (idx + 1) % t.save_freq == 0:
             self._save()
+        if self.evaluator is not None and self.evaluator.due(self.done):
+            self.evaluator.run(self.sess, self.writer, self.done)
         if self.stop_signal is not None:
             raise Stopped(self.stop_signal)
 
