@@ -22,10 +22,11 @@ import tempfile
 import tensorflow as tf
 from tqdm import tqdm
 
-from ugatit.checkpoint import Checkpoint, check_compatible, checkpoint_step, latest_in_folder
+from ugatit.checkpoint import Checkpoint, check_compatible, checkpoint_step, find_checkpoint, latest_in_folder
 from ugatit.config import FLAGS_FILE, write_flags_file
 from ugatit.errors import UserError
-from ugatit.translator import build_generators
+from ugatit.model import GENERATOR_SCOPES
+from ugatit.translator import DIRECTIONS, build_generators
 from utils import write_atomic
 
 tf1 = tf.compat.v1
@@ -72,6 +73,18 @@ def export_slim(config):
           % (' and '.join(directions), dtype.name, source, prefix, checkpoint_bytes(prefix) / 1e6,
              config.paths.export_dir))
     return prefix
+
+
+def held_directions(config):
+    """The directions whose generator the checkpoint that config restores holds (a one-direction
+    export holds one); all of DIRECTIONS when there is none or it cannot be read (the restore
+    then says why)."""
+    prefix, _ = find_checkpoint(config.paths.checkpoint, config.paths.checkpoint_dir, config.model_dir)
+    try:
+        held = {name.split('/')[0] for name, _ in tf.train.list_variables(prefix)} if prefix else set()
+    except Exception:  # unreadable: Checkpoint.restore reports it
+        held = set()
+    return tuple(d for d in DIRECTIONS if GENERATOR_SCOPES[d] in held) or DIRECTIONS
 
 
 def _source(config, variables):
@@ -128,14 +141,42 @@ def _bytes(spec):
     return count * dtype.size
 
 
+def save_random_training_checkpoint(config, step):
+    """Every variable a training checkpoint of config holds (generators, discriminators with
+    their spectral-norm vectors, Adam slots and powers) with random values, saved where config's
+    phases look: <checkpoint_dir>/<model_dir>/<model_name>.model-<step>, state and flags files
+    included; returns the prefix. Written chunk by chunk, so the released size (7 GB) needs little
+    memory. For tests and benchmarks: restoring and translating do not depend on the values."""
+    from ugatit.model import UGATIT
+    graph = tf.Graph()
+    with graph.as_default():
+        size, channels = config.model.img_size, config.model.img_ch
+        inputs = [tf1.placeholder(tf.float32, [1, size, size, channels]) for _ in range(2)]
+        UGATIT(config.model, config.train).build_train_ops(*inputs)
+        specs = [(v.op.name, v.shape.as_list(), v.dtype.base_dtype) for v in tf1.global_variables()]
+    folder = os.path.join(config.paths.checkpoint_dir, config.model_dir)
+    os.makedirs(folder, exist_ok=True)
+    name = '%s.model-%d' % (config.model.model_name, step)
+    write_checkpoint(os.path.join(folder, name), specs,
+                     lambda chunk: [tf.random.uniform(shape, -0.1, 0.1, dtype) for _, shape, dtype in chunk])
+    write_flags_file(folder, config)
+    _write_state_file(folder, name)
+    return os.path.join(folder, name)
+
+
+def _write_state_file(folder, name):
+    """The `checkpoint` state file of folder, naming the checkpoint `name` (relative)."""
+    write_atomic(os.path.join(folder, 'checkpoint'),
+                 'model_checkpoint_path: "%s"\nall_model_checkpoint_paths: "%s"\n' % (name, name))
+
+
 def _publish(staging, folder, name):
     """Move the finished checkpoint from staging into folder: data files, flags file, index,
     then the state file, so that an interruption never leaves an index without its data."""
     files = sorted(os.listdir(staging), key=lambda f: (not f.startswith(name + '.data'), f != FLAGS_FILE, f))
     for f in files:
         os.replace(os.path.join(staging, f), os.path.join(folder, f))
-    write_atomic(os.path.join(folder, 'checkpoint'),
-                 'model_checkpoint_path: "%s"\nall_model_checkpoint_paths: "%s"\n' % (name, name))
+    _write_state_file(folder, name)
 
 
 def checkpoint_bytes(prefix):
