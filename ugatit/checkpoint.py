@@ -277,16 +277,18 @@ def restore_cast(sess, prefix, variables):
     if all(stored.get(v.op.name) == v.dtype.base_dtype for v in variables):
         return False
     shapes = reader.get_variable_to_shape_map()
-    with sess.graph.as_default():
-        for var in variables:
-            name, want = var.op.name, var.shape.as_list()
-            if name not in stored or list(shapes[name]) != want or not stored[name].is_floating:
-                raise UserError('checkpoint %s: variable %s is %s there, the model needs a %s float of shape %s'
-                                % (prefix, name, 'missing' if name not in stored else
-                                   'a %s of shape %s' % (stored[name].name, list(shapes[name])),
-                                   var.dtype.base_dtype.name, want))
-            value = tf1.placeholder(var.dtype.base_dtype, want)
-            sess.run(var.assign(value).op, {value: reader.get_tensor(name).astype(var.dtype.base_dtype.as_numpy_dtype)})
+    for var in variables:
+        name, want = var.op.name, var.shape.as_list()
+        if name not in stored or list(shapes[name]) != want or not stored[name].is_floating:
+            raise UserError('checkpoint %s: variable %s is %s there, the model needs a %s float of shape %s'
+                            % (prefix, name, 'missing' if name not in stored else
+                               'a %s of shape %s' % (stored[name].name, list(shapes[name])),
+                               var.dtype.base_dtype.name, want))
+    with sess.graph.as_default():  # every assign op first: a graph that grows between runs is re-sent each time
+        values = [tf1.placeholder(var.dtype.base_dtype, var.shape) for var in variables]
+        assigns = [var.assign(value).op for var, value in zip(variables, values)]
+    for var, value, assign in zip(variables, values, assigns):  # one tensor in memory at a time
+        sess.run(assign, {value: reader.get_tensor(var.op.name).astype(var.dtype.base_dtype.as_numpy_dtype)})
     return True
 
 

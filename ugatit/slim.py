@@ -141,19 +141,33 @@ def _bytes(spec):
     return count * dtype.size
 
 
-def save_random_training_checkpoint(config, step):
-    """Every variable a training checkpoint of config holds (generators, discriminators with
-    their spectral-norm vectors, Adam slots and powers) with random values, saved where config's
-    phases look: <checkpoint_dir>/<model_dir>/<model_name>.model-<step>, state and flags files
-    included; returns the prefix. Written chunk by chunk, so the released size (7 GB) needs little
-    memory. For tests and benchmarks: restoring and translating do not depend on the values."""
+def training_variables(config):
+    """Build, in the default graph, every variable a training checkpoint of config holds
+    (generators, discriminators with their spectral-norm vectors, Adam slots and powers) without
+    the losses and gradients of UGATIT.build_train_ops (minutes at 256 px); returns them."""
     from ugatit.model import UGATIT
-    graph = tf.Graph()
-    with graph.as_default():
-        size, channels = config.model.img_size, config.model.img_ch
-        inputs = [tf1.placeholder(tf.float32, [1, size, size, channels]) for _ in range(2)]
-        UGATIT(config.model, config.train).build_train_ops(*inputs)
-        specs = [(v.op.name, v.shape.as_list(), v.dtype.base_dtype) for v in tf1.global_variables()]
+    model = UGATIT(config.model, config.train)
+    build_generators(config.model)  # generator_B, then generator_A, as the training graph
+    size, channels = config.model.img_size, config.model.img_ch
+    image = tf1.placeholder(tf.float32, [1, size, size, channels])
+    for scope in ('discriminator_A', 'discriminator_B'):
+        model.discriminator(image, scope=scope)
+    # G's optimiser first, as in train_ops_from: its powers are beta1_power, D's beta1_power_1.
+    for network in ('generator', 'discriminator'):
+        weights = [v for v in tf1.trainable_variables() if network in v.name]
+        tf1.train.AdamOptimizer(1e-4, beta1=0.5, beta2=0.999).apply_gradients(
+            [(tf.zeros_like(v), v) for v in weights])
+    return tf1.global_variables()
+
+
+def save_random_training_checkpoint(config, step):
+    """A training checkpoint of config (training_variables) with random values, saved where
+    config's phases look: <checkpoint_dir>/<model_dir>/<model_name>.model-<step>, state and flags
+    files included; returns the prefix. Written chunk by chunk, so the released size (8 GB)
+    needs little memory. For tests and benchmarks: restoring and translating do not depend on
+    the values."""
+    with tf.Graph().as_default():
+        specs = [(v.op.name, v.shape.as_list(), v.dtype.base_dtype) for v in training_variables(config)]
     folder = os.path.join(config.paths.checkpoint_dir, config.model_dir)
     os.makedirs(folder, exist_ok=True)
     name = '%s.model-%d' % (config.model.model_name, step)
