@@ -96,6 +96,7 @@ def test_float32_slim_translates_bit_identically_and_float16_closely(exported):
     assert 0 < np.abs(half - full).max() <= FLOAT16_MAX  # control: float16 weights do change the numbers
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize('cfg', ['a', 'b'])
 def test_float16_export_of_a_reference_checkpoint_is_within_tolerance(tmp_path, cfg):
     cfg_dir = shared_path('reference', cfg)
@@ -120,6 +121,7 @@ def run(capsys, *argv):
     return rc, out, err
 
 
+@pytest.mark.slow
 def test_test_phase_and_photo_mode_write_the_same_images_from_the_slim_copy(exported, tmp_path, capsys):
     for split in ('testA', 'testB'):
         os.makedirs(tmp_path / 'data' / 'slim' / split)
@@ -139,6 +141,7 @@ def test_test_phase_and_photo_mode_write_the_same_images_from_the_slim_copy(expo
         assert np.array_equal(image, written['slim'][name]), name
 
 
+@pytest.mark.slow
 def test_serve_restores_the_directions_the_export_holds(exported):
     from ugatit.serve import load_engine
     for kind, directions in (('slim', ('a2b', 'b2a')), ('half_a2b', ('a2b',))):
@@ -191,6 +194,23 @@ def test_an_existing_export_is_not_overwritten(exported, capsys):
     rc, _, err = run(capsys, *export_flags(exported['full'], exported['slim']))
     assert rc == 2 and 'already holds a checkpoint: nothing was overwritten' in err
     assert {p: os.path.getmtime(p) for p in glob.glob(os.path.join(os.path.dirname(prefix), '*'))} == before
+
+
+def test_nothing_to_export_is_named_and_leaves_no_folder(tmp_path, capsys):
+    rc, _, err = run(capsys, *export_flags(tmp_path / 'none', tmp_path / 'out'))
+    assert rc == 2 and 'no checkpoint to export' in err and str(tmp_path / 'none') in err
+    assert not os.path.exists(tmp_path / 'out')
+
+
+def test_a_failed_write_leaves_nothing_behind(exported, tmp_path, monkeypatch):
+    import ugatit.slim
+
+    def full_disk(*args, **kwargs):
+        raise tf.errors.ResourceExhaustedError(None, None, 'No space left on device')
+    monkeypatch.setattr(ugatit.slim, 'write_checkpoint', full_disk)
+    with pytest.raises(UserError, match='could not write the checkpoint.*No space left'):
+        export_slim(main.parse_config(export_flags(exported['full'], tmp_path / 'out')))
+    assert not os.path.exists(tmp_path / 'out' / 'UGATIT_light_slim_lsgan_4resblock_3dis_1_1_10_10_1000_sn_smoothing')
 
 
 @pytest.mark.parametrize('argv', [['--phase', 'test', '--format', 'checkpoint'], ['--phase', 'export', '--float16']])

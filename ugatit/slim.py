@@ -62,10 +62,13 @@ def export_slim(config):
         marker = {'directions': list(directions), 'dtype': dtype.name, 'source': os.path.basename(source)}
         write_flags_file(staging, config, extra={'slim': marker})
         _publish(staging, folder, name)
-    except BaseException:
+    except BaseException as exc:
         shutil.rmtree(staging, ignore_errors=True)
         if created and not os.listdir(folder):
             os.rmdir(folder)
+        if isinstance(exc, tf.errors.OpError):  # e.g. a full disk: TensorFlow's error, not an OSError
+            raise UserError('could not write the checkpoint in %s (%s): free some space there or choose another '
+                            '--export_dir; nothing was left there.' % (folder, str(exc).strip().splitlines()[0][:200]))
         raise
     os.rmdir(staging)
     prefix = os.path.join(folder, name)
