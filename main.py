@@ -96,6 +96,11 @@ def build_parser():
     add('--log_dir', type=str, default='logs', help='folder for TensorBoard logs (default: %(default)s)')
     add('--sample_dir', type=str, default='samples', help='folder for training samples (default: %(default)s)')
     add('--export_dir', type=str, default='exported', help='folder for --phase export (default: %(default)s)')
+    add('--format', type=str, default='savedmodel', choices=('savedmodel', 'checkpoint'),
+        help='--phase export: savedmodel (SavedModel + TFLite of --direction), or checkpoint: a generators-only '
+             'checkpoint (both directions unless --direction is given; docs/slim_checkpoint.md) (default: %(default)s)')
+    add('--float16', type=str2bool, nargs='?', const=True, default=False,
+        help='--format checkpoint: store the weights as float16, half the size (default: %(default)s)')
     add('--seed', type=int, default=None,
         help='graph-level random seed (initialisation, shuffling, augmentation); none: random as the official code (default: %(default)s)')
     add('--xla', type=str2bool, default=False, help='compile the graph with XLA JIT (default: %(default)s)')
@@ -224,6 +229,9 @@ def validate(args):
     if args.bfloat16 and args.phase == 'export':
         errors.append('--bfloat16 applies to train and test; --phase export writes float32 models '
                       '(and float16 or int8 TFLite variants)')
+    if args.phase != 'export' and args.format != 'savedmodel' or args.float16 and args.format != 'checkpoint':
+        errors.append('--format checkpoint and --float16 (a float16 generators-only checkpoint) need --phase export '
+                      '--format checkpoint')
     if not args.dataset or os.sep in args.dataset or args.dataset in ('.', '..'):
         errors.append('--dataset must be a folder name under --dataset_dir, not a path (got %r)' % args.dataset)
     return errors
@@ -288,6 +296,8 @@ def parse_args(argv=None):
     errors = validate(args)
     if errors:
         parser.error('\n  '.join(errors))
+    # --phase export --format checkpoint keeps both generators unless --direction is given.
+    args.export_directions = (args.direction,) if 'direction' in explicit_flags(argv) else ('a2b', 'b2a')
     return args
 
 
@@ -372,6 +382,9 @@ def run_phase(config):
     if config.phase == 'train':
         from ugatit.train import train
         print(' [*] Training finished at step %d' % train(config))
+    elif config.phase == 'export' and config.export.format == 'checkpoint':
+        from ugatit.slim import export_slim
+        export_slim(config)
     elif config.phase == 'export':
         from ugatit.export import export
         export(config)

@@ -7,6 +7,9 @@ Measures, each in a fresh child process (so that its peak resident memory is its
             process start to exit, with light and full 256 px checkpoints (random weights; the
             full one as large as the released selfie2anime checkpoint) on a warm disk
   tflite    the float32 TFLite light generator, batch 1
+  slim      (only when named) the full 256 px model's released-size training checkpoint (8 GB:
+            discriminators and Adam slots included) against its generators-only exports in
+            float32 and float16: size on disk, export time, startup as above (ugatit/slim.py)
   upscale   (only when named) PSNR, SSIM and time of the upscalers on the shared selfie2anime
             sample, shrunk by 2 and 4 and enlarged back (ugatit/upscale_bench.py, docs/upscale.md)
 Times are medians over --repeats runs after --warmup runs. Weights are random (speed does not
@@ -18,6 +21,7 @@ Examples:
   python -m ugatit.bench --what forward --intra 2 --inter 1 --xla true
   python -m ugatit.bench --what forward train --bfloat16 true   # on a CPU with native bfloat16
   python -m ugatit.bench --what upscale --json bench_results/upscale.json
+  python -m ugatit.bench --what slim --repeats 3 --warmup 1 --json bench_results/slim.json
 """
 
 import argparse
@@ -144,28 +148,65 @@ def measure_startup(opts, python, light):
     processes (256 px, direction a2b, so only generator_B is built and restored) with a saved
     checkpoint of random weights: the full model's is the size of the released one (1.1 GB per
     generator)."""
-    import cv2
     tmp = tempfile.mkdtemp(prefix='ugatit_bench_')
     try:
         subprocess.run([python, '-m', 'ugatit.bench', '--child', 'save_checkpoint', '--light', str(light),
                         '--out', tmp], check=True, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        image = os.path.join(tmp, 'photo.png')
-        cv2.imwrite(image, np.random.default_rng(0).integers(0, 256, (300, 300, 3), dtype=np.uint8))
-        cmd = [python, os.path.join(ROOT, 'main.py'), '--phase', 'test', '--light', str(light), '--dataset', 'bench',
-               '--checkpoint', os.path.join(tmp, 'ckpt'), '--input', image, '--result_dir', os.path.join(tmp, 'out')]
-        times, peaks = [], []
-        for _ in range(opts.warmup + opts.repeats):
-            start = time.perf_counter()
-            proc = subprocess.Popen(cmd, cwd=tmp, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-            _, status, usage = os.wait4(proc.pid, 0)  # this child's own rusage (peak RSS in KB)
-            times.append(time.perf_counter() - start)
-            peaks.append(usage.ru_maxrss / 1024.0)
-            if os.waitstatus_to_exitcode(status):
-                raise RuntimeError('%s exited with status %d' % (' '.join(cmd), os.waitstatus_to_exitcode(status)))
+        return time_startup(opts, python, light, os.path.join(tmp, 'ckpt'), tmp)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def time_startup(opts, python, light, checkpoint, tmp):
+    """measure_startup's figures for the checkpoint folder `checkpoint` (its files in tmp)."""
+    import cv2
+    image = os.path.join(tmp, 'photo.png')
+    cv2.imwrite(image, np.random.default_rng(0).integers(0, 256, (300, 300, 3), dtype=np.uint8))
+    cmd = [python, os.path.join(ROOT, 'main.py'), '--phase', 'test', '--light', str(light), '--dataset', 'bench',
+           '--checkpoint', checkpoint, '--input', image, '--result_dir', os.path.join(tmp, 'out')]
+    times, peaks = [], []
+    for _ in range(opts.warmup + opts.repeats):
+        start = time.perf_counter()
+        proc = subprocess.Popen(cmd, cwd=tmp, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        _, status, usage = os.wait4(proc.pid, 0)  # this child's own rusage (peak RSS in KB)
+        times.append(time.perf_counter() - start)
+        peaks.append(usage.ru_maxrss / 1024.0)
+        if os.waitstatus_to_exitcode(status):
+            raise RuntimeError('%s exited with status %d' % (' '.join(cmd), os.waitstatus_to_exitcode(status)))
     return {'median_s': float(np.median(times[opts.warmup:])), 'times_s': times[opts.warmup:],
             'peak_rss_mb': max(peaks)}
+
+
+def measure_slim(opts, python):
+    """The full (non-light) 256 px model's training checkpoint, the size of the released one
+    (generators, discriminators, Adam slots; random values), against its generators-only
+    exports in float32 and float16 (ugatit/slim.py): bytes on disk, export time, and
+    measure_startup's time to the first translated image. Yields (name, result)."""
+    tmp = tempfile.mkdtemp(prefix='ugatit_bench_slim_')
+    try:
+        subprocess.run([python, '-m', 'ugatit.bench', '--child', 'save_training_checkpoint', '--out', tmp],
+                       check=True, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        folders = {'full': os.path.join(tmp, 'full')}
+        exports = {}
+        for dtype in ('float32', 'float16'):
+            folders[dtype] = os.path.join(tmp, dtype)
+            start = time.perf_counter()
+            subprocess.run([python, os.path.join(ROOT, 'main.py'), '--phase', 'export', '--format', 'checkpoint',
+                            '--dataset', 'bench', '--checkpoint_dir', folders['full'], '--export_dir', folders[dtype],
+                            '--float16', str(dtype == 'float16')],
+                           check=True, cwd=tmp, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            exports[dtype] = time.perf_counter() - start
+        for kind, folder in folders.items():
+            result = time_startup(opts, python, False, folder, tmp)
+            result['checkpoint_mb'] = _folder_bytes(folder) / 1e6
+            result['export_s'] = exports.get(kind)
+            yield 'slim: %s checkpoint (full 256px), test --input start to exit' % kind, result
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _folder_bytes(folder):
+    return sum(os.path.getsize(os.path.join(d, f)) for d, _, files in os.walk(folder) for f in files)
 
 
 def child_save_checkpoint(opts):
@@ -180,8 +221,19 @@ def child_save_checkpoint(opts):
     return {}
 
 
+def child_save_training_checkpoint(opts):
+    """A training checkpoint of the full 256 px model (ugatit/slim.py
+    save_random_training_checkpoint, the released checkpoint's variables) in <out>/full/<model_dir>/."""
+    import tensorflow as tf
+    from ugatit.config import Config, PathConfig
+    from ugatit.slim import save_random_training_checkpoint
+    tf.compat.v1.disable_eager_execution()
+    save_random_training_checkpoint(Config(paths=PathConfig(dataset='bench', checkpoint_dir=os.path.join(opts.out, 'full'))), 1)
+    return {}
+
+
 CHILDREN = {'forward': child_forward, 'train': child_train, 'tflite': child_tflite,
-            'save_checkpoint': child_save_checkpoint}
+            'save_checkpoint': child_save_checkpoint, 'save_training_checkpoint': child_save_training_checkpoint}
 
 
 def run_child(python, name, opts, **overrides):
@@ -219,8 +271,8 @@ def build_parser():
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0], epilog=__doc__.split('Examples:')[1],
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument('--what', nargs='+', default=['forward', 'train', 'startup', 'tflite'],
-                        choices=['forward', 'train', 'startup', 'tflite', 'upscale'],
-                        help='what to measure (default: all but upscale)')
+                        choices=['forward', 'train', 'startup', 'tflite', 'upscale', 'slim'],
+                        help='what to measure (default: all but upscale and slim)')
     parser.add_argument('--sample', default=os.path.join(os.path.dirname(ROOT), 'shared', 'data', 'selfie2anime-mini'),
                         help='upscale: folder with testB/ and trainB/ of 256 px anime faces (default: ../shared/...)')
     parser.add_argument('--sizes', nargs='+', type=int, default=[256], help='image sizes for forward (default: %(default)s)')
@@ -291,6 +343,11 @@ def main(argv=None):
             r = measure_startup(opts, python, light)
             record('test --input, 1 image, start to exit (%s 256px)' % ('light' if light else 'full'), r)
 
+    if 'slim' in opts.what:
+        for name, r in measure_slim(opts, python):
+            record(name, r)
+            print('%44s checkpoint %.0f MB%s' % ('', r['checkpoint_mb'], ', exported in %.1f s' % r['export_s']
+                                                 if r['export_s'] else ''), flush=True)
     os.makedirs(os.path.dirname(os.path.abspath(opts.json)), exist_ok=True)
     with open(opts.json, 'w') as f:
         json.dump(report, f, indent=1)

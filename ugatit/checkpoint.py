@@ -15,6 +15,9 @@ import tensorflow as tf
 
 from ugatit.config import write_flags_file
 from ugatit.errors import UserError
+from ugatit.model import GENERATOR_SCOPES
+
+tf1 = tf.compat.v1
 
 _STEP = re.compile(r'-(\d+)$')
 
@@ -130,6 +133,7 @@ def check_compatible(prefix, variables, args):
         shapes = dict(tf.train.list_variables(prefix))
     except Exception as exc:  # unreadable / truncated checkpoint files
         raise UserError('cannot read checkpoint %s: %s' % (prefix, str(exc).splitlines()[0]))
+    refuse_missing_networks(prefix, shapes, variables)
     missing, different = [], []
     for var in variables:
         name = var.op.name
@@ -204,7 +208,8 @@ class Checkpoint(object):
             return None
         check_compatible(prefix, self.variables, self.config.model)
         try:
-            self.saver.restore(sess, prefix)
+            if not restore_cast(sess, prefix, self.variables):
+                self.saver.restore(sess, prefix)
         except tf.errors.OpError as exc:
             raise UserError('checkpoint %s is damaged: its files %s.index / %s.data-* are truncated, missing or '
                             'corrupt (%s). Restore another checkpoint with --checkpoint PATH, or download or '
@@ -240,6 +245,57 @@ class Checkpoint(object):
     def size_bytes(self):
         """Bytes of one checkpoint of these variables (float32)."""
         return sum(4 * max(1, v.shape.num_elements() or 1) for v in self.variables)
+
+
+def refuse_missing_networks(prefix, shapes, variables):
+    """UserError when the checkpoint ({name: shape}) lacks a whole network the graph builds, as a
+    generators-only export (ugatit/slim.py) does: training needs the discriminators and Adam
+    slots; a one-direction export has one generator. The message says what to do instead."""
+    held = {name.split('/')[0] for name in shapes}
+    needed = {v.op.name.split('/')[0] for v in variables}
+    trains = any(s.startswith('discriminator') for s in needed)
+    if trains and any(s.startswith('generator') for s in held) and not any(s.startswith('discriminator') for s in held):
+        raise UserError('checkpoint %s is a generators-only export (no discriminators, no Adam slots): it '
+                        'translates but cannot be trained further; train from the full checkpoint it was '
+                        'exported from (--checkpoint_dir / --checkpoint).' % prefix)
+    absent = [d for d, scope in sorted(GENERATOR_SCOPES.items()) if scope in needed and scope not in held]
+    kept = [d for d, scope in sorted(GENERATOR_SCOPES.items()) if scope in held]
+    if absent and kept and not trains:
+        raise UserError('checkpoint %s holds no generator for %s (scope %s): it is a one-direction export of '
+                        '%s only. Translate with --direction %s, or export both directions with --phase export '
+                        '--format checkpoint without --direction.'
+                        % (prefix, absent[0], GENERATOR_SCOPES[absent[0]], kept[0], kept[0]))
+
+
+def restore_cast(sess, prefix, variables):
+    """Restore `variables` key by key when the checkpoint stores some of them in another float
+    type (a float16 export, ugatit/slim.py): each tensor is read, its name and shape checked, and
+    cast to the variable's type. Returns False, restoring nothing, when every stored type already
+    matches (then the Saver restores them bit for bit)."""
+    reader = tf.train.load_checkpoint(prefix)
+    stored = reader.get_variable_to_dtype_map()
+    if all(stored.get(v.op.name) == v.dtype.base_dtype for v in variables):
+        return False
+    shapes = reader.get_variable_to_shape_map()
+    for var in variables:
+        name, want = var.op.name, var.shape.as_list()
+        if name not in stored or list(shapes[name]) != want or not stored[name].is_floating:
+            raise UserError('checkpoint %s: variable %s is %s there, the model needs a %s float of shape %s'
+                            % (prefix, name, 'missing' if name not in stored else
+                               'a %s of shape %s' % (stored[name].name, list(shapes[name])),
+                               var.dtype.base_dtype.name, want))
+    # Read and cast in the graph (numpy's float16 conversion and a 1 GB feed took twice as long),
+    # every op built first (a graph that grows between runs is re-sent each time), one variable
+    # per run (one tensor and its cast in memory at a time).
+    with sess.graph.as_default():
+        assigns = []
+        for var in variables:
+            stored_value, = tf.raw_ops.RestoreV2(prefix=prefix, tensor_names=[var.op.name], shape_and_slices=[''],
+                                                 dtypes=[stored[var.op.name]])
+            assigns.append(var.assign(tf.cast(stored_value, var.dtype.base_dtype)).op)
+    for assign in assigns:
+        sess.run(assign)
+    return True
 
 
 def _first_line(exc):

@@ -11,6 +11,7 @@ flags file saved beside every checkpoint, and the session configuration.
     Config.eval      EvalConfig     --phase eval
     Config.video     VideoConfig    the --input video / camera mode (ugatit/video.py, camera.py)
     Config.serve     ServeConfig    the web server of --phase serve (ugatit/serve.py)
+    Config.export    ExportConfig   --phase export --format (ugatit/export.py, ugatit/slim.py)
 """
 
 import dataclasses
@@ -145,6 +146,13 @@ class ServeConfig:
 
 
 @dataclasses.dataclass(frozen=True)
+class ExportConfig:
+    format: str = 'savedmodel'                  # --phase export: savedmodel (+ TFLite) or checkpoint
+    float16: bool = False                       # checkpoint: store the weights as float16
+    export_directions: tuple = ('a2b', 'b2a')   # checkpoint: the generators kept (--direction if given)
+
+
+@dataclasses.dataclass(frozen=True)
 class Config:
     phase: str = 'train'
     model: ModelConfig = ModelConfig()
@@ -156,6 +164,7 @@ class Config:
     eval: EvalConfig = EvalConfig()
     video: VideoConfig = VideoConfig()
     serve: ServeConfig = ServeConfig()
+    export: ExportConfig = ExportConfig()
 
     @property
     def model_dir(self):
@@ -199,12 +208,14 @@ def model_dir_name(model, train, dataset):
 # The flags file beside each checkpoint
 ##################################################################################
 
-def write_flags_file(folder, config):
-    """Write <folder>/FLAGS_FILE: the architecture, model_dir and loss flags of `config`."""
-    data = {'model': dataclasses.asdict(config.model), 'model_dir': config.model_dir,
+def write_flags_file(folder, config, extra=None):
+    """Write <folder>/FLAGS_FILE: the architecture, model_dir and loss flags of `config`, and
+    the entries of the dict `extra` (e.g. the "slim" marker of ugatit/slim.py)."""
+    data = dict(extra or {})
+    data.update({'model': dataclasses.asdict(config.model), 'model_dir': config.model_dir,
             'dataset': config.paths.dataset,
             'train': {k: getattr(config.train, k) for k in ('gan_type', 'adv_weight', 'cycle_weight',
-                                                            'identity_weight', 'cam_weight', 'n_critic')}}
+                                                            'identity_weight', 'cam_weight', 'n_critic')}})
     from utils import write_atomic
     path = os.path.join(folder, FLAGS_FILE)
     write_atomic(path, json.dumps(data, indent=1, sort_keys=True))

@@ -460,10 +460,12 @@ def install_error_handlers(app):
 def load_engine(config):
     """Restore the generators once; returns (Engine, Translator). Close the translator after
     engine.worker.close()."""
-    from ugatit.translator import DIRECTIONS, Translator
-    translator = Translator(config, DIRECTIONS, io='uint8')
+    from ugatit.slim import held_directions
+    from ugatit.translator import Translator
+    directions = held_directions(config)  # both, or the one of a one-direction export
+    translator = Translator(config, directions, io='uint8')
     worker = BatchWorker(translator.translate, config.runtime.batch_size)
-    return Engine(config, worker, DIRECTIONS, translator.step, config.serve.keep_uploads), translator
+    return Engine(config, worker, directions, translator.step, config.serve.keep_uploads), translator
 
 
 def serve(config):
