@@ -130,7 +130,8 @@ def main(argv=None):
     ensure_demo_dataset(args.demo)
     data_dir = os.path.join(args.out, 'data')
     full = len(os.listdir(os.path.join(args.demo, 'trainB')))
-    plan = [(n, policy, seed) for n in (full, args.few) for policy in ('', args.policy) for seed in args.seeds]
+    # Seed by seed, so that an interrupted study has every configuration for the first seeds.
+    plan = [(n, policy, seed) for seed in args.seeds for n in (full, args.few) for policy in ('', args.policy)]
     results = []
     for n, policy, seed in tqdm(plan, desc='study runs'):
         dataset = 'demo%d' % n
