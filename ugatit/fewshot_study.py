@@ -11,7 +11,8 @@ truth (L1 and PSNR, ugatit/testing.py). Writes, under --out:
     results.json             per run: its settings and metrics.json's figures
     table.md                 mean ± std over the seeds per configuration, the untranslated baseline
 
-Finished runs (runs/<run>/metrics.json present) are not repeated, so an interrupted study resumes.
+Finished runs (runs/<run>/metrics.json present) are not repeated, so an interrupted study resumes;
+studies of different --seeds may run at once with one --out (then --report_only tables them all).
 """
 
 import argparse
@@ -121,6 +122,8 @@ def parse_args(argv):
     parser.add_argument('--few', type=int, default=40, help='trainB images of the few-drawings dataset')
     parser.add_argument('--epoch', type=int, default=2, help='epochs of 250 steps (the demo preset has 6)')
     parser.add_argument('--policy', default=POLICY, help='the --diff_augment policy of the runs with it')
+    parser.add_argument('--report_only', action='store_true',
+                        help='train nothing: the table of the runs already finished under --out')
     return parser.parse_args(argv)
 
 
@@ -139,6 +142,8 @@ def main(argv=None):
         run_dir = os.path.join(args.out, 'runs', '%s_%s_seed%d' % (dataset, 'da' if policy else 'plain', seed))
         done = os.path.join(run_dir, 'metrics.json')
         if not os.path.isfile(done):
+            if args.report_only:
+                continue
             os.makedirs(run_dir, exist_ok=True)
             metrics = run_one(run_flags(data_dir, dataset, run_dir, seed, policy, args.epoch), run_dir)
             with open(done + '.tmp', 'w') as f:
@@ -154,10 +159,13 @@ def main(argv=None):
 
 
 def _write_outputs(out, results):
-    with open(os.path.join(out, 'results.json'), 'w') as f:
-        json.dump(results, f, indent=1)
-    with open(os.path.join(out, 'table.md'), 'w') as f:
-        f.write(markdown_table(summarise(results)))
+    """results.json and table.md, each written whole (studies of other seeds may share --out)."""
+    for name, text in (('results.json', json.dumps(results, indent=1)),
+                       ('table.md', markdown_table(summarise(results)))):
+        tmp = os.path.join(out, '.%s.%d' % (name, os.getpid()))
+        with open(tmp, 'w') as f:
+            f.write(text)
+        os.replace(tmp, os.path.join(out, name))
 
 
 if __name__ == '__main__':
