@@ -130,7 +130,12 @@ def parse_args(argv):
 def main(argv=None):
     args = parse_args(argv)
     from ugatit.demo_data import ensure_demo_dataset
-    ensure_demo_dataset(args.demo)
+    if not args.report_only:
+        try:
+            ensure_demo_dataset(args.demo)
+        except ValueError as exc:  # a folder that is not the demo's: named, nothing written
+            print('error: --demo: %s' % exc, file=sys.stderr)
+            return 2
     data_dir = os.path.join(args.out, 'data')
     full = len(os.listdir(os.path.join(args.demo, 'trainB')))
     # Seed by seed, so that an interrupted study has every configuration for the first seeds.
@@ -138,14 +143,18 @@ def main(argv=None):
     results = []
     for n, policy, seed in tqdm(plan, desc='study runs'):
         dataset = 'demo%d' % n
-        make_subset(args.demo, os.path.join(data_dir, dataset), None if n == full else n)
         run_dir = os.path.join(args.out, 'runs', '%s_%s_seed%d' % (dataset, 'da' if policy else 'plain', seed))
         done = os.path.join(run_dir, 'metrics.json')
         if not os.path.isfile(done):
             if args.report_only:
                 continue
+            make_subset(args.demo, os.path.join(data_dir, dataset), None if n == full else n)
             os.makedirs(run_dir, exist_ok=True)
-            metrics = run_one(run_flags(data_dir, dataset, run_dir, seed, policy, args.epoch), run_dir)
+            try:
+                metrics = run_one(run_flags(data_dir, dataset, run_dir, seed, policy, args.epoch), run_dir)
+            except RuntimeError as exc:  # the other runs still count
+                print('error: %s' % exc, file=sys.stderr)
+                continue
             with open(done + '.tmp', 'w') as f:
                 json.dump(metrics, f, indent=1)
             os.replace(done + '.tmp', done)
@@ -154,7 +163,8 @@ def main(argv=None):
         results.append({'train_b': n, 'diff_augment': policy, 'seed': seed,
                         'a2b': metrics['a2b']['metrics'], 'b2a': metrics['b2a']['metrics']})
         _write_outputs(args.out, results)
-    print(open(os.path.join(args.out, 'table.md')).read())
+    _write_outputs(args.out, results)
+    print(markdown_table(summarise(results)))
     return 0
 
 
