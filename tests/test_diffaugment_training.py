@@ -70,6 +70,7 @@ def off():
     return _build('')
 
 
+@pytest.mark.slow  # the module fixtures build the whole tiny training graph twice (about a minute)
 def test_without_the_flag_the_graph_has_no_diffaugment_op(off, on):
     assert not [n for n in off['op_names'] if 'DiffAugment' in n]
     assert sorted(off['input_ops']) == sorted(CALLS)
@@ -78,6 +79,7 @@ def test_without_the_flag_the_graph_has_no_diffaugment_op(off, on):
     assert [n for n in on['op_names'] if n.startswith('DiffAugment')]
 
 
+@pytest.mark.slow  # the module fixtures build the whole tiny training graph twice (about a minute)
 def test_every_discriminator_call_sees_augmented_images(on):
     assert sorted(on['input_ops']) == sorted(CALLS)
     for call, op in on['input_ops'].items():
@@ -86,6 +88,7 @@ def test_every_discriminator_call_sees_augmented_images(on):
     assert len(set(op.split('/')[0] for op in on['input_ops'].values())) == len(CALLS)
 
 
+@pytest.mark.slow  # the module fixtures build the whole tiny training graph twice (about a minute)
 def test_discriminator_loss_is_that_of_the_augmented_images(on, off):
     """D_B's loss equals the loss on the raw images exactly without the flag (same ops, same
     weights and spectral-norm estimate in one run: float32 ops run twice on one CPU agree to
@@ -94,6 +97,7 @@ def test_discriminator_loss_is_that_of_the_augmented_images(on, off):
     assert abs(on['D_B_loss'] - on['raw_D_B_loss']) > 1e-3 * abs(on['raw_D_B_loss'])
 
 
+@pytest.mark.slow  # the module fixtures build the whole tiny training graph twice (about a minute)
 def test_each_call_draws_its_own_augmentation(on, off):
     """The D step's and the G step's B -> A translations are the same numbers (control: equal
     without the flag); D_A sees them augmented differently."""
@@ -104,12 +108,30 @@ def test_each_call_draws_its_own_augmentation(on, off):
     assert np.abs(d_step - g_step).mean() > 0.01
 
 
+@pytest.mark.slow  # the module fixtures build the whole tiny training graph twice (about a minute)
 def test_the_generator_gradient_passes_through_the_augmentation(on):
     """The only path from a translation to its discriminator is the augmentation (the test
     above), so a non-zero gradient of the generator's adversarial loss has passed through it."""
     for name in ('grad_fake_B', 'grad_fake_A'):
         grad = on[name]
         assert np.all(np.isfinite(grad)) and np.abs(grad).max() > 0, name
+
+
+@pytest.mark.parametrize('policy', [POLICY, ''])
+def test_one_discriminator_sees_augmented_images_only_with_the_flag(policy):
+    """The fast counterpart of the whole-graph tests above: one discriminator's loss terms."""
+    config = tiny_config('--diff_augment', policy, phase='train')
+    with tf.Graph().as_default() as graph:
+        real, fake = placeholders(config)
+        UGATIT(config.model, config.train)._discriminator_terms(real, fake, 'discriminator_B')
+        inputs = discriminator_inputs(graph)
+        augment_ops = [op for op in graph.get_operations() if 'DiffAugment' in op.name]
+    assert sorted(inputs) == ['discriminator_B', 'discriminator_B_1']
+    if policy:
+        assert inputs['discriminator_B'].op.name.startswith('DiffAugment/')
+        assert inputs['discriminator_B_1'].op.name.startswith('DiffAugment_1/')
+    else:
+        assert inputs['discriminator_B'] is real and inputs['discriminator_B_1'] is fake and not augment_ops
 
 
 def test_gradient_penalty_interpolates_the_augmented_images():
