@@ -88,6 +88,9 @@ def build_parser():
     add('--img_size', type=int, default=256, help='image size (default: %(default)s)')
     add('--img_ch', type=int, default=3, help='image channels (default: %(default)s)')
     add('--augment_flag', type=str2bool, default=True, help='random flip/resize/crop augmentation (default: %(default)s)')
+    add('--diff_augment', type=str, default='',
+        help="DiffAugment policy applied to real and translated images before every discriminator call, e.g. "
+             "'color,translation,cutout' (docs/diffaugment.md); empty: off, as the official code (default: %(default)r)")
 
     add('--checkpoint_dir', type=str, default='checkpoint', help='checkpoint folder (default: %(default)s)')
     add('--checkpoint', type=str, default=None,
@@ -221,6 +224,7 @@ def validate(args):
             errors.append('--%s must be >= 0 (got %d)' % (name, getattr(args, name)))
     if args.towers < 1:
         errors.append('--towers must be >= 1 (got %d)' % args.towers)
+    errors += _validate_diff_augment(args)
     errors += _validate_photo_flags(args)
     if not 0 <= args.port <= 65535:
         errors.append('--port must be in 0..65535 (got %d)' % args.port)
@@ -235,6 +239,15 @@ def validate(args):
     if not args.dataset or os.sep in args.dataset or args.dataset in ('.', '..'):
         errors.append('--dataset must be a folder name under --dataset_dir, not a path (got %r)' % args.dataset)
     return errors
+
+
+def _validate_diff_augment(args):
+    from ugatit.diffaugment import parse_policy
+    try:
+        parse_policy(args.diff_augment)
+    except ValueError as exc:
+        return ['--diff_augment: %s (e.g. --diff_augment color,translation,cutout; empty: off)' % exc]
+    return []
 
 
 def _validate_photo_flags(args):

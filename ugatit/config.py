@@ -69,6 +69,7 @@ class TrainConfig:
     lr: float = 0.0001
     augment_flag: bool = True   # random flip / resize / crop
     seed: Optional[int] = None  # graph-level random seed; None: random
+    diff_augment: str = ''      # DiffAugment policy before every discriminator call; '': off
 
 
 @dataclasses.dataclass(frozen=True)

@@ -11,7 +11,7 @@ written from its description:
     uncovered band filled with zeros;
   - cutout: one square of half the image size set to zero, its centre uniform over the image (so
     the square may be cut by the border; fully inside it covers a quarter of the image).
-Every draw is per image. Not wired into the model here.
+Every draw is per image. ugatit/model.py applies it with --diff_augment.
 """
 
 import tensorflow as tf

@@ -23,6 +23,7 @@ from ops import (L1_loss, adaptive_ins_layer_resblock, cam_non_source_loss, cam_
                  global_avg_pooling, global_max_pooling, gradient_penalty, instance_norm,
                  layer_instance_norm, lrelu, regularization_loss, relu, resblock, tanh, up_sample)
 from ugatit.config import ModelConfig, TrainConfig
+from ugatit.diffaugment import diff_augment
 
 tf1 = tf.compat.v1
 
@@ -181,8 +182,19 @@ class UGATIT(object):
     # Losses and optimiser steps
     ##################################################################################
 
+    def _augment(self, x):
+        """x [N, S, S, 3] as a discriminator sees it: DiffAugment with --diff_augment (fresh random
+        draws per call, differentiable, so the generator's gradient passes through), or x itself
+        when the policy is empty: then not one op is added and the graph is the official one."""
+        if not self.train.diff_augment:
+            return x
+        with tf.name_scope('DiffAugment'):
+            return diff_augment(x, self.train.diff_augment)
+
     def _gradient_penalties(self, real, fake, scope):
-        """(GP on the patch logits, GP on the CAM logits) of one discriminator, official form."""
+        """(GP on the patch logits, GP on the CAM logits) of one discriminator, official form.
+        real and fake are the images the discriminator saw (augmented with --diff_augment), so
+        the penalty constrains it where its loss takes it."""
         if self.train.gan_type == 'dragan':
             eps = tf.random.uniform(shape=tf.shape(real), minval=0., maxval=1.)
             _, x_var = tf.nn.moments(real, axes=[0, 1, 2, 3])
@@ -224,7 +236,8 @@ class UGATIT(object):
         with tf.control_dependencies([g for g in grads_A if g is not None]):
             # The B terms' own passes (the D step uses x_ba above, which waits for nothing).
             x_ba_g, cam_ba_g, heat_ba_g = self.generate_b2a(domain_B, reuse=True)
-            fake_A_logit_g, fake_A_cam_logit_g, _, _ = self.discriminator(x_ba_g, reuse=True, scope='discriminator_A')
+            fake_A_logit_g, fake_A_cam_logit_g, _, _ = self.discriminator(self._augment(x_ba_g), reuse=True,
+                                                                          scope='discriminator_A')
             from_B = self._generator_terms(domain_B, x_ba_g, cam_ba_g, fake_A_logit_g, fake_A_cam_logit_g,
                                            self.generate_a2b)
         grads_B = tf.gradients(from_B['total'], G_vars)
@@ -242,9 +255,11 @@ class UGATIT(object):
 
     def _discriminator_terms(self, real, fake, scope):
         """One discriminator on real and fake [N, S, S, 3] images (the first call creates its
-        variables). Returns (its adversarial loss, gradient penalties included, and its
-        [local, global] patch and CAM logits on fake)."""
+        variables), each augmented by _augment. Returns (its adversarial loss, gradient penalties
+        included, and its [local, global] patch and CAM logits on the augmented fake: the G step
+        uses them too, through the augmentation)."""
         gan_type = self.train.gan_type
+        real, fake = self._augment(real), self._augment(fake)
         real_logit, real_cam_logit, _, _ = self.discriminator(real, scope=scope)
         fake_logit, fake_cam_logit, _, _ = self.discriminator(fake, reuse=True, scope=scope)
         loss = discriminator_loss(gan_type, real_logit, fake_logit) + discriminator_loss(gan_type, real_cam_logit, fake_cam_logit)
