@@ -25,7 +25,7 @@ sysdeps:
 venv: $(STAMP)
 
 test: $(STAMP)
-	$(VENV)/bin/python -m pytest -q tests
+	$(VENV)/bin/python -m pytest -q -n 2 --dist loadfile --durations=15 tests
 
 # The unit tests alone (ops, losses, config, flags, metrics, faces): under a minute.
 test-fast: $(STAMP)
