@@ -16,6 +16,7 @@ import tensorflow as tf
 from ugatit.config import write_flags_file
 from ugatit.errors import UserError
 from ugatit.model import GENERATOR_SCOPES
+from utils import write_atomic
 
 tf1 = tf.compat.v1
 
@@ -296,6 +297,12 @@ def restore_cast(sess, prefix, variables):
     for assign in assigns:
         sess.run(assign)
     return True
+
+
+def write_state_file(folder, prefix):
+    """Write <folder>/checkpoint naming `prefix` with a relative path, as the official save() does."""
+    text = 'model_checkpoint_path: "%s"\nall_model_checkpoint_paths: "%s"\n' % ((os.path.basename(prefix),) * 2)
+    write_atomic(os.path.join(folder, 'checkpoint'), text.encode())
 
 
 def _first_line(exc):

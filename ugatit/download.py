@@ -101,12 +101,6 @@ def _prod(shape):
     return out
 
 
-def write_state_file(folder, prefix):
-    """Write <folder>/checkpoint naming `prefix` with a relative path, as the official save() does."""
-    text = 'model_checkpoint_path: "%s"\nall_model_checkpoint_paths: "%s"\n' % ((os.path.basename(prefix),) * 2)
-    write_atomic(os.path.join(folder, 'checkpoint'), text.encode())
-
-
 def check_disk_space(folder, needed_bytes, what):
     """Raise UserError unless the file system holding `folder` has `needed_bytes` free."""
     probe = os.path.abspath(folder)
@@ -334,7 +328,7 @@ def download(config):
         ignored = verify_checkpoint(prefix, arch)
     except UserError as exc:
         raise UserError('%s\nThe files are in %s; delete them to download again.' % (exc, folder))
-    write_state_file(folder, prefix)
+    ckpt.write_state_file(folder, prefix)
     write_atomic(_marker(folder), json.dumps({'model': model, 'ignored_variables': ignored}, indent=1).encode())
     return prefix
 

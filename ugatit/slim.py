@@ -22,12 +22,12 @@ import tempfile
 import tensorflow as tf
 from tqdm import tqdm
 
-from ugatit.checkpoint import Checkpoint, check_compatible, checkpoint_step, find_checkpoint, latest_in_folder
+from ugatit.checkpoint import (Checkpoint, check_compatible, checkpoint_step, find_checkpoint, latest_in_folder,
+                               write_state_file)
 from ugatit.config import FLAGS_FILE, write_flags_file
 from ugatit.errors import UserError
 from ugatit.model import GENERATOR_SCOPES
 from ugatit.translator import DIRECTIONS, build_generators
-from utils import write_atomic
 
 tf1 = tf.compat.v1
 
@@ -177,14 +177,8 @@ def save_random_training_checkpoint(config, step):
     write_checkpoint(os.path.join(folder, name), specs,
                      lambda chunk: [tf.random.uniform(shape, -0.1, 0.1, dtype) for _, shape, dtype in chunk])
     write_flags_file(folder, config)
-    _write_state_file(folder, name)
+    write_state_file(folder, name)
     return os.path.join(folder, name)
-
-
-def _write_state_file(folder, name):
-    """The `checkpoint` state file of folder, naming the checkpoint `name` (relative)."""
-    write_atomic(os.path.join(folder, 'checkpoint'),
-                 'model_checkpoint_path: "%s"\nall_model_checkpoint_paths: "%s"\n' % (name, name))
 
 
 def _publish(staging, folder, name):
@@ -193,7 +187,7 @@ def _publish(staging, folder, name):
     files = sorted(os.listdir(staging), key=lambda f: (not f.startswith(name + '.data'), f != FLAGS_FILE, f))
     for f in files:
         os.replace(os.path.join(staging, f), os.path.join(folder, f))
-    _write_state_file(folder, name)
+    write_state_file(folder, name)
 
 
 def checkpoint_bytes(prefix):
