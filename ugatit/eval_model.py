@@ -19,9 +19,8 @@ from tqdm import tqdm
 
 from ugatit.data import domain_folder
 from ugatit.errors import UserError
-from ugatit.inception import FEATURE_DIM, load_inception
-from ugatit.metrics import KID_BLOCK_SIZE, format_kid, format_table, html_section, mean_kid, score_features, \
-    write_json_atomically
+from ugatit.inception import load_inception
+from ugatit.metrics import KID_BLOCK_SIZE, html_section, mean_kid, print_results, score_features, write_json_atomically
 from ugatit.report import put_block, shareable_checkpoint_name
 from ugatit.testing import load_batch
 from ugatit.translator import Translator
@@ -89,14 +88,7 @@ def run_eval_model(config):
     results = score_model(real, fake)
     report = {'inception': graph, 'checkpoint': checkpoint, 'step': translator.step, 'results': results,
               'skipped': [{'file': f, 'reason': r} for f, r in skipped]}
-    print(format_table(results))
-    for name, result in results.items():
-        if 'mean_kid_x100' in result:
-            print(' %s: mean KID×100 of the authors\' metrics code (0.02 target + 0.98 source, halved): %s'
-                  % (name, format_kid({'kid_x100': result['mean_kid_x100'], 'kid_std_x100': result['mean_kid_std_x100']})))
-    if next(iter(real.values())).shape[1] != FEATURE_DIM:
-        print(' [!] the graph gives %d features, not the 2048 of TF-GAN\'s Inception pool_3: these numbers are not '
-              'comparable to the paper\'s' % next(iter(real.values())).shape[1])
+    print_results(results)
     path = os.path.join(out_dir, 'eval.json')
     write_json_atomically(path, report)
     section = html_section(results, os.path.basename(graph))

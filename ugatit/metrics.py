@@ -29,7 +29,7 @@ import numpy as np
 from tqdm import tqdm
 
 from ugatit.errors import UserError
-from ugatit.inception import load_inception
+from ugatit.inception import FEATURE_DIM, load_inception
 from utils import ImageError, escape, list_images, read_image_rgb, write_atomic
 
 KID_BLOCK_SIZE = 10
@@ -180,6 +180,21 @@ def format_table(results):
     return '\n'.join(lines)
 
 
+def print_results(results):
+    """Console report of {row name: score dict}: the table, the authors' mean KID of the rows that
+    have one (scored against their source domain too), and a warning when the features are not the
+    2048 of TF-GAN's Inception pool_3."""
+    print(format_table(results))
+    for name, result in results.items():
+        if 'mean_kid_x100' in result:
+            print(' %s: mean KID×100 of the authors\' metrics code (0.02 target + 0.98 source, halved): %s'
+                  % (name, format_kid({'kid_x100': result['mean_kid_x100'], 'kid_std_x100': result['mean_kid_std_x100']})))
+    dims = sorted({result['feature_dim'] for result in results.values()} - {FEATURE_DIM})
+    if dims:
+        print(' [!] the graph gives %d features, not the %d of TF-GAN\'s Inception pool_3: these numbers are not '
+              'comparable to the paper\'s' % (dims[0], FEATURE_DIM))
+
+
 def html_section(results, inception_source=None):
     """An HTML fragment (<h2> and a table) of {name: score dict}, for a results index.html."""
     parts = ['<h2>KID and FID</h2>',
@@ -242,13 +257,7 @@ def run_eval_folders(config):
     if source is not None:
         result['source_folder'] = flags.eval_source
         results['%s vs %s (source)' % (name(flags.eval_fake), name(flags.eval_source))] = result['source']
-    print(format_table(results))
-    if source is not None:
-        print(' mean KID×100 of the authors\' metrics code (0.02 target + 0.98 source, halved): %s'
-              % format_kid({'kid_x100': result['mean_kid_x100'], 'kid_std_x100': result['mean_kid_std_x100']}))
-    if result['feature_dim'] != 2048:
-        print(' [!] the graph gives %d features, not the 2048 of TF-GAN\'s Inception pool_3: these numbers are not '
-              'comparable to the paper\'s' % result['feature_dim'])
+    print_results(results)
     os.makedirs(config.paths.result_dir, exist_ok=True)
     path = os.path.join(config.paths.result_dir, 'eval.json')
     write_json_atomically(path, {'inception': graph, 'results': results})
