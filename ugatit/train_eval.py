@@ -21,6 +21,7 @@ import numpy as np
 import tensorflow as tf
 from tqdm import tqdm
 
+from ugatit.data import domain_folder
 from ugatit.errors import UserError
 from ugatit.eval_curve import History
 from ugatit.eval_model import PAIRS, read_split, translate_in_batches
@@ -70,7 +71,7 @@ def build_training_eval(config, log_folder):
 def read_truth(config, split, files):
     """uint8 [N, S, S, 3] ground truth of `files` (<split>_truth/<same name>), or None unless every file has
     a readable one."""
-    folder = os.path.join(config.paths.dataset_dir, config.paths.dataset, split + '_truth')
+    folder = domain_folder(config.paths.dataset_dir, config.paths.dataset, split + '_truth')
     if not files or not os.path.isdir(folder):
         return None
     images, _, skipped = load_batch([os.path.join(folder, os.path.basename(f)) for f in files], config.model.img_size)
