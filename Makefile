@@ -1,5 +1,5 @@
 # Two commands do all set-up on a fresh machine (Python 3.11+, pip, git):
-#   make demo   trains the built-in demo dataset, then tests it (7 to 9 minutes on 2 CPU cores, install included)
+#   make demo   trains the built-in demo dataset, then tests it (7 to 10 minutes on 2 CPU cores, install included)
 #   make test   runs the test suite (make test-fast: the unit tests only)
 # `sudo make sysdeps` installs the Debian libraries that --upscaler waifu2x needs (libvulkan1, libomp5).
 #   make serve  the web page on http://127.0.0.1:8000 with the model make demo trained (docs/serve.md)
