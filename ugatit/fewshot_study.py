@@ -24,6 +24,8 @@ import sys
 import numpy as np
 from tqdm import tqdm
 
+from utils import write_atomic
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SPLITS = ('trainA', 'trainB', 'testA', 'testB', 'testA_truth', 'testB_truth')
 POLICY = 'color,translation,cutout'
@@ -155,9 +157,7 @@ def main(argv=None):
             except RuntimeError as exc:  # the other runs still count
                 print('error: %s' % exc, file=sys.stderr)
                 continue
-            with open(done + '.tmp', 'w') as f:
-                json.dump(metrics, f, indent=1)
-            os.replace(done + '.tmp', done)
+            write_atomic(done, json.dumps(metrics, indent=1))
         with open(done) as f:
             metrics = json.load(f)
         results.append({'train_b': n, 'diff_augment': policy, 'seed': seed,
@@ -170,12 +170,8 @@ def main(argv=None):
 
 def _write_outputs(out, results):
     """results.json and table.md, each written whole (studies of other seeds may share --out)."""
-    for name, text in (('results.json', json.dumps(results, indent=1)),
-                       ('table.md', markdown_table(summarise(results)))):
-        tmp = os.path.join(out, '.%s.%d' % (name, os.getpid()))
-        with open(tmp, 'w') as f:
-            f.write(text)
-        os.replace(tmp, os.path.join(out, name))
+    write_atomic(os.path.join(out, 'results.json'), json.dumps(results, indent=1))
+    write_atomic(os.path.join(out, 'table.md'), markdown_table(summarise(results)))
 
 
 if __name__ == '__main__':
