@@ -214,9 +214,9 @@ def write_flags_file(folder, config, extra=None):
     the entries of the dict `extra` (e.g. the "slim" marker of ugatit/slim.py)."""
     data = dict(extra or {})
     data.update({'model': dataclasses.asdict(config.model), 'model_dir': config.model_dir,
-            'dataset': config.paths.dataset,
-            'train': {k: getattr(config.train, k) for k in ('gan_type', 'adv_weight', 'cycle_weight',
-                                                            'identity_weight', 'cam_weight', 'n_critic')}})
+                 'dataset': config.paths.dataset,
+                 'train': {k: getattr(config.train, k) for k in ('gan_type', 'adv_weight', 'cycle_weight',
+                                                                 'identity_weight', 'cam_weight', 'n_critic')}})
     from utils import write_atomic
     path = os.path.join(folder, FLAGS_FILE)
     write_atomic(path, json.dumps(data, indent=1, sort_keys=True))

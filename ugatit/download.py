@@ -13,6 +13,7 @@ layout, `<base>/<model_dir>/<file>`). See docs/pretrained.md.
 """
 
 import json
+import math
 import os
 import shutil
 import time
@@ -84,7 +85,7 @@ def verify_checkpoint(prefix, config):
     ignored = ckpt.check_compatible(prefix, expected_variables(config), config.model)
     reader = tf.train.load_checkpoint(prefix)
     dtypes = reader.get_variable_to_dtype_map()
-    needed = sum(_prod(shape) * dtypes[name].size for name, shape in reader.get_variable_to_shape_map().items())
+    needed = sum(math.prod(shape) * dtypes[name].size for name, shape in reader.get_variable_to_shape_map().items())
     folder, base = os.path.split(prefix)
     shards = [n for n in os.listdir(folder or '.') if n.startswith(base + '.data-')]
     have = sum(os.path.getsize(os.path.join(folder, n)) for n in shards)
@@ -92,13 +93,6 @@ def verify_checkpoint(prefix, config):
         raise UserError('checkpoint %s is truncated: its data files hold %d bytes, its tensors need %d. '
                         'Delete them and download again.' % (prefix, have, needed))
     return ignored
-
-
-def _prod(shape):
-    out = 1
-    for d in shape:
-        out *= d
-    return out
 
 
 def check_disk_space(folder, needed_bytes, what):

@@ -15,6 +15,7 @@ cast back to float32 when restored (ugatit/checkpoint.py restore_cast). Tensors 
 chunks of at most CHUNK_BYTES, so the export needs little memory whatever the model's size.
 """
 
+import math
 import os
 import shutil
 import tempfile
@@ -138,10 +139,7 @@ def write_checkpoint(prefix, specs, tensors_for, chunk_bytes=CHUNK_BYTES):
 
 def _bytes(spec):
     _, shape, dtype = spec
-    count = 1
-    for n in shape:
-        count *= n
-    return count * dtype.size
+    return math.prod(shape) * dtype.size
 
 
 def training_variables(config):
