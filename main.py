@@ -275,7 +275,7 @@ def _validate_photo_flags(args):
     if not -255 < args.brightness < 255:
         errors.append('--brightness must be in (-255, 255) (got %s)' % args.brightness)
     if args.landmarks is not None and not os.path.isfile(args.landmarks):
-        errors.append('--landmarks %s: no such file (a dlib 5-point shape predictor .dat)' % args.landmarks)
+        errors.append('--landmarks %s: no such file (a dlib 5-point shape predictor .dat)' % printable(args.landmarks))
     errors += _validate_eval_flags(args)
     return errors
 

@@ -8,6 +8,7 @@ decoded by content, not by extension (the real selfie2anime anime images are PNG
 import argparse
 import glob
 import html
+import itertools
 import os
 import re
 import tempfile
@@ -62,7 +63,7 @@ def ensure_writable_folder(path, flag):
         os.remove(probe)
     except OSError as exc:
         raise UserError('%s %s is not a writable folder (%s): choose another %s'
-                        % (flag, path, exc.strerror or exc, flag))
+                        % (flag, printable(path), exc.strerror or exc, flag))
     return path
 
 
@@ -192,9 +193,11 @@ def write_atomic(path, data):
         os.umask(umask)
         os.chmod(tmp, 0o666 & ~umask)  # mkstemp's 0600 would hide the file from others
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as exc:
         if os.path.exists(tmp):
             os.remove(tmp)
+        if isinstance(exc, OSError) and exc.filename is None:
+            exc.filename = path  # a failed write (a full disk) names no file: its message must
         raise
 
 
@@ -216,7 +219,7 @@ def refuse_result_dir_holding_inputs(result_dir, files):
     for path in files:
         if os.path.dirname(os.path.realpath(path)) == out:
             raise UserError('--result_dir %s holds the input %s: results would be written over the inputs; '
-                             'choose another --result_dir' % (result_dir, path))
+                            'choose another --result_dir' % (printable(result_dir), printable(path)))
 
 
 
@@ -251,6 +254,41 @@ def unique_stem(path, used):
         candidate = '%s_%d' % (stem, n)
     used.add(candidate)
     return candidate
+
+
+def claim_unique_path(folder, name, also=()):
+    """Claim a new file for `name` in `folder`: folder/<name>, or the first free of
+    <stem>_2<ext>, <stem>_3<ext>, ... Returns a path that did not exist and now does (an empty
+    file, created with O_EXCL: a concurrent run cannot claim it too, and nothing that was there
+    is ever written over). The same name is claimed in every folder of `also` as well (for
+    outputs that share a name across folders); the returned path is the one in `folder`.
+    Write the file with write_atomic; release_unwritten removes the claims never written."""
+    stem, ext = os.path.splitext(name)
+    for n in itertools.count(1):
+        candidate = name if n == 1 else '%s_%d%s' % (stem, n, ext)
+        claimed = []
+        try:
+            for where in (folder,) + tuple(also):
+                path = os.path.join(where, candidate)
+                os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
+                claimed.append(path)
+            return claimed[0]
+        except BaseException as exc:
+            for path in claimed:  # ours, created just now: free them (for the next candidate)
+                os.remove(path)
+            if not isinstance(exc, FileExistsError):
+                raise
+
+
+def release_unwritten(paths):
+    """Remove the files of `paths` (claimed by claim_unique_path) that are still empty: a run
+    that stops early leaves no empty placeholder. Written files are never empty."""
+    for path in paths:
+        try:
+            if os.path.getsize(path) == 0:
+                os.remove(path)
+        except OSError:
+            pass
 
 
 def escape(text):

@@ -10,7 +10,7 @@ import pytest
 import main
 from conftest import save_random_generators, shared_path, tiny_config
 from ugatit.config import learning_rate, min_img_size
-from utils import safe_name, str2bool, unique_stem
+from utils import claim_unique_path, release_unwritten, safe_name, str2bool, unique_stem
 
 OFFICIAL_DIR = 'UGATIT_selfie2anime_lsgan_4resblock_6dis_1_1_10_10_1000_sn_smoothing'
 
@@ -92,6 +92,25 @@ def test_output_names_stay_in_their_folder_and_are_unique():
     used = set()
     stems = [unique_stem(p, used) for p in ('x/face.jpg', 'y/face.png', 'face.JPG', 'z/../a b.jpg')]
     assert stems == ['face', 'face_2', 'face_3', 'a_b']
+
+
+def test_claim_unique_path_never_takes_an_existing_file(tmp_path, monkeypatch):
+    folder, sub = tmp_path, tmp_path / 'sub'
+    sub.mkdir()
+    (folder / 'x.png').write_text('mine')
+    (sub / 'x_2.png').write_text('mine too')
+    path = claim_unique_path(str(folder), 'x.png', [str(sub)])  # free in both folders: x_3
+    assert path == str(folder / 'x_3.png') and os.path.getsize(path) == 0 and (sub / 'x_3.png').exists()
+    assert not (folder / 'x_2.png').exists()  # claimed in folder, taken in sub: released
+    assert (folder / 'x.png').read_text() == 'mine' and (sub / 'x_2.png').read_text() == 'mine too'
+    # Atomic: a check that finds a name free (another run creates it just after) changes nothing.
+    monkeypatch.setattr(os.path, 'exists', lambda p: False)
+    monkeypatch.setattr(os.path, 'isfile', lambda p: False)
+    assert claim_unique_path(str(folder), 'x.png') == str(folder / 'x_2.png')
+    monkeypatch.undo()
+    assert (folder / 'x.png').read_text() == 'mine'
+    release_unwritten([str(folder / n) for n in ('x.png', 'x_2.png', 'x_3.png')] + [str(sub / 'x_3.png')])
+    assert sorted(os.listdir(folder)) == ['sub', 'x.png'] and os.listdir(sub) == ['x_2.png']
 
 
 def test_test_phase_without_checkpoint_exits_with_paths_tried(tmp_path, capsys):

@@ -163,3 +163,27 @@ def test_upscale_flag_needs_a_phase_that_writes_images(capsys):
     with pytest.raises(SystemExit):
         main.parse_args(['--phase', 'test', '--upscale', 'auto'])
     assert '--upscale auto enlarges each face to its size in the photo: it needs --input PATH' in capsys.readouterr().err
+
+
+def test_control_characters_of_file_names_never_reach_the_console(tmp_path, capsys, tiny_checkpoint):
+    """ESC and BEL in a photo's, a folder's or a pattern's name are printed escaped, in
+    messages and in warnings (the figure's title once reached matplotlib's "Glyph missing"
+    warning raw)."""
+    import warnings
+    rng = np.random.default_rng(3)
+    folder = tmp_path / 'in'
+    folder.mkdir()
+    bad = 'a\x1b[31mred\x07'
+    cv2.imwrite(str(folder / (bad + '.png')), rng.integers(0, 255, (60, 60, 3), dtype=np.uint8))
+    runs = [('--input', str(folder), '--result_dir', str(tmp_path / ('out' + bad))),                # figure title
+            ('--input', str(folder), '--align_face', '--no_face', 'center'),                      # no-face notice
+            ('--input', str(folder), '--align_face'),                                             # no-face error
+            ('--input', str(tmp_path / ('nothing' + bad + '*.png'))),                             # no match
+            ('--input', str(folder), '--result_dir', str(folder))]                                # result_dir = input's
+    for argv in runs:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter('always')
+            rc, text = run(capsys, tiny_checkpoint, tmp_path / 'o', *argv)
+        text += ''.join(str(w.message) for w in caught)
+        assert '\x1b' not in text and '\x07' not in text, (argv, text)
+        assert '\\x1b[31mred\\x07' in text or rc == 0, (argv, text)

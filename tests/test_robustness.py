@@ -122,6 +122,38 @@ def test_dataset_test_phase_names_cannot_collide(tmp_path, capsys):
     # A results folder gets shared: no path of this machine in it.
     for name in ('index.html', 'metrics.json'):
         assert str(tmp_path) not in (tmp_path / 'res' / MODEL_DIR / name).read_text(), name
+    assert 'earlier test run' not in out
+    # A second run rewrites the test phase's own results there, and says so.
+    rc, out, err = run(capsys, '--phase', 'test', '--dataset', 'tiny', '--dataset_dir', str(tmp_path / 'data'),
+                       '--checkpoint_dir', str(tmp_path / 'ckpt'), '--result_dir', str(tmp_path / 'res'), *TINY_MODEL)
+    assert rc == 0, err
+    assert '%s holds the results of an earlier test run: they are replaced' % (tmp_path / 'res' / MODEL_DIR) in out
+
+
+def test_photo_mode_never_writes_over_files_in_the_result_dir(tmp_path, capsys, photo_checkpoint):
+    """The user's files and an earlier run's are kept: each output name is claimed free in its
+    folder (a translation's stem in the folder, chip/, attention/ and figure/ at once)."""
+    noise_photo(tmp_path / 'obama.png')
+    out = tmp_path / 'out'
+    mine = {'obama.png': 'mine', 'index.html': 'my page', 'figure/obama_2.png': 'my figure',
+            'pasted/obama_3.png': 'my paste'}
+    for name, text in mine.items():
+        (out / name).parent.mkdir(parents=True, exist_ok=True)
+        (out / name).write_text(text)
+    for _ in range(2):
+        rc, _, err = run(capsys, *photo_checkpoint, '--input', str(tmp_path / 'obama.png'), '--paste_back',
+                         '--result_dir', str(out))
+        assert rc == 0, err
+    for name, text in mine.items():
+        assert (out / name).read_text() == text, name
+    first, second = (out / 'index_2.html').read_text(), (out / 'index_3.html').read_text()
+    assert 'chip/obama_3.png' in first and 'pasted/obama_3_2.png' in first
+    assert 'chip/obama_4.png' in second and 'pasted/obama_4.png' in second
+    for kind in ('', 'chip', 'attention', 'figure'):
+        assert cv2.imread(str(out / kind / 'obama_3.png')) is not None, kind
+        assert cv2.imread(str(out / kind / 'obama_4.png')) is not None, kind
+    written = [os.path.join(d, f) for d, _, files in os.walk(out) for f in files]
+    assert len(written) == len(mine) + 2 * 6 and all(os.path.getsize(f) for f in written)  # no claim left empty
 
 
 def test_ctrl_c_in_photo_mode_still_writes_the_index(tmp_path, capsys, photo_checkpoint, monkeypatch):
@@ -143,6 +175,8 @@ def test_ctrl_c_in_photo_mode_still_writes_the_index(tmp_path, capsys, photo_che
     assert rc == 130
     html = (tmp_path / 'out' / 'index.html').read_text()
     assert 'chip/a.png' in html and 'chip/b.png' not in html
+    # b's names were claimed before the interrupt; no empty placeholder is left.
+    assert not os.path.exists(tmp_path / 'out' / 'chip' / 'b.png')
 
 
 @pytest.mark.slow
@@ -233,13 +267,14 @@ def test_sigterm_saves_and_exits_143(tmp_path, capsys, monkeypatch):
 
 
 def test_output_folders_are_checked_before_any_work(tmp_path, capsys, photo_checkpoint):
-    (tmp_path / 'a_file').write_text('x')
+    (tmp_path / 'a_file').write_text('mine')
     make_dataset(str(tmp_path / 'data'))
     rc, out, err = run(capsys, *TRAIN, '--dataset_dir', str(tmp_path / 'data'), '--checkpoint_dir', str(tmp_path / 'a_file'))
     assert rc == 2 and '--checkpoint_dir' in err and 'is not a writable folder' in err
     noise_photo(tmp_path / 'p.png')
     rc, out, err = run(capsys, *photo_checkpoint, '--input', str(tmp_path / 'p.png'), '--result_dir', str(tmp_path / 'a_file'))
     assert rc == 2 and '--result_dir' in err and 'is not a writable folder' in err and 'Restored' not in out
+    assert (tmp_path / 'a_file').read_text() == 'mine'
 
 
 def test_a_full_disk_is_reported_and_leaves_no_partial_file(tmp_path, capsys, photo_checkpoint, monkeypatch):
@@ -258,10 +293,12 @@ def test_a_full_disk_is_reported_and_leaves_no_partial_file(tmp_path, capsys, ph
             self.f.close()
 
         def write(self, data):
-            raise OSError(errno.ENOSPC, 'No space left on device', self.f.name)
+            raise OSError(errno.ENOSPC, 'No space left on device')  # as a real write: no file name
     monkeypatch.setattr(utils.os, 'fdopen', lambda fd, mode: Full(real_fdopen(fd, mode)))
     rc, out, err = run(capsys, *photo_checkpoint, '--input', str(tmp_path / 'p.png'), '--result_dir', str(tmp_path / 'out'))
     assert rc == 2 and 'No space left on device' in err
+    # The message names the file it could not write (in --result_dir) and what to do.
+    assert 'cannot write %s%s' % (tmp_path / 'out', os.sep) in err and 'Free some space' in err
     leftovers = [f for _, _, files in os.walk(tmp_path / 'out') for f in files]
     assert leftovers == [], leftovers
 

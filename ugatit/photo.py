@@ -14,11 +14,16 @@ face) the tool writes, into --result_dir:
     pasted/<name>.png                   with --paste_back: the translated faces put back in the photo
     index.html                          all of the above, plus what was skipped and why
 
-Names come from the input files, sanitised so they cannot leave --result_dir, and are made
-unique (a _2, _3 suffix) before anything is written, faces included.
+Names come from the input files, sanitised so they cannot leave --result_dir. Every output file
+is claimed before it is written (utils.claim_unique_path: created with O_EXCL, a _2, _3 suffix
+when the name is taken, by this run, an earlier one, a concurrent one or the user), so nothing
+that was in --result_dir is ever written over: a second run into one folder writes
+index_2.html next to the first run's index.html. A translation's stem is free in the folder and
+in chip/, attention/ and figure/ alike, so one input's files share it.
 """
 
 import dataclasses
+import io
 import os
 
 import cv2
@@ -28,21 +33,23 @@ from tqdm import tqdm
 from ugatit.errors import UserError
 from ugatit.report import Section, shareable_checkpoint_name, write_index
 from ugatit.translator import Translator
-from utils import (ImageError, check_folder, expand_inputs, heatmap_to_rgb, imwrite_rgb,
-                   read_image_rgb, refuse_result_dir_holding_inputs, to_uint8, unique_stem, ensure_writable_folder)
+from utils import (ImageError, check_folder, claim_unique_path, ensure_writable_folder, expand_inputs,
+                   heatmap_to_rgb, imwrite_rgb, printable, read_image_rgb, refuse_result_dir_holding_inputs,
+                   release_unwritten, safe_name, to_uint8, write_atomic)
 
 # Smaller inputs carry too little detail to translate: refused with a message.
 MIN_INPUT_SIDE = 32
 # Figures are drawn from a copy of the photo no larger than this (memory, time).
 FIGURE_MAX_SIDE = 1024
-OUTPUT_KINDS = ('chip', 'attention', 'figure', 'pasted')
+# Sub-folders of --result_dir with one file per translation, named like the translation.
+CHIP_KINDS = ('chip', 'attention', 'figure')
 
 
 @dataclasses.dataclass
 class Item:
     """One chip to translate: where it came from and how to put it back."""
     source: str              # input file path
-    stem: str                # output name stem (unique in the run)
+    stem: str                # output name stem (claimed in --result_dir: OutputFiles.stem)
     image: np.ndarray        # original RGB uint8 [H, W, 3]
     chip: np.ndarray         # model input RGB uint8 [S, S, 3]
     transform: np.ndarray    # 2x3 affine: original coords -> chip coords
@@ -58,13 +65,13 @@ def cut_chips(path, image, stem_of, config, aligner, log):
     found = aligner.detect(image) if aligner is not None else None
     if aligner is None or (not found and photo.no_face == 'center'):
         if aligner is not None:
-            log(' [!] %s: no face found; using the centre crop (--no_face center)' % path)
+            log(' [!] %s: no face found; using the centre crop (--no_face center)' % printable(path))
         chip, transform = F.center_crop(image, size)
         cuts = [(os.path.basename(path), chip, transform, None)]
     elif not found:
         fatal = photo.no_face == 'error'
         hint = ' (use --no_face skip or --no_face center to go on without a face)' if fatal else ''
-        return [], ('%s: no face found%s' % (path, hint), fatal)
+        return [], ('%s: no face found%s' % (printable(path), hint), fatal)
     else:
         found = found[:1] if photo.faces == 'largest' else found
         cuts = []
@@ -77,6 +84,34 @@ def cut_chips(path, image, stem_of, config, aligner, log):
     return items, None
 
 
+class OutputFiles:
+    """The output files of one run in --result_dir. Each is claimed (utils.claim_unique_path)
+    before it is written, so nothing that was there is written over; release_unwritten removes
+    the claims a stopped run never wrote."""
+
+    def __init__(self, folder, paste_back):
+        self.folder, self.claimed = folder, []
+        for kind in CHIP_KINDS + (('pasted',) if paste_back else ()):
+            check_folder(os.path.join(folder, kind))
+
+    def claim(self, name, kinds):
+        """Claim `name` (or <stem>_2<ext>, ...) in each sub-folder of `kinds` ('' is the folder
+        itself) at once; returns the name claimed."""
+        folders = [os.path.join(self.folder, kind) for kind in kinds]
+        name = os.path.basename(claim_unique_path(folders[0], name, folders[1:]))
+        self.claimed += [os.path.join(folder, name) for folder in folders]
+        return name
+
+    def stem(self, input_name):
+        """The output stem of an input file (or face) name: <stem>.png claimed in the folder
+        and in every CHIP_KINDS sub-folder."""
+        name = safe_name(os.path.splitext(input_name)[0]) + '.png'
+        return os.path.splitext(self.claim(name, ('',) + CHIP_KINDS))[0]
+
+    def release_unwritten(self):
+        release_unwritten(self.claimed)
+
+
 def run_photos(config):
     """The --input mode of the test phase. Returns the process exit status: 0, or 2 when a file
     could not be used (unreadable, or no face with --no_face error)."""
@@ -84,20 +119,23 @@ def run_photos(config):
     files = expand_inputs(photo.input)
     if not files:
         raise UserError('--input %s matched no file (give an image, a folder or a quoted glob '
-                        'such as "photos/*.jpg")' % photo.input)
+                        'such as "photos/*.jpg")' % printable(photo.input))
     out_dir = config.paths.result_dir
     refuse_result_dir_holding_inputs(out_dir, files)
     ensure_writable_folder(out_dir, '--result_dir')
     aligner = face_aligner(photo)
     rows, problems = [], []
     with Translator(config, (photo.direction,)) as translator:
-        print(' [*] Restored %s (step %d)' % (translator.checkpoint, translator.step))
-        for kind in OUTPUT_KINDS[:3] + (('pasted',) if photo.paste_back else ()):
-            check_folder(os.path.join(out_dir, kind))
+        print(' [*] Restored %s (step %d)' % (printable(translator.checkpoint), translator.step))
+        outputs = OutputFiles(out_dir, photo.paste_back)
+        index = os.path.join(out_dir, outputs.claim('index.html', ('',)))
         try:
-            _translate_files(files, config, aligner, translator, out_dir, rows, problems)
+            _translate_files(files, config, aligner, translator, outputs, rows, problems)
         finally:
-            index = write_photo_index(out_dir, rows, problems, translator.checkpoint, config)
+            try:
+                write_photo_index(index, rows, problems, translator.checkpoint, config)
+            finally:
+                outputs.release_unwritten()
     return _summarise(files, rows, problems, out_dir, index)
 
 
@@ -110,13 +148,14 @@ def face_aligner(photo):
     try:
         return FaceAligner(landmarks_path=photo.landmarks)
     except FaceError as exc:
-        raise UserError(str(exc))
+        raise UserError(printable(exc))  # it may name the --landmarks file
 
 
-def _translate_files(files, config, aligner, translator, out_dir, rows, problems):
-    """Read, cut, translate and write photo after photo, a batch of chips at a time; appends to
-    rows (one per chip written) and problems ((file, reason, fatal) per file that gave nothing)."""
-    used, pending = set(), []
+def _translate_files(files, config, aligner, translator, outputs, rows, problems):
+    """Read, cut, translate and write photo after photo, a batch of chips at a time, into the
+    OutputFiles `outputs`; appends to rows (one per chip written) and problems ((file, reason,
+    fatal) per file that gave nothing)."""
+    pending = []
     bar = tqdm(total=len(files), desc='translating', unit='photo', disable=len(files) < 2)
     for path in files:
         try:
@@ -124,20 +163,20 @@ def _translate_files(files, config, aligner, translator, out_dir, rows, problems
         except ImageError as exc:
             problems.append((path, str(exc), True))
         else:
-            items, problem = cut_chips(path, image, lambda name: unique_stem(name, used), config, aligner, tqdm.write)
+            items, problem = cut_chips(path, image, outputs.stem, config, aligner, tqdm.write)
             if problem:
                 problems.append((path,) + problem)
             pending += items
         if len(pending) >= config.runtime.batch_size:
-            rows += _translate_items(pending, translator, config, out_dir)
+            rows += _translate_items(pending, translator, config, outputs)
             pending = []
         bar.update(1)
     if pending:
-        rows += _translate_items(pending, translator, config, out_dir)
+        rows += _translate_items(pending, translator, config, outputs)
     bar.close()
 
 
-def _translate_items(items, translator, config, out_dir):
+def _translate_items(items, translator, config, outputs):
     """Translate Items (the faces of whole photos) and write their outputs; returns index rows."""
     from ugatit import faces as F
     from ugatit.upscale import enlarge
@@ -147,9 +186,9 @@ def _translate_items(items, translator, config, out_dir):
     rows = []
     for item, y, h in zip(items, fake, heat):
         translated = enlarge(to_uint8(y), config.photo, F.chip_footprint(item.transform, size))
-        rows.append(write_outputs(out_dir, item, translated, heatmap_to_rgb(h, size), config.photo.show))
+        rows.append(write_outputs(outputs.folder, item, translated, heatmap_to_rgb(h, size), config.photo.show))
     if config.photo.paste_back:
-        write_pasted(out_dir, items, rows, size)
+        write_pasted(outputs, items, rows, size)
     for row in rows:
         del row['translated']  # release the image: rows live until the index is written
     return rows
@@ -159,8 +198,9 @@ def _summarise(files, rows, problems, out_dir, index):
     fatal = [p for p in problems if p[2]]
     if not rows and fatal:
         raise UserError('nothing to translate: %d input file(s), none usable (%s); index: %s'
-                        % (len(files), '; '.join(reason for _, reason, _ in problems), index))
-    print(' [*] %d translation(s) from %d file(s) in %s; index: %s' % (len(rows), len(files), out_dir, index))
+                        % (len(files), '; '.join(reason for _, reason, _ in problems), printable(index)))
+    print(' [*] %d translation(s) from %d file(s) in %s; index: %s'
+          % (len(rows), len(files), printable(out_dir), printable(index)))
     if problems:
         print(' [*] %d file(s) not translated:' % len(problems))
         for _, reason, _ in problems:
@@ -169,7 +209,8 @@ def _summarise(files, rows, problems, out_dir, index):
 
 
 def write_outputs(out_dir, item, translated, attention_rgb, show=False):
-    """Write one item's PNGs; return the row for index.html (paths relative to out_dir)."""
+    """Write one item's PNGs (their names claimed: OutputFiles.stem); return the row for
+    index.html (paths relative to out_dir)."""
     row = {'source': item.source, 'name': os.path.basename(item.source), 'stem': item.stem,
            'output': item.stem + '.png'}
     imwrite_rgb(os.path.join(out_dir, row['output']), translated)
@@ -182,9 +223,10 @@ def write_outputs(out_dir, item, translated, attention_rgb, show=False):
     return row
 
 
-def write_pasted(out_dir, items, rows, chip_size):
-    """Put every translated face back into its photo (pasted/<first face's stem>.png per file).
-    The translations may be enlarged (--upscale): they are warped into the photo directly."""
+def write_pasted(outputs, items, rows, chip_size):
+    """Put every translated face back into its photo (pasted/<first face's stem>.png per file,
+    claimed in the OutputFiles `outputs`). The translations may be enlarged (--upscale): they are
+    warped into the photo directly."""
     from ugatit import faces as F
     by_source = {}
     for item, row in zip(items, rows):
@@ -194,8 +236,8 @@ def write_pasted(out_dir, items, rows, chip_size):
         for item, row in pairs:
             photo = F.paste_back(photo, row['translated'], item.transform, chip_size=chip_size)
         first_row = pairs[0][1]
-        first_row['pasted'] = 'pasted/%s.png' % first_row['stem']
-        imwrite_rgb(os.path.join(out_dir, first_row['pasted']), photo)
+        first_row['pasted'] = 'pasted/' + outputs.claim(first_row['stem'] + '.png', ('pasted',))
+        imwrite_rgb(os.path.join(outputs.folder, first_row['pasted']), photo)
 
 
 def write_figure(path, item, translated, attention_rgb, show=False):
@@ -209,7 +251,9 @@ def write_figure(path, item, translated, attention_rgb, show=False):
     image, face = _figure_copy(item.image, item.face)
     fig, axes = plt.subplots(1, 4, figsize=(16, 4.4))
     axes[0].imshow(image)
-    axes[0].set_title(os.path.basename(item.source) if face is None else 'detected face')
+    # printable: a control character in a file name would reach the terminal raw through
+    # matplotlib's "Glyph missing" warning
+    axes[0].set_title(printable(os.path.basename(item.source)) if face is None else 'detected face')
     if face is not None:
         F.draw_face(axes[0], face)
     axes[1].imshow(item.chip)
@@ -221,7 +265,9 @@ def write_figure(path, item, translated, attention_rgb, show=False):
     for ax in axes:
         ax.axis('off')
     fig.tight_layout()
-    fig.savefig(path, dpi=80)
+    png = io.BytesIO()
+    fig.savefig(png, format='png', dpi=80)
+    write_atomic(path, png.getvalue())
     if show:
         plt.show()
     plt.close(fig)
@@ -241,13 +287,14 @@ def _figure_copy(image, face):
     return small, face
 
 
-def write_photo_index(out_dir, rows, problems, checkpoint, config):
-    """index.html for the --input mode; returns its path."""
+def write_photo_index(path, rows, problems, checkpoint, config):
+    """The index page of the --input mode, at `path` (index.html, or index_2.html, ... when a
+    page is there already: OutputFiles.claim); returns its path."""
     columns = [('chip', 'model input'), ('output', 'translation'), ('attention', 'attention'), ('figure', 'figure')]
     if config.photo.paste_back:
         columns.append(('pasted', 'pasted back'))
     section = Section(columns=columns, rows=rows, skipped=[reason for _, reason, _ in problems],
                       skipped_title='Not translated')
-    return write_index(out_dir, 'U-GAT-IT %s translations' % config.photo.direction,
+    return write_index(os.path.dirname(path), 'U-GAT-IT %s translations' % config.photo.direction,
                        ['checkpoint: %s' % shareable_checkpoint_name(checkpoint)], [section],
-                       image_height=200, pixelated=False)
+                       image_height=200, pixelated=False, page=os.path.basename(path))

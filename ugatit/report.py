@@ -33,15 +33,15 @@ def shareable_checkpoint_name(prefix):
     return '/'.join(os.path.normpath(prefix).split(os.sep)[-2:])
 
 
-def write_index(out_dir, title, intro, sections, image_height=160, pixelated=True):
-    """Write <out_dir>/index.html with a title, intro paragraphs and Sections; returns its path."""
+def write_index(out_dir, title, intro, sections, image_height=160, pixelated=True, page='index.html'):
+    """Write <out_dir>/<page> with a title, intro paragraphs and Sections; returns its path."""
     parts = ['<!DOCTYPE html><html><head><meta charset="utf-8"><title>%s</title><style>%s</style></head><body>'
              % (escape(title), _STYLE % (image_height, 'pixelated' if pixelated else 'auto')),
              '<h1>%s</h1>' % escape(title)]
     parts += ['<p>%s</p>' % escape(text) for text in intro]
     for section in sections:
         parts += _section_html(section)
-    path = os.path.join(out_dir, 'index.html')
+    path = os.path.join(out_dir, page)
     parts += _kept_blocks(path)
     parts.append('</body></html>')
     write_atomic(path, '\n'.join(parts))

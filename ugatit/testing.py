@@ -11,7 +11,9 @@ Output, in `<result_dir>/<model_dir>/`:
 Inputs go to separate folders per direction: the official code wrote both into one folder, so a
 testB file overwrote the testA result of the same name (selfie2anime has 0000.jpg in both).
 Every kind of image has its own folder and names are made unique within a direction before
-anything is written, so no two inputs can write the same file.
+anything is written, so no two inputs can write the same file. The folder is the test phase's
+own: a second run writes over the first's files of the same names (said on the console); other
+files there are left alone.
 
 When the dataset has paired ground truth (`testA_truth/`, `testB_truth/`: each test image
 rendered in the other domain, as the built-in demo dataset has), the report adds the mean L1
@@ -30,7 +32,7 @@ from ugatit.report import Section, shareable_checkpoint_name, write_index
 from ugatit.translator import Translator
 from ugatit.upscale import enlarge
 from utils import (ImageError, check_folder, ensure_writable_folder, heatmap_to_rgb, imwrite_rgb, list_images, preprocess,
-                   read_image_rgb, to_uint8, unique_stem, write_atomic)
+                   printable, read_image_rgb, to_uint8, unique_stem, write_atomic)
 
 DIRECTIONS = {'a2b': ('testA', 'B'), 'b2a': ('testB', 'A')}
 # Sub-folder of each image kind written next to the translations.
@@ -73,6 +75,9 @@ def run_test(config):
                         '(expected layout <dataset_dir>/<dataset>/{testA,testB}/)'
                         % (folders['a2b'], folders['b2a']))
     out_dir = ensure_writable_folder(os.path.join(paths.result_dir, config.model_dir), '--result_dir')
+    if os.path.exists(os.path.join(out_dir, 'index.html')):
+        print(' [*] %s holds the results of an earlier test run: they are replaced (copy the folder '
+              'first to keep them)' % printable(out_dir))
     with Translator(config, directions) as translator:
         print(' [*] Restored %s (step %d)' % (translator.checkpoint, translator.step))
         report = {d: translate_folder(translator, config, d, files[d], out_dir) for d in directions}
