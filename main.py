@@ -37,7 +37,7 @@ import os
 import sys
 
 from ops import GAN_TYPES
-from ugatit.config import PRESETS, Config, apply_preset, min_img_size
+from ugatit.config import PRESETS, Config, apply_preset, min_img_size, preset_name
 from ugatit.video_io import is_video_path
 from utils import printable, str2bool
 
@@ -60,6 +60,9 @@ def build_parser():
              'eval: KID and FID; upscale --input images; serve a web page (default: %(default)s)')
     add('--light', type=str2bool, default=False, help='U-GAT-IT light (GAP before the MLP) instead of full (default: %(default)s)')
     add('--dataset', type=str, default='selfie2anime', help='dataset name: folder under --dataset_dir (default: %(default)s)')
+    add('--preset', type=str, default=None, choices=sorted(PRESETS),
+        help='defaults for the flags not given: cpu = the CPU-sized selfie2anime recipe (light, 64 px, ch 32, '
+             'n_dis 4, 40,000 steps; docs/cpu_model.md); demo is implied by --dataset demo (default: none)')
     add('--dataset_dir', type=str, default='dataset', help='folder holding the datasets (default: %(default)s)')
 
     add('--epoch', type=int, default=100, help='number of epochs (default: %(default)s)')
@@ -299,12 +302,12 @@ def explicit_flags(argv):
 
 
 def parse_args(argv=None):
-    """Parse and validate the flags, with the --dataset preset (ugatit.config.PRESETS) filling
-    the flags not given. Returns the argparse namespace; exits with status 2 on a bad flag."""
+    """Parse and validate the flags, with the preset of --preset or --dataset (ugatit.config.PRESETS)
+    filling the flags not given. Returns the argparse namespace; exits with status 2 on a bad flag."""
     argv = sys.argv[1:] if argv is None else list(argv)
     parser = build_parser()
     args = parser.parse_args(argv)
-    if args.dataset in PRESETS:
+    if preset_name(vars(args)):
         args = argparse.Namespace(**apply_preset(vars(args), explicit_flags(argv)))
     errors = validate(args)
     if errors:
@@ -352,6 +355,39 @@ def with_saved_flags(config, argv):
     for line in lines:
         print(line)
     return config
+
+
+def uses_shipped_model(config):
+    """True when a run translates photos, video or a camera, or serves the page (phases whose user
+    may have trained nothing), with no --checkpoint, no checkpoint for its flags in
+    <checkpoint_dir>/<model_dir>, and a model this project ships for its --dataset."""
+    from ugatit.checkpoint import latest_in_folder
+    from ugatit.config import SHIPPED_MODELS
+    translates = config.phase == 'serve' or (config.phase == 'test' and config.photo.input is not None)
+    shipped = SHIPPED_MODELS.get(config.paths.dataset)
+    return (translates and config.paths.checkpoint is None and shipped is not None
+            and latest_in_folder(os.path.join(config.paths.checkpoint_dir, config.model_dir)) is None
+            and latest_in_folder(shipped) is not None)
+
+
+def short_path(path):
+    """path relative to the working directory when it lies below it, else absolute."""
+    relative = os.path.relpath(path)
+    return path if relative.startswith('..') else relative
+
+
+def with_shipped_model(config):
+    """config restoring the shipped model (ugatit.config.SHIPPED_MODELS) when uses_shipped_model
+    says so, with one line that says it; else config unchanged."""
+    if not uses_shipped_model(config):
+        return config
+    import dataclasses
+    from ugatit.config import SHIPPED_MODELS
+    shipped = SHIPPED_MODELS[config.paths.dataset]
+    print(' [*] No checkpoint in %s: using the model this project ships, %s (docs/cpu_model.md); '
+          '--checkpoint PATH restores another' % (printable(os.path.join(config.paths.checkpoint_dir, config.model_dir)),
+                                                  printable(short_path(shipped))))
+    return dataclasses.replace(config, paths=dataclasses.replace(config.paths, checkpoint=shipped))
 
 
 def check_bfloat16(config, device):
@@ -435,7 +471,7 @@ def main(argv=None):
         import tensorflow as tf
         tf.compat.v1.disable_eager_execution()
         check_bfloat16(config, log_device())
-        return run_phase(with_saved_flags(config, argv))
+        return run_phase(with_saved_flags(with_shipped_model(config), argv))
     except UserError as exc:
         print('error: %s' % exc, file=sys.stderr)
         return 2

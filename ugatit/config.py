@@ -25,13 +25,25 @@ MODEL_NAMES = {False: 'UGATIT', True: 'UGATIT_light'}
 # from there (FLAGS_FILE) when the user does not give them.
 FLAGS_FILE = 'ugatit_flags.json'
 
-# `--dataset <name>` presets: defaults for the flags the user did not give (given flags win).
-# demo: the built-in generated dataset's small model, so that `--phase test --dataset demo`
-# finds the model `make demo` trained.
+# Presets: defaults for the flags the user did not give (given flags win).
+# demo: the built-in generated dataset's small model, implied by `--dataset demo`, so that
+#   `--phase test --dataset demo` finds the model `make demo` trained.
+# cpu: `--preset cpu`, the CPU-sized selfie2anime recipe chosen by measurement (docs/cpu_model.md):
+#   light, 64 px, ch 32, n_dis 4, 40,000 steps with the lr decaying over the second half; the
+#   shipped model (models/) was trained with it.
 PRESETS = {
     'demo': dict(light=True, ch=16, img_size=64, n_dis=4, epoch=6, iteration=250, decay_epoch=3,
                  print_freq=250, save_freq=250),
+    'cpu': dict(light=True, ch=32, img_size=64, n_dis=4, epoch=40, iteration=1000, decay_epoch=20,
+                print_freq=1000, save_freq=1000),
 }
+# The dataset whose name implies a preset when --preset is not given.
+DATASET_PRESETS = {'demo': 'demo'}
+
+# The model this project trained and ships, per dataset (docs/cpu_model.md): photo, video,
+# camera and serve use it when they are given no --checkpoint and none exists for the flags.
+PROJECT_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+SHIPPED_MODELS = {'selfie2anime': os.path.join(PROJECT_ROOT, 'models', 'selfie2anime_cpu')}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -189,10 +201,15 @@ class Config:
         return dataclasses.replace(self, model=dataclasses.replace(self.model, **changes))
 
 
+def preset_name(values):
+    """The preset a run uses: --preset, else the one its --dataset implies (DATASET_PRESETS), else None."""
+    return values.get('preset') or DATASET_PRESETS.get(values.get('dataset'))
+
+
 def apply_preset(values, explicit):
-    """Flag values with the preset of `values['dataset']` (if any) filling the flags not in
-    `explicit` (the names the user gave). Returns a new dict."""
-    preset = PRESETS.get(values.get('dataset'), {})
+    """Flag values with the preset of `values` (preset_name) filling the flags not in `explicit`
+    (the names the user gave). Returns a new dict."""
+    preset = PRESETS.get(preset_name(values), {})
     return dict(values, **{k: v for k, v in preset.items() if k not in explicit})
 
 
