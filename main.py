@@ -482,7 +482,7 @@ def main(argv=None):
               'before are complete.' % (printable(exc.filename or 'a file'), exc.strerror), file=sys.stderr)
         return 2
     except KeyboardInterrupt as exc:
-        return getattr(exc, 'exit_status', 130)  # 130: Ctrl-C; 143: SIGTERM (ugatit.train.Stopped)
+        return getattr(exc, 'exit_status', 130)  # 130: Ctrl-C; 143: SIGTERM (ugatit.errors.Stopped)
 
 
 if __name__ == '__main__':

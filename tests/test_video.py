@@ -1,5 +1,6 @@
 """`main.py --phase test --input clip.mp4` and `--input camera:N`: frames, timing, audio, faces
-per frame, the camera's frame dropping, and every bad input."""
+per frame, the camera's frame dropping, every bad input, and the output's name, permissions,
+a full disk and interruptions."""
 
 import os
 import time
@@ -45,6 +46,13 @@ def decoded(path):
 
 def leftovers(folder):
     return [n for n in os.listdir(folder) if n.endswith('.part.mp4')]
+
+
+def small_clip(tmp_path, frames=6, name='face.mp4', tone_hz=None):
+    """A short gradient clip (with a tone as AAC audio when tone_hz is given); returns its path."""
+    path = str(tmp_path / name)
+    V.write_test_clip(path, gradient_frames(frames), fps=10, tone_hz=tone_hz)
+    return path
 
 
 def test_whole_frame_video_keeps_frames_rate_duration_and_audio(tmp_path, capsys, tiny_checkpoint):
@@ -207,7 +215,7 @@ def test_bad_videos_give_clear_errors_and_leave_nothing(tmp_path, capsys, tiny_c
     # Not enough disk for the estimated output: refused before anything is written.
     import shutil
     monkeypatch.setattr(shutil, 'disk_usage', lambda p: shutil._ntuple_diskusage(10 ** 9, 10 ** 9 - 1000, 1000))
-    with pytest.raises(UserError, match='GB free'):
+    with pytest.raises(UserError, match='kB free; free some space'):
         run_video(config_for(tiny_checkpoint, out, '--input', good))
     monkeypatch.undo()
     # A failure part way (the writer dies): no file under the final name, no temporary left.
@@ -259,3 +267,193 @@ def test_audio_that_mp4_cannot_hold_is_reencoded_to_aac(tmp_path):
         # 1 s of tone; AAC adds its encoder delay (1024 samples: 0.064 s at 16 kHz).
         assert sound.codec_context.name == 'aac' and 0.95 < float(sound.duration * sound.time_base) < 1.1
         assert c.streams.video[0].frames == 10
+
+
+def test_a_name_taken_during_the_run_is_not_replaced(tmp_path, capsys, tiny_checkpoint, monkeypatch):
+    """Two runs into one --result_dir: the one that finishes second takes the next free name,
+    also when the first took the name after the second had started (the a2b + b2a race)."""
+    from ugatit.video import run_video
+    clip, out = small_clip(tmp_path), tmp_path / 'out'
+    other = out / 'face.mp4'
+
+    def other_run_finishes_first(chips):
+        if not other.exists():
+            other.write_bytes(b'the other run\'s video')
+        return chips
+    assert run_video(config_for(tiny_checkpoint, out, '--input', clip), translate=other_run_finishes_first) == 0
+    assert other.read_bytes() == b'the other run\'s video'
+    assert len(decoded(str(out / 'face_2.mp4'))) == 6 and leftovers(out) == []
+    assert 'translated into %s' % (out / 'face_2.mp4') in capsys.readouterr().out
+    # Where the folder cannot hold hard links (FAT, some network shares) the name is claimed
+    # with O_EXCL instead, with the same result.
+    def no_hard_links(source, target):
+        raise PermissionError(1, 'Operation not permitted', target)
+    monkeypatch.setattr(os, 'link', no_hard_links)
+    (out / 'face_3.mp4').write_bytes(b'a third run')
+    assert run_video(config_for(tiny_checkpoint, out, '--input', clip), translate=lambda c: c) == 0
+    assert (out / 'face_3.mp4').read_bytes() == b'a third run' and len(decoded(str(out / 'face_4.mp4'))) == 6
+    assert 'translated into %s' % (out / 'face_4.mp4') in capsys.readouterr().out
+    assert sorted(os.listdir(out)) == ['face.mp4', 'face_2.mp4', 'face_3.mp4', 'face_4.mp4']
+
+
+def test_video_output_gets_the_usual_file_permissions(tmp_path, tiny_checkpoint):
+    from ugatit.video import run_video
+    clip, out = small_clip(tmp_path), tmp_path / 'out'
+    old = os.umask(0o022)
+    try:
+        run_video(config_for(tiny_checkpoint, out, '--input', clip), translate=lambda c: c)
+    finally:
+        os.umask(old)
+    assert oct(os.stat(str(out / 'face.mp4')).st_mode & 0o777) == oct(0o644)  # not mkstemp's 0600
+
+
+def test_sigterm_and_ctrl_c_mid_video_leave_nothing(tmp_path, capsys, tiny_checkpoint):
+    import signal
+    from ugatit.video import run_video
+    clip, out = small_clip(tmp_path, frames=12), tmp_path / 'out'
+    calls = []
+
+    def terminated_part_way(chips):
+        calls.append(1)
+        if len(calls) == 2:
+            os.kill(os.getpid(), signal.SIGTERM)
+        return chips
+
+    def unhandled(signum, frame):  # the default would end pytest itself
+        raise AssertionError('SIGTERM not handled by the video mode')
+    old = signal.signal(signal.SIGTERM, unhandled)
+    try:
+        config = config_for(tiny_checkpoint, out, '--input', clip, '--batch_size', '2')
+        with pytest.raises(KeyboardInterrupt) as stopped:
+            run_video(config, translate=terminated_part_way)
+        assert signal.getsignal(signal.SIGTERM) is unhandled  # put back
+    finally:
+        signal.signal(signal.SIGTERM, old)
+    assert stopped.value.exit_status == 143 and os.listdir(out) == []
+    assert 'nothing was written' in capsys.readouterr().out
+
+    def ctrl_c(chips):
+        raise KeyboardInterrupt
+    with pytest.raises(KeyboardInterrupt) as interrupted:
+        run_video(config_for(tiny_checkpoint, out, '--input', clip), translate=ctrl_c)
+    assert getattr(interrupted.value, 'exit_status', 130) == 130 and os.listdir(out) == []
+    assert 'nothing was written' in capsys.readouterr().out
+
+
+def test_disk_full_part_way_is_a_clear_error_and_leaves_nothing(tmp_path, tiny_checkpoint, monkeypatch):
+    import errno
+    import ugatit.video
+    clip, out = small_clip(tmp_path, frames=12, tone_hz=440), tmp_path / 'out'
+
+    class FillsUp(V.VideoWriter):
+        written = 0
+
+        def write(self, frame, pts=None):
+            FillsUp.written += 1
+            if FillsUp.written > 3:
+                raise OSError(errno.ENOSPC, 'No space left on device')
+            super().write(frame, pts)
+    monkeypatch.setattr(ugatit.video, 'VideoWriter', FillsUp)
+    with pytest.raises(UserError, match='--result_dir %s: the disk filled up' % out) as full:
+        ugatit.video.run_video(config_for(tiny_checkpoint, out, '--input', clip, '--batch_size', '2'),
+                               translate=lambda c: c)
+    assert 'free some space or choose another --result_dir' in str(full.value)
+    assert os.listdir(out) == []
+
+
+@pytest.fixture
+def full_tmpfs(tmp_path):
+    """A 1 MB tmpfs, filled up; skipped where mounting is not allowed (not root, no tmpfs)."""
+    import subprocess
+    folder = tmp_path / 'full'
+    folder.mkdir()
+    try:
+        mounted = subprocess.run(['mount', '-t', 'tmpfs', '-o', 'size=1m', 'tmpfs', str(folder)],
+                                 capture_output=True).returncode == 0
+    except OSError:
+        mounted = False
+    if not mounted:
+        pytest.skip('cannot mount a tmpfs here (needs root)')
+    try:
+        with open(str(folder / 'filler'), 'wb') as f:
+            try:
+                while True:
+                    f.write(b'\0' * 65536)
+                    f.flush()
+            except OSError:
+                pass
+        yield folder
+    finally:
+        subprocess.run(['umount', '-l', str(folder)])
+
+
+def test_a_writer_on_a_full_disk_fails_cleanly_instead_of_crashing(tmp_path, full_tmpfs):
+    """The real failure: FFmpeg's MP4 header cannot be written, and PyAV writes the header again
+    on the next packet (the audio's, or the encoder's flush at close), which crashes FFmpeg
+    (SIGSEGV). Run in a child process, so that a crash fails this test only."""
+    import subprocess
+    import sys
+    clip = small_clip(tmp_path, tone_hz=440)
+    script = '\n'.join([
+        'import errno, sys',
+        'sys.path.insert(0, %r)' % os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+        'from ugatit import video_io as V',
+        'info = V.probe(%r)' % clip,
+        'try:',
+        '    with V.VideoWriter(%r, info) as writer:' % str(full_tmpfs / 'out.mp4'),
+        '        for frame, pts in V.read_frames(info):',
+        '            writer.write(frame, pts)',
+        'except OSError as exc:',
+        '    print("failed", exc.errno == errno.ENOSPC)'])
+    child = subprocess.run([sys.executable, '-c', script], capture_output=True, text=True, timeout=120)
+    assert (child.returncode, child.stdout) == (0, 'failed True\n'), child.stderr[-2000:]
+
+
+def test_after_a_failed_write_the_writer_muxes_nothing_more(tmp_path):
+    """The same everywhere (no mount needed): a failed packet write is the container's last mux;
+    close() then only closes it."""
+    import errno
+    info = V.probe(small_clip(tmp_path, tone_hz=440))
+    writer = V.VideoWriter(str(tmp_path / 'out.mp4'), info)
+    real, calls = writer.container, []
+
+    class FullDisk(object):
+        name = real.name
+
+        def mux(self, packets):
+            calls.append('mux')
+            raise OSError(errno.ENOSPC, 'No space left on device')
+
+        def close(self):
+            calls.append('close')
+            real.close()
+    writer.container = FullDisk()
+    frames = iter(V.read_frames(info))
+    with pytest.raises(OSError):
+        for frame, pts in frames:  # libx264 holds the first frames back: the failure comes a few frames in
+            writer.write(frame, pts)
+    with pytest.raises(RuntimeError, match='cannot be continued'):
+        writer.write(*next(frames))
+    writer.close()
+    assert calls == ['mux', 'close']
+
+
+def test_sizes_in_the_disk_check_have_sensible_units(tmp_path, monkeypatch):
+    import shutil
+    info = V.probe(small_clip(tmp_path, frames=30))
+    monkeypatch.setattr(shutil, 'disk_usage', lambda p: shutil._ntuple_diskusage(10 ** 9, 10 ** 9 - 5000, 5000))
+    with pytest.raises(UserError) as small:
+        V.check_disk_space(info, str(tmp_path))
+    # 30 frames of 64x48 at 0.5 bit per pixel plus 3 s of audio at 40 kB/s
+    assert 'would need about 126 kB' in str(small.value) and 'has 5 kB free' in str(small.value)
+    assert [V.size_text(n) for n in (2.5e9, 3.25e6, 999.4e3)] == ['2.5 GB', '3.2 MB', '999 kB']
+
+
+def test_a_result_dir_that_is_a_file_is_a_clear_error(tmp_path, capsys, tiny_checkpoint):
+    clip = small_clip(tmp_path)
+    (tmp_path / 'taken').write_text('a file, not a folder')
+    rc = main.main(['--phase', 'test', '--checkpoint_dir', tiny_checkpoint, '--result_dir', str(tmp_path / 'taken'),
+                    '--input', clip] + TINY)
+    err = capsys.readouterr().err
+    assert rc == 2 and 'error: --result_dir %s' % (tmp_path / 'taken') in err and 'Traceback' not in err, err
+    assert (tmp_path / 'taken').read_text() == 'a file, not a folder'

@@ -22,21 +22,13 @@ from tqdm import tqdm
 from ugatit.checkpoint import Checkpoint, checkpoint_step, latest_in_folder
 from ugatit.config import learning_rate, session_config
 from ugatit.data import scan_training_sets
-from ugatit.errors import UserError
+from ugatit.errors import Stopped, UserError
 from ugatit.lock import FolderLock
 from ugatit.placement import Placement
 from ugatit.train_eval import build_training_eval
 from utils import check_folder, ensure_writable_folder, heatmap_to_rgb, imwrite_rgb, to_uint8
 
 tf1 = tf.compat.v1
-
-
-class Stopped(KeyboardInterrupt):
-    """Training stopped by a signal (SIGTERM): the exit status is 128 + signum."""
-
-    def __init__(self, signum):
-        super().__init__(signum)
-        self.exit_status = 128 + signum
 
 
 def train(config):

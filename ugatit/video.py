@@ -4,7 +4,9 @@ A reader thread decodes frames into a bounded queue, the main thread translates 
 batches of --batch_size, and a writer thread encodes them into a second bounded queue, so that
 decoding, the model and encoding overlap and memory stays flat on a long video. The output is
 <result_dir>/<name>.mp4 (H.264, the input's timestamps and frame rate, its audio copied),
-written under a temporary name in the same folder and renamed when complete.
+written under a hidden temporary name in the same folder and given the first free name of
+<name>.mp4, <name>_2.mp4 ... when complete (claimed atomically: runs never replace each other's
+files). Errors, Ctrl-C and SIGTERM remove the temporary file.
 
 With --align_face, faces are detected in every frame, tracked and their chip transforms
 smoothed over time (ugatit/smoothing.py), translated, and pasted back with a feathered mask
@@ -14,9 +16,13 @@ translated whole: letterboxed to a square (black bars), translated, the bars cut
 resized back to the frame's size, so that the output keeps the whole picture and its size.
 """
 
+import contextlib
+import errno
+import itertools
 import os
 import queue
-import tempfile
+import secrets
+import signal
 import threading
 
 import cv2
@@ -24,10 +30,10 @@ import numpy as np
 from tqdm import tqdm
 
 from ugatit import faces as F
-from ugatit.errors import UserError
+from ugatit.errors import Stopped, UserError
 from ugatit.smoothing import FaceTracker
 from ugatit.video_io import VideoWriter, check_disk_space, probe, read_frames
-from utils import check_folder, safe_name
+from utils import ensure_writable_folder, safe_name
 
 QUEUE_BATCHES = 2   # batches each queue holds: enough to overlap, little memory
 _END = object()
@@ -119,44 +125,70 @@ def make_aligner(config):
     return face_aligner(config.photo)
 
 
-def output_path(config, source_name):
-    """<result_dir>/<safe stem>.mp4, with a _2, _3 suffix when that file exists already."""
-    out_dir = config.paths.result_dir
-    check_folder(out_dir)
+def output_names(out_dir, source_name):
+    """<out_dir>/<safe stem>.mp4, then <stem>_2.mp4, <stem>_3.mp4 ... (endless)."""
     stem = safe_name(os.path.splitext(os.path.basename(source_name))[0], default='video')
-    path, n = os.path.join(out_dir, stem + '.mp4'), 1
-    while os.path.exists(path):
-        n += 1
-        path = os.path.join(out_dir, '%s_%d.mp4' % (stem, n))
-    return path
+    yield os.path.join(out_dir, stem + '.mp4')
+    for n in itertools.count(2):
+        yield os.path.join(out_dir, '%s_%d.mp4' % (stem, n))
+
+
+def output_path(config, source_name):
+    """The first of output_names() in --result_dir (checked writable) that does not exist yet.
+    Another run can take it before this one ends: publish() claims a name atomically."""
+    out_dir = ensure_writable_folder(config.paths.result_dir, '--result_dir')
+    return next(path for path in output_names(out_dir, source_name) if not os.path.exists(path))
+
+
+def publish(tmp, out_dir, source_name):
+    """Give the finished file `tmp` the first free name of output_names() and return that name.
+    Each name is claimed atomically, so runs that finish together never replace each other's
+    file (see _claim)."""
+    return next(path for path in output_names(out_dir, source_name) if _claim(tmp, path))
+
+
+def _claim(tmp, path):
+    """Rename tmp to path unless path exists; returns whether it did. A hard link fails when the
+    name exists; where the folder has no hard links (FAT, some network shares), a file created
+    with O_EXCL claims the name and tmp replaces it."""
+    try:
+        os.link(tmp, path)
+    except FileExistsError:
+        return False
+    except OSError:  # no hard links here
+        try:
+            os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL))
+        except FileExistsError:
+            return False
+        try:
+            os.replace(tmp, path)
+        except BaseException:
+            os.remove(path)  # the empty claim
+            raise
+        return True
+    os.remove(tmp)
+    return True
 
 
 def run_video(config, translate=None):
     """The video-file mode; returns 0. translate: the chip translator (default: the restored
     generator of --direction). UserError on a bad input; no partial output is left."""
     info = probe(config.photo.input)
-    final = output_path(config, info.path)
-    check_disk_space(info, os.path.dirname(final))
+    out_dir = ensure_writable_folder(config.paths.result_dir, '--result_dir')
+    check_disk_space(info, out_dir)
     aligner = make_aligner(config)
     if translate is not None:
-        return _convert(config, info, final, FrameProcessor(config, translate, aligner))
+        return _convert(config, info, out_dir, FrameProcessor(config, translate, aligner))
     from ugatit.translator import Translator
     with Translator(config, (config.photo.direction,), io='uint8') as translator:
         print(' [*] Restored %s (step %d)' % (translator.checkpoint, translator.step))
         processor = FrameProcessor(config, lambda chips: translator.translate(config.photo.direction, chips)[0], aligner)
-        return _convert(config, info, final, processor)
+        return _convert(config, info, out_dir, processor)
 
 
-def _convert(config, info, final, processor):
-    """Decode -> translate -> encode into a temporary file, renamed to `final` at the end."""
-    fd, tmp = tempfile.mkstemp(dir=os.path.dirname(final), prefix='.' + os.path.basename(final), suffix='.part.mp4')
-    os.close(fd)
-    try:
-        count = translate_stream(info, tmp, processor, config.runtime.batch_size)
-        os.replace(tmp, final)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
+def _convert(config, info, out_dir, processor):
+    """write_video() and the summary; returns 0."""
+    count, final = write_video(info, out_dir, processor, config.runtime.batch_size)
     if info.counted and count < info.frames:
         print(' [!] --input %s: only %d of its %d frames could be decoded (the file is truncated); '
               'the output ends there' % (info.path, count, info.frames))
@@ -164,6 +196,65 @@ def _convert(config, info, final, processor):
     detail = ('; %d frame(s) without a face kept as they are' % faces.count(0)) if faces else ''
     print(' [*] %d frame(s) translated into %s%s' % (count, final, detail))
     return 0
+
+
+def write_video(info, out_dir, processor, batch_size):
+    """Translate info's video through processor (translate_stream) into a hidden temporary file
+    in out_dir, then publish() it; returns (frames written, the published path). On an error,
+    Ctrl-C or SIGTERM (raised as Stopped: exit status 143) the temporary file is removed and
+    nothing is published; a full disk is a UserError naming the folder."""
+    tmp = None
+    with _signal_handlers(_stop):
+        try:
+            tmp = _create_temporary(out_dir, info.path)
+            count = translate_stream(info, tmp, processor, batch_size)
+            # The video is complete: a stop half way through publishing it would leave it
+            # published under a message saying that nothing was written.
+            with _signal_handlers(signal.SIG_IGN, signal.SIG_IGN):
+                return count, publish(tmp, out_dir, info.path)
+        except KeyboardInterrupt:
+            print(' [!] Interrupted: the video was not finished; nothing was written to %s' % out_dir)
+            raise
+        except OSError as exc:
+            if exc.errno not in (errno.ENOSPC, errno.EDQUOT):
+                raise
+            raise UserError('--result_dir %s: the disk filled up while the video was written (%s); nothing was '
+                            'written: free some space or choose another --result_dir' % (out_dir, exc.strerror))
+        finally:
+            if tmp is not None and os.path.exists(tmp):
+                os.remove(tmp)
+
+
+def _create_temporary(out_dir, source_name):
+    """A new empty hidden file in out_dir for the video being written, with the user's usual
+    permissions (0666 & ~umask, which the published file keeps; mkstemp would give 0600)."""
+    name = os.path.basename(next(output_names(out_dir, source_name)))
+    path = os.path.join(out_dir, '.%s.%s.part.mp4' % (name, secrets.token_hex(8)))
+    os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
+    return path
+
+
+def _stop(signum, _frame):
+    """SIGTERM handler: stop as Ctrl-C does (the clean-up runs), with exit status 128 + signum."""
+    signal.signal(signum, signal.SIG_IGN)  # a second one must not cut the clean-up short
+    raise Stopped(signum)
+
+
+@contextlib.contextmanager
+def _signal_handlers(term, interrupt=None):
+    """`term` handles SIGTERM (and `interrupt` SIGINT, when given) within the block. Only the
+    main thread can set handlers; elsewhere the block runs with the process's own."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    old = {signal.SIGTERM: signal.signal(signal.SIGTERM, term)}
+    if interrupt is not None:
+        old[signal.SIGINT] = signal.signal(signal.SIGINT, interrupt)
+    try:
+        yield
+    finally:
+        for signum, handler in old.items():
+            signal.signal(signum, handler)
 
 
 def translate_stream(info, out_path, processor, batch_size):

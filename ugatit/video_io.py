@@ -107,22 +107,35 @@ def read_frames(info):
                             'or truncated' % (info.path, count, exc))
 
 
+def size_text(n):
+    """A byte count for messages: '2.5 GB', '3.2 MB', '126 kB'."""
+    if n >= 1e9:
+        return '%.1f GB' % (n / 1e9)
+    if n >= 1e6:
+        return '%.1f MB' % (n / 1e6)
+    return '%.0f kB' % (n / 1e3)
+
+
 def check_disk_space(info, out_dir):
     """UserError when the output's estimated size does not fit on the disk of out_dir."""
     frames = info.frames or 1
     estimate = frames * info.width * info.height * BITS_PER_PIXEL_ESTIMATE / 8 + info.duration * 40000
     free = shutil.disk_usage(out_dir).free
     if estimate > free:
-        raise UserError('--input %s: the output would need about %.1f GB (%d frames of %dx%d) but %s has '
-                        '%.1f GB free; free some space or choose another --result_dir'
-                        % (info.path, estimate / 1e9, frames, info.width, info.height, out_dir, free / 1e9))
+        raise UserError('--input %s: the output would need about %s (%d frames of %dx%d) but %s has %s free; '
+                        'free some space or choose another --result_dir'
+                        % (info.path, size_text(estimate), frames, info.width, info.height, out_dir, size_text(free)))
 
 
 class VideoWriter(object):
     """An H.264 MP4 writer at `path` for frames of info's size and timing, audio copied from
     info.path. Odd widths/heights lose their last column/row (yuv420p needs even sizes).
 
-    write(frame RGB uint8 [H, W, 3], pts in info.time_base or None: the next frame's slot)."""
+    write(frame RGB uint8 [H, W, 3], pts in info.time_base or None: the next frame's slot).
+
+    After a failed write (a full disk) nothing more is muxed, and close() only closes the
+    container: when the MP4 header was what failed, PyAV writes the header again on the next
+    packet (the audio's, or the encoder's flush), and FFmpeg crashes there (SIGSEGV)."""
 
     def __init__(self, path, info, copy_audio=True):
         import av
@@ -134,7 +147,18 @@ class VideoWriter(object):
         self.stream.codec_context.time_base = info.time_base
         self.next_pts = 0
         self.frame_step = max(1, int(round(1 / (info.rate * info.time_base))))
-        self.audio = _AudioCopy(info.path, self.container) if copy_audio and info.audio_codec else None
+        self.failed = False
+        self.audio = _AudioCopy(info.path, self.container, self._mux) if copy_audio and info.audio_codec else None
+
+    def _mux(self, packets):
+        """Mux packets (a list or one); a failure marks the writer failed (see the class)."""
+        if self.failed:
+            raise RuntimeError('%s: a write failed before; the file cannot be continued' % self.container.name)
+        try:
+            self.container.mux(packets)
+        except BaseException:
+            self.failed = True
+            raise
 
     def write(self, frame_rgb, pts=None):
         import av
@@ -145,21 +169,23 @@ class VideoWriter(object):
         self.next_pts = frame.pts + self.frame_step
         if self.audio:
             self.audio.mux_until(float(frame.pts * self.info.time_base))
-        self.container.mux(self.stream.encode(frame))
+        self._mux(self.stream.encode(frame))
 
     def close(self):
-        """Flush the encoder and the rest of the audio, and finish the file."""
+        """Flush the encoder and the rest of the audio, and finish the file (after a failed
+        write: only close it, the file is incomplete anyway)."""
         if self.container is None:
             return
         try:
-            self.container.mux(self.stream.encode(None))
-            if self.audio:
-                self.audio.mux_until(float('inf'))
+            if not self.failed:
+                self._mux(self.stream.encode(None))
+                if self.audio:
+                    self.audio.mux_until(float('inf'))
         finally:
             if self.audio:
                 self.audio.close()
-            self.container.close()
-            self.container = None
+            container, self.container = self.container, None
+            container.close()
 
     def __enter__(self):
         return self
@@ -169,11 +195,12 @@ class VideoWriter(object):
 
 
 class _AudioCopy(object):
-    """The input's first audio stream, muxed into `output` in step with the video: copied as
-    packets when MP4 takes its codec, else decoded and re-encoded to AAC."""
+    """The input's first audio stream, muxed into `output` through `mux` (VideoWriter._mux) in
+    step with the video: copied as packets when MP4 takes its codec, else re-encoded to AAC."""
 
-    def __init__(self, path, output):
+    def __init__(self, path, output, mux):
         import av
+        self.mux = mux
         self.input = av.open(path)
         source = self.input.streams.audio[0]
         self.copy = source.codec_context.name in MP4_AUDIO_CODECS
@@ -189,13 +216,13 @@ class _AudioCopy(object):
         for packet in self._packets_until(seconds):
             if self.copy:
                 packet.stream = self.stream
-                self.stream.container.mux(packet)
+                self.mux(packet)
             else:
                 for frame in packet.decode():
                     frame.pts = None
-                    self.stream.container.mux(self.stream.encode(frame))
+                    self.mux(self.stream.encode(frame))
         if seconds == float('inf') and not self.copy:
-            self.stream.container.mux(self.stream.encode(None))
+            self.mux(self.stream.encode(None))
 
     def _packets_until(self, seconds):
         while True:
