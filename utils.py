@@ -8,6 +8,7 @@ decoded by content, not by extension (the real selfie2anime anime images are PNG
 import argparse
 import glob
 import html
+import itertools
 import os
 import re
 import tempfile
@@ -61,8 +62,8 @@ def ensure_writable_folder(path, flag):
         os.close(fd)
         os.remove(probe)
     except OSError as exc:
-        raise UserError('%s %s is not a writable folder (%s): choose another %s'
-                        % (flag, path, exc.strerror or exc, flag))
+        reason = 'a file of that name is there' if os.path.isfile(path) else exc.strerror or exc
+        raise UserError('%s %s is not a writable folder (%s): choose another %s' % (flag, path, reason, flag))
     return path
 
 
@@ -177,20 +178,30 @@ def to_uint8(images):
 
 
 
-def write_atomic(path, data):
-    """Write bytes (or text, as UTF-8) to `path` through a temporary file in the same folder,
-    renamed over `path` only once complete: a failed or interrupted write leaves no partial file
-    under the final name, and an earlier file of that name intact."""
-    if isinstance(data, str):
-        data = data.encode('utf-8')
-    fd, tmp = tempfile.mkstemp(prefix='.%s.' % os.path.basename(path)[:100], suffix='.tmp',
-                               dir=os.path.dirname(path) or '.')
+def _write_temp(folder, name, data):
+    """A new temporary file in `folder` (its name starts with `name`) holding the bytes `data`,
+    with the permissions of an ordinary new file; returns its path."""
+    fd, tmp = tempfile.mkstemp(prefix='.%s.' % name[:100], suffix='.tmp', dir=folder or '.')
     try:
         with os.fdopen(fd, 'wb') as f:
             f.write(data)
         umask = os.umask(0)
         os.umask(umask)
         os.chmod(tmp, 0o666 & ~umask)  # mkstemp's 0600 would hide the file from others
+    except BaseException:
+        os.remove(tmp)
+        raise
+    return tmp
+
+
+def write_atomic(path, data):
+    """Write bytes (or text, as UTF-8) to `path` through a temporary file in the same folder,
+    renamed over `path` only once complete: a failed or interrupted write leaves no partial file
+    under the final name, and an earlier file of that name intact."""
+    if isinstance(data, str):
+        data = data.encode('utf-8')
+    tmp = _write_temp(os.path.dirname(path), os.path.basename(path), data)
+    try:
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
@@ -198,15 +209,59 @@ def write_atomic(path, data):
         raise
 
 
-def imwrite_rgb(path, img):
-    """Write an RGB (or RGBA) uint8 image [H, W, 3 or 4] atomically (write_atomic), in the format
-    of the path's extension (PNG without one); raise OSError naming the path if it cannot."""
+def _claim(tmp, path):
+    """Give the complete file `tmp` the name `path` unless a file (or link, or folder) has it;
+    False when one has. A hard link fails on an existing name, so no check-then-write race."""
+    try:
+        os.link(tmp, path)
+        return True
+    except FileExistsError:
+        return False
+    except OSError:
+        pass  # no hard links on this file system (FAT, some network shares)
+    try:
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL))  # claims the name, empty
+    except FileExistsError:
+        return False
+    try:
+        os.replace(tmp, path)
+    except BaseException:
+        os.remove(path)
+        raise
+    return True
+
+
+def write_unique(folder, name, data):
+    """Write the bytes `data` to a new file in `folder` named `name`, or, when a file has that name,
+    stem_2.ext, stem_3.ext, ...; never replaces a file, even one another process writes meanwhile.
+    The file is complete before it gets its name. Returns its path."""
+    stem, ext = os.path.splitext(name)
+    tmp = _write_temp(folder, name, data)
+    try:
+        for n in itertools.count(1):
+            path = os.path.join(folder, stem + ('_%d' % n if n > 1 else '') + ext)
+            if _claim(tmp, path):
+                return path
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+
+
+def encode_image(path, img):
+    """The file bytes of an RGB (or RGBA) uint8 image [H, W, 3 or 4] in the format of the path's
+    extension (PNG without one); raise OSError naming the path if it cannot be encoded."""
     ext = os.path.splitext(path)[1] or '.png'
     code = cv2.COLOR_RGBA2BGRA if img.ndim == 3 and img.shape[2] == 4 else cv2.COLOR_RGB2BGR
     ok, buf = cv2.imencode(ext, cv2.cvtColor(img, code))
     if not ok:
         raise OSError('could not encode an image for %s' % path)
-    write_atomic(path, buf.tobytes())
+    return buf.tobytes()
+
+
+def imwrite_rgb(path, img):
+    """Write an RGB (or RGBA) uint8 image [H, W, 3 or 4] atomically (write_atomic), in the format
+    of the path's extension (PNG without one); raise OSError naming the path if it cannot."""
+    write_atomic(path, encode_image(path, img))
 
 
 def refuse_result_dir_holding_inputs(result_dir, files):

@@ -336,6 +336,97 @@ def test_cli_skips_a_result_too_large(tmp_path, capsys, monkeypatch):
     assert os.listdir(tmp_path / 'out') == ['small.png']
 
 
+def _upscale_cli(src, out, *extra):
+    return main.main(['--phase', 'upscale', '--input', str(src), '--upscale', '2', '--upscaler', 'lanczos',
+                      '--result_dir', str(out)] + list(extra))
+
+
+def test_cli_never_replaces_files_already_in_the_result_dir(tmp_path, capsys):
+    src, out = tmp_path / 'in', tmp_path / 'out'
+    src.mkdir()
+    out.mkdir()
+    cv2.imwrite(str(src / 'gray.png'), cartoon(10, 12)[:, :, 0])
+    cv2.imwrite(str(src / 'rgba.png'), np.dstack([cartoon(10, 12), np.full((10, 12), 200, np.uint8)]))
+    (out / 'gray.png').write_bytes(b'the user\'s own gray.png')
+    (out / 'rgba.png').write_bytes(b'the user\'s own rgba.png')
+    assert _upscale_cli(src, out) == 0
+    assert _upscale_cli(src, out) == 0  # a second run into the same folder
+    text = capsys.readouterr().out
+    assert (out / 'gray.png').read_bytes() == b'the user\'s own gray.png'
+    assert (out / 'rgba.png').read_bytes() == b'the user\'s own rgba.png'
+    assert sorted(os.listdir(out)) == ['gray.png', 'gray_2.png', 'gray_3.png', 'rgba.png', 'rgba_2.png', 'rgba_3.png']
+    assert cv2.imread(str(out / 'rgba_3.png'), cv2.IMREAD_UNCHANGED).shape == (20, 24, 4)
+    assert 'gray.png exists' in text and 'gray_2.png' in text
+
+
+def test_write_unique_claims_its_name_atomically(tmp_path, monkeypatch):
+    from utils import write_unique
+    real_link = os.link
+
+    def another_process_first(src, dst):
+        # Another run writes this very name between our choice of it and our claim.
+        if os.path.basename(dst) == 'a.png':
+            with open(dst, 'wb') as f:
+                f.write(b'theirs')
+        return real_link(src, dst)
+    monkeypatch.setattr(os, 'link', another_process_first)
+    assert write_unique(str(tmp_path), 'a.png', b'ours') == str(tmp_path / 'a_2.png')
+    assert (tmp_path / 'a.png').read_bytes() == b'theirs' and (tmp_path / 'a_2.png').read_bytes() == b'ours'
+    assert sorted(os.listdir(tmp_path)) == ['a.png', 'a_2.png']  # no temporary file left
+
+    def no_hard_links(src, dst):
+        raise PermissionError(1, 'Operation not permitted')  # what vfat answers
+    monkeypatch.setattr(os, 'link', no_hard_links)
+    assert write_unique(str(tmp_path), 'a.png', b'again') == str(tmp_path / 'a_3.png')
+    assert (tmp_path / 'a_3.png').read_bytes() == b'again' and (tmp_path / 'a.png').read_bytes() == b'theirs'
+    assert sorted(os.listdir(tmp_path)) == ['a.png', 'a_2.png', 'a_3.png']
+
+
+def test_write_atomic_replaces_and_write_unique_does_not(tmp_path):
+    from utils import write_atomic, write_unique
+    old_umask = os.umask(0o022)
+    try:
+        write_atomic(str(tmp_path / 'a.txt'), 'one')
+        write_atomic(str(tmp_path / 'a.txt'), b'two')
+        assert write_unique(str(tmp_path), 'a.txt', b'three') == str(tmp_path / 'a_2.txt')
+    finally:
+        os.umask(old_umask)
+    assert (tmp_path / 'a.txt').read_bytes() == b'two' and (tmp_path / 'a_2.txt').read_bytes() == b'three'
+    assert sorted(os.listdir(tmp_path)) == ['a.txt', 'a_2.txt']
+    assert all(os.stat(tmp_path / n).st_mode & 0o777 == 0o644 for n in ('a.txt', 'a_2.txt'))
+
+
+def test_cli_result_dir_that_is_a_file(tmp_path, capsys):
+    src = tmp_path / 'in'
+    src.mkdir()
+    cv2.imwrite(str(src / 'a.png'), cartoon(10, 12))
+    (tmp_path / 'out.png').write_bytes(b'a file')
+    assert _upscale_cli(src, tmp_path / 'out.png') == 2
+    err = capsys.readouterr().err
+    assert 'error: --result_dir' in err and 'out.png' in err and 'Traceback' not in err, err
+    assert (tmp_path / 'out.png').read_bytes() == b'a file'
+
+
+def test_cli_refuses_a_result_too_large_before_decoding_it(tmp_path, capsys, monkeypatch):
+    from ugatit import upscale_phase
+    monkeypatch.setattr(upscale_phase, 'MAX_OUTPUT_PIXELS', 100 * 100)
+    decoded = []
+    real_imdecode = cv2.imdecode
+
+    def spy(*args, **kwargs):
+        img = real_imdecode(*args, **kwargs)
+        decoded.append(None if img is None else img.shape[:2])
+        return img
+    monkeypatch.setattr(cv2, 'imdecode', spy)
+    src = tmp_path / 'in'
+    src.mkdir()
+    cv2.imwrite(str(src / 'large.png'), np.dstack([cartoon(30, 40), np.full((30, 40), 9, np.uint8)]))
+    cv2.imwrite(str(src / 'small.png'), cartoon(10, 12))
+    assert _upscale_cli(src, tmp_path / 'out', '--upscale', '4') == 2
+    assert 'large.png: 40x30 pixels, 4x would make' in capsys.readouterr().out
+    assert (30, 40) not in decoded and (10, 12) in decoded, decoded
+
+
 def test_cli_refuses_a_result_dir_holding_an_input(tmp_path, capsys):
     src = tmp_path / 'in'
     src.mkdir()
