@@ -225,15 +225,15 @@ def test_a_good_network_passes_its_self_check_silently(monkeypatch, capsys):
 
 
 def test_self_check_of_the_real_networks(monkeypatch):
-    """Each real network's score is far from the threshold, on one side or the other; upconv_7 and
-    anime4k (no squeeze-and-excitation layers) pass on every CPU measured, and waifu2x runs
-    cunet exactly when cunet passes. Measured on an AVX-512 CPU: cunet 7.7 dB (fails), upconv_7
-    32.2, anime4k 31.6 (docs/upscale.md)."""
+    """Each real network's score is over 8 dB from the threshold, on one side or the other (a
+    working cunet gives 31.4 dB); upconv_7 and anime4k (no squeeze-and-excitation layers) pass on
+    every CPU measured, and waifu2x runs cunet exactly when cunet passes. Measured on an AVX-512
+    CPU: cunet 7.7 dB (fails), upconv_7 32.2, anime4k 31.6 (docs/upscale.md)."""
     fresh_process(monkeypatch)
     for name in ('waifu2x', 'waifu2x-upconv7', 'anime4k'):
         available(name)
         score = U.self_check_score(name)
-        assert abs(score - U.SELF_CHECK_MIN_DB) > 10, (name, score)
+        assert abs(score - U.SELF_CHECK_MIN_DB) > 8, (name, score)
     assert U.self_check_score('waifu2x-upconv7') > U.SELF_CHECK_MIN_DB
     assert U.self_check_score('anime4k') > U.SELF_CHECK_MIN_DB
     cunet_passes = U.self_check_score('waifu2x') > U.SELF_CHECK_MIN_DB

@@ -50,7 +50,8 @@ FALLBACK = {'waifu2x': 'waifu2x-upconv7', 'waifu2x-upconv7': 'anime4k', 'anime4k
 # Self-check: PSNR (dB) of a network's 2x pass of self_check_image() against its Lanczos-4
 # enlargement. Measured on an AVX-512 CPU (docs/upscale.md): working networks 31.4 (cunet, run by a
 # fixed ncnn) to 32.2 dB (upconv_7), anime4k 31.6; the wheel's broken cunet 7.7, uniform noise 8.3,
-# red and blue swapped 10.5, an all-black picture 5.0. 20 dB is over 10 dB from both groups.
+# red and blue swapped 10.5, an all-black picture 5.0. 20 dB is 11 dB below the first group and
+# 9.5 dB or more above the second.
 SELF_CHECK_MIN_DB = 20.0
 
 _backends = {}
