@@ -62,8 +62,8 @@ def ensure_writable_folder(path, flag):
         os.close(fd)
         os.remove(probe)
     except OSError as exc:
-        raise UserError('%s %s is not a writable folder (%s): choose another %s'
-                        % (flag, printable(path), exc.strerror or exc, flag))
+        reason = 'a file of that name is there' if os.path.isfile(path) else exc.strerror or exc
+        raise UserError('%s %s is not a writable folder (%s): choose another %s' % (flag, printable(path), reason, flag))
     return path
 
 
@@ -178,20 +178,30 @@ def to_uint8(images):
 
 
 
-def write_atomic(path, data):
-    """Write bytes (or text, as UTF-8) to `path` through a temporary file in the same folder,
-    renamed over `path` only once complete: a failed or interrupted write leaves no partial file
-    under the final name, and an earlier file of that name intact."""
-    if isinstance(data, str):
-        data = data.encode('utf-8')
-    fd, tmp = tempfile.mkstemp(prefix='.%s.' % os.path.basename(path)[:100], suffix='.tmp',
-                               dir=os.path.dirname(path) or '.')
+def _write_temp(folder, name, data):
+    """A new temporary file in `folder` (its name starts with `name`) holding the bytes `data`,
+    with the permissions of an ordinary new file; returns its path."""
+    fd, tmp = tempfile.mkstemp(prefix='.%s.' % name[:100], suffix='.tmp', dir=folder or '.')
     try:
         with os.fdopen(fd, 'wb') as f:
             f.write(data)
         umask = os.umask(0)
         os.umask(umask)
         os.chmod(tmp, 0o666 & ~umask)  # mkstemp's 0600 would hide the file from others
+    except BaseException:
+        os.remove(tmp)
+        raise
+    return tmp
+
+
+def write_atomic(path, data):
+    """Write bytes (or text, as UTF-8) to `path` through a temporary file in the same folder,
+    renamed over `path` only once complete: a failed or interrupted write leaves no partial file
+    under the final name, and an earlier file of that name intact."""
+    if isinstance(data, str):
+        data = data.encode('utf-8')
+    tmp = _write_temp(os.path.dirname(path), os.path.basename(path), data)
+    try:
         os.replace(tmp, path)
     except BaseException as exc:
         if os.path.exists(tmp):
@@ -201,15 +211,70 @@ def write_atomic(path, data):
         raise
 
 
-def imwrite_rgb(path, img):
-    """Write an RGB (or RGBA) uint8 image [H, W, 3 or 4] atomically (write_atomic), in the format
-    of the path's extension (PNG without one); raise OSError naming the path if it cannot."""
+def unique_names(folder, name):
+    """folder/<name>, then folder/<stem>_2<ext>, folder/<stem>_3<ext>, ... (endless)."""
+    stem, ext = os.path.splitext(name)
+    for n in itertools.count(1):
+        yield os.path.join(folder, name if n == 1 else '%s_%d%s' % (stem, n, ext))
+
+
+def _link_if_free(tmp, path):
+    """Give the complete file `tmp` the name `path` unless something has that name; returns
+    whether it did (tmp is gone then). A hard link fails on an existing name, so there is no
+    check-then-write race; where the folder has no hard links (FAT, some network shares), a file
+    created with O_EXCL claims the name and tmp replaces it."""
+    try:
+        os.link(tmp, path)
+    except FileExistsError:
+        return False
+    except OSError:  # no hard links here
+        try:
+            os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL))
+        except FileExistsError:
+            return False
+        try:
+            os.replace(tmp, path)
+        except BaseException:
+            os.remove(path)  # the empty claim
+            raise
+        return True
+    os.remove(tmp)
+    return True
+
+
+def publish_unique(tmp, folder, name):
+    """Give the complete file `tmp` the first free name of unique_names(folder, name) and return
+    that path; never replaces a file, even one another process writes meanwhile."""
+    return next(path for path in unique_names(folder, name) if _link_if_free(tmp, path))
+
+
+def write_unique(folder, name, data):
+    """Write the bytes `data` to a new file in `folder` named `name`, or, when a file has that name,
+    stem_2.ext, stem_3.ext, ... (publish_unique). The file is complete before it gets its name.
+    Returns its path."""
+    tmp = _write_temp(folder, name, data)
+    try:
+        return publish_unique(tmp, folder, name)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+
+
+def encode_image(path, img):
+    """The file bytes of an RGB (or RGBA) uint8 image [H, W, 3 or 4] in the format of the path's
+    extension (PNG without one); raise OSError naming the path if it cannot be encoded."""
     ext = os.path.splitext(path)[1] or '.png'
     code = cv2.COLOR_RGBA2BGRA if img.ndim == 3 and img.shape[2] == 4 else cv2.COLOR_RGB2BGR
     ok, buf = cv2.imencode(ext, cv2.cvtColor(img, code))
     if not ok:
         raise OSError('could not encode an image for %s' % path)
-    write_atomic(path, buf.tobytes())
+    return buf.tobytes()
+
+
+def imwrite_rgb(path, img):
+    """Write an RGB (or RGBA) uint8 image [H, W, 3 or 4] atomically (write_atomic), in the format
+    of the path's extension (PNG without one); raise OSError naming the path if it cannot."""
+    write_atomic(path, encode_image(path, img))
 
 
 def refuse_result_dir_holding_inputs(result_dir, files):
@@ -263,9 +328,7 @@ def claim_unique_path(folder, name, also=()):
     is ever written over). The same name is claimed in every folder of `also` as well (for
     outputs that share a name across folders); the returned path is the one in `folder`.
     Write the file with write_atomic; release_unwritten removes the claims never written."""
-    stem, ext = os.path.splitext(name)
-    for n in itertools.count(1):
-        candidate = name if n == 1 else '%s_%d%s' % (stem, n, ext)
+    for candidate in unique_names('', name):
         claimed = []
         try:
             for where in (folder,) + tuple(also):

@@ -10,12 +10,18 @@ with plain interpolation. `upscale` enlarges it first with a network made for an
 
 The backends are imported on first use. The networks enlarge by 2x per pass (4x = two passes);
 large inputs are cut into overlapping tiles, so that memory stays bounded and no seam shows.
+
+Each network is checked once per process before its first use: a small synthetic picture must
+come out close to its Lanczos enlargement. On CPUs with AVX-512 the ncnn inside the waifu2x wheel
+returns noise for cunet (docs/upscale.md); a network that fails the check is replaced by the next
+in FALLBACK, and one console line says so.
 """
 
 import os
 
 import cv2
 import numpy as np
+from tqdm import tqdm
 
 from ugatit.errors import UserError
 
@@ -24,6 +30,7 @@ FACTORS = (1, 2, 4)
 # Chosen from `python -m ugatit.bench --what upscale` (docs/upscale.md).
 DEFAULT_UPSCALER = 'waifu2x'
 WAIFU2X_MODEL = 'models-cunet'
+UPCONV7_MODEL = 'models-upconv_7_anime_style_art_rgb'
 # -1: no denoising, the scale-only model. The denoising models lose detail on clean input
 # (docs/upscale.md); the generator's output is not JPEG-compressed.
 WAIFU2X_NOISE = -1
@@ -36,7 +43,20 @@ SYSDEPS_COMMAND = 'apt-get install -y libvulkan1 libomp5'
 TILE = 256
 OVERLAP = 32
 
+# The networks, by the name `backend` takes ('waifu2x' is cunet), and what each is called in messages.
+NETWORK_LABELS = {'waifu2x': 'waifu2x cunet', 'waifu2x-upconv7': 'waifu2x upconv_7', 'anime4k': 'anime4k'}
+# What runs instead of a network that fails its self-check (or, after the first, cannot be loaded).
+FALLBACK = {'waifu2x': 'waifu2x-upconv7', 'waifu2x-upconv7': 'anime4k', 'anime4k': 'lanczos'}
+# Self-check: PSNR (dB) of a network's 2x pass of self_check_image() against its Lanczos-4
+# enlargement. Measured on an AVX-512 CPU (docs/upscale.md): working networks 31.4 (cunet, run by a
+# fixed ncnn) to 32.2 dB (upconv_7), anime4k 31.6; the wheel's broken cunet 7.7, uniform noise 8.3,
+# red and blue swapped 10.5, an all-black picture 5.0. 20 dB is 11 dB below the first group and
+# 9.5 dB or more above the second.
+SELF_CHECK_MIN_DB = 20.0
+
 _backends = {}
+_check_scores = {}  # network -> its self-check PSNR in this process
+_resolved = {}  # --upscaler -> the upscaler that runs for it in this process
 
 
 def _chain_text(exc):
@@ -89,14 +109,75 @@ def _load_anime4k(model=ANIME4K_MODEL):
     return run
 
 
+def _load_upconv7():
+    return load_waifu2x(UPCONV7_MODEL)
+
+
+LOADERS = {'waifu2x': load_waifu2x, 'waifu2x-upconv7': _load_upconv7, 'anime4k': _load_anime4k}
+
+
 def backend(name):
-    """The 2x pass of upscaler `name` ('waifu2x' or 'anime4k'), loaded once per process."""
+    """The 2x pass of network `name` (a key of LOADERS), loaded once per process, unchecked."""
     if name not in _backends:
-        loaders = {'waifu2x': load_waifu2x, 'anime4k': _load_anime4k}
-        if name not in loaders:
+        if name not in LOADERS:
             raise UserError('unknown upscaler %r (choose from %s)' % (name, ', '.join(UPSCALERS)))
-        _backends[name] = loaders[name]()
+        _backends[name] = LOADERS[name]()
     return _backends[name]
+
+
+def psnr(ref, img):
+    """PSNR in dB of uint8 images of one shape (inf when equal)."""
+    mse = np.mean((ref.astype(np.float64) - img.astype(np.float64)) ** 2)
+    return float('inf') if mse == 0 else float(10 * np.log10(255.0 ** 2 / mse))
+
+
+def self_check_image(size=48):
+    """A fixed RGB uint8 picture: smooth gradients, a disc with a dark outline, a square, a line."""
+    yy, xx = np.mgrid[0:size, 0:size].astype(np.float64) / (size - 1)
+    img = np.dstack([60 + 150 * xx, 40 + 170 * yy, 200 - 120 * xx * yy]).astype(np.uint8)
+    cv2.circle(img, (15, 16), 9, (230, 60, 40), -1, cv2.LINE_AA)
+    cv2.circle(img, (15, 16), 9, (20, 20, 30), 2, cv2.LINE_AA)
+    cv2.rectangle(img, (27, 26), (41, 40), (250, 230, 90), -1)
+    cv2.line(img, (4, 44), (44, 30), (10, 40, 120), 2, cv2.LINE_AA)
+    return img
+
+
+def self_check_score(name):
+    """PSNR (dB) of network `name`'s 2x pass of self_check_image() against Lanczos, once per process."""
+    if name not in _check_scores:
+        img = self_check_image()
+        out = np.asarray(backend(name)(img))
+        ref = lanczos(img, 2)
+        _check_scores[name] = psnr(ref, out) if out.shape == ref.shape else float('-inf')
+    return _check_scores[name]
+
+
+def resolve(upscaler):
+    """The upscaler that runs for `upscaler`: itself, or when its network fails the self-check on
+    this CPU, the first in its FALLBACK chain that passes (Lanczos at the end); one line says so.
+
+    The requested network's UserError (missing libraries) is raised; a fallback that cannot be
+    loaded is passed over."""
+    if upscaler not in _resolved:
+        name, failed = upscaler, []
+        while name != 'lanczos':
+            try:
+                score = self_check_score(name)
+            except UserError as exc:
+                if name == upscaler:
+                    raise
+                failed.append('%s cannot be loaded (%s)' % (NETWORK_LABELS[name], exc))
+            else:
+                if score >= SELF_CHECK_MIN_DB:
+                    break
+                failed.append('%s fails its self-check on this CPU (%.1f dB against Lanczos, at least %.0f '
+                              'needed)' % (NETWORK_LABELS[name], score, SELF_CHECK_MIN_DB))
+            name = FALLBACK[name]
+        if failed:
+            tqdm.write(' [!] --upscaler %s: %s; using %s instead (docs/upscale.md)'
+                       % (upscaler, '; '.join(failed), NETWORK_LABELS.get(name, name)))
+        _resolved[upscaler] = name
+    return _resolved[upscaler]
 
 
 def tiled(step, img, tile=TILE, overlap=OVERLAP, factor=2):
@@ -154,16 +235,18 @@ def upscale(img, factor=2, upscaler=DEFAULT_UPSCALER, tile=TILE, overlap=OVERLAP
     img: RGB uint8 [H, W, 3] or RGBA uint8 [H, W, 4] (any H, W >= 1; odd sizes are fine).
     Returns uint8 [H*factor, W*factor, C]. The alpha channel of RGBA is enlarged bilinearly:
     it is a mask, not art, and sharper kernels ring along its edges (a 255 region would get
-    dips to 241 next to a transparent one). Raises UserError when the upscaler's libraries are missing.
+    dips to 241 next to a transparent one). A network that fails its self-check on this CPU is
+    replaced (resolve). Raises UserError when the upscaler's libraries are missing.
     """
     img = _check(img, factor, upscaler)
     if factor == 1:
         return img.copy()
     rgb = np.ascontiguousarray(img[:, :, :3])
-    if upscaler == 'lanczos':
+    name = resolve(upscaler)
+    if name == 'lanczos':
         rgb = lanczos(rgb, factor)
     else:
-        step = backend(upscaler)
+        step = backend(name)
         for _ in range(factor // 2):
             rgb = tiled(step, rgb, tile, overlap)
     if img.shape[2] == 4:

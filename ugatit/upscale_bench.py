@@ -14,15 +14,10 @@ import numpy as np
 from tqdm import tqdm
 
 from ugatit import upscale as U
+from ugatit.upscale import psnr
 from utils import list_images, read_image_rgb
 
 SAMPLE = os.path.join('..', 'shared', 'data', 'selfie2anime-mini')
-
-
-def psnr(ref, img):
-    """PSNR in dB of uint8 images of one shape (inf when equal)."""
-    mse = np.mean((ref.astype(np.float64) - img.astype(np.float64)) ** 2)
-    return float('inf') if mse == 0 else float(10 * np.log10(255.0 ** 2 / mse))
 
 
 def ssim(ref, img, data_range=255.0):

@@ -1,10 +1,11 @@
 """`python main.py --phase upscale --input PATH --upscale 2 --result_dir OUT`: enlarge existing
 images (results of an earlier run or of any other tool) with no model involved.
 
-PATH is an image, a folder or a glob. Each result keeps its input's name (sanitised, made
-unique) and format; images with an alpha channel keep it (written as PNG when the format has
-none). Unreadable files are named and skipped. The result folder must not hold any input, so
-nothing of the user's is overwritten; each file is written to a temporary name first.
+PATH is an image, a folder or a glob. Each result keeps its input's name (sanitised) and format;
+images with an alpha channel keep it (written as PNG when the format has none). Unreadable files
+and results too large are named and skipped, the size read from the file's header before it is
+decoded. Nothing of the user's is overwritten: the result folder must not hold any input, and a
+result whose name a file already has gets a _2, _3, ... suffix (utils.write_unique).
 """
 
 import os
@@ -15,8 +16,9 @@ from tqdm import tqdm
 
 from ugatit.errors import UserError
 from ugatit.upscale import upscale
-from utils import (IMAGE_EXTENSIONS, MAX_IMAGE_PIXELS, ImageError, check_folder, expand_inputs, imwrite_rgb,
-                   read_image_rgb, refuse_result_dir_holding_inputs, unique_stem)
+from utils import (IMAGE_EXTENSIONS, MAX_IMAGE_PIXELS, ImageError, encode_image, ensure_writable_folder,
+                   expand_inputs, image_header, printable, read_image_rgb, refuse_result_dir_holding_inputs, safe_name,
+                   write_unique)
 
 # Results larger than the largest input accepted are refused (memory), file by file.
 MAX_OUTPUT_PIXELS = MAX_IMAGE_PIXELS
@@ -43,12 +45,23 @@ def read_image(path):
     return np.dstack([rgb, alpha])
 
 
-def output_name(path, stem, has_alpha):
-    """`stem` with the input's extension; PNG when the input's format cannot hold the alpha."""
-    ext = os.path.splitext(path)[1].lower()
+def check_output_size(path, factor):
+    """Raise ImageError when the file's image, enlarged `factor` times, would exceed
+    MAX_OUTPUT_PIXELS; read from its header (utils.image_header), before anything is decoded."""
+    w, h, _ = image_header(path)
+    pixels = w * h * factor ** 2
+    if pixels > MAX_OUTPUT_PIXELS:
+        raise ImageError('%s: %dx%d pixels, %dx would make %.0f megapixels (at most %.0f)'
+                         % (printable(path), w, h, factor, pixels / 1e6, MAX_OUTPUT_PIXELS / 1e6))
+
+
+def output_name(path, has_alpha):
+    """The input's name, sanitised, with its extension; PNG when its format cannot hold the alpha."""
+    stem, ext = os.path.splitext(os.path.basename(path))
+    ext = ext.lower()
     if ext not in IMAGE_EXTENSIONS or (has_alpha and ext not in ALPHA_EXTENSIONS):
         ext = '.png'
-    return stem + ext
+    return safe_name(stem) + ext
 
 
 def run_upscale(config):
@@ -61,21 +74,20 @@ def run_upscale(config):
         raise UserError('--input %s matched no file (give an image, a folder or a quoted glob '
                         'such as "results/*.png")' % photo.input)
     refuse_result_dir_holding_inputs(config.paths.result_dir, files)
-    out_dir = check_folder(config.paths.result_dir)
-    used, failed = set(), 0
+    out_dir = ensure_writable_folder(config.paths.result_dir, '--result_dir')
+    failed = 0
     for path in tqdm(files, desc='upscaling %dx (%s)' % (photo.upscale, photo.upscaler), unit='img'):
         try:
+            check_output_size(path, photo.upscale)
             img = read_image(path)
-            pixels = img.shape[0] * img.shape[1] * photo.upscale ** 2
-            if pixels > MAX_OUTPUT_PIXELS:
-                raise ImageError('%s: %dx%d pixels, %dx would make %.0f megapixels (at most %.0f)' % (
-                    path, img.shape[1], img.shape[0], photo.upscale, pixels / 1e6, MAX_OUTPUT_PIXELS / 1e6))
         except ImageError as exc:
             tqdm.write(' [!] skipped: %s' % exc)
             failed += 1
             continue
         big = upscale(img, photo.upscale, photo.upscaler)
-        name = output_name(path, unique_stem(path, used), img.shape[2] == 4)
-        imwrite_rgb(os.path.join(out_dir, name), big)
+        name = output_name(path, img.shape[2] == 4)
+        written = write_unique(out_dir, name, encode_image(name, big))
+        if os.path.basename(written) != name:
+            tqdm.write(' [*] %s exists: %s written as %s' % (os.path.join(out_dir, name), printable(path), written))
     print(' [*] %d of %d image(s) upscaled %dx into %s' % (len(files) - failed, len(files), photo.upscale, out_dir))
     return 2 if failed else 0

@@ -18,7 +18,6 @@ resized back to the frame's size, so that the output keeps the whole picture and
 
 import contextlib
 import errno
-import itertools
 import os
 import queue
 import secrets
@@ -33,7 +32,7 @@ from ugatit import faces as F
 from ugatit.errors import Stopped, UserError
 from ugatit.smoothing import FaceTracker
 from ugatit.video_io import VideoWriter, check_disk_space, probe, read_frames
-from utils import ensure_writable_folder, safe_name
+from utils import ensure_writable_folder, publish_unique, safe_name, unique_names
 
 QUEUE_BATCHES = 2   # batches each queue holds: enough to overlap, little memory
 _END = object()
@@ -125,49 +124,22 @@ def make_aligner(config):
     return face_aligner(config.photo)
 
 
-def output_names(out_dir, source_name):
-    """<out_dir>/<safe stem>.mp4, then <stem>_2.mp4, <stem>_3.mp4 ... (endless)."""
-    stem = safe_name(os.path.splitext(os.path.basename(source_name))[0], default='video')
-    yield os.path.join(out_dir, stem + '.mp4')
-    for n in itertools.count(2):
-        yield os.path.join(out_dir, '%s_%d.mp4' % (stem, n))
+def output_name(source_name):
+    """<safe stem>.mp4 of the input's name; unique_names() gives <stem>_2.mp4, ... after it."""
+    return safe_name(os.path.splitext(os.path.basename(source_name))[0], default='video') + '.mp4'
 
 
 def output_path(config, source_name):
-    """The first of output_names() in --result_dir (checked writable) that does not exist yet.
-    Another run can take it before this one ends: publish() claims a name atomically."""
+    """The first free name for the input's video in --result_dir (checked writable). Another run
+    can take it before this one ends: publish() claims a name atomically."""
     out_dir = ensure_writable_folder(config.paths.result_dir, '--result_dir')
-    return next(path for path in output_names(out_dir, source_name) if not os.path.exists(path))
+    return next(path for path in unique_names(out_dir, output_name(source_name)) if not os.path.exists(path))
 
 
 def publish(tmp, out_dir, source_name):
-    """Give the finished file `tmp` the first free name of output_names() and return that name.
-    Each name is claimed atomically, so runs that finish together never replace each other's
-    file (see _claim)."""
-    return next(path for path in output_names(out_dir, source_name) if _claim(tmp, path))
-
-
-def _claim(tmp, path):
-    """Rename tmp to path unless path exists; returns whether it did. A hard link fails when the
-    name exists; where the folder has no hard links (FAT, some network shares), a file created
-    with O_EXCL claims the name and tmp replaces it."""
-    try:
-        os.link(tmp, path)
-    except FileExistsError:
-        return False
-    except OSError:  # no hard links here
-        try:
-            os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL))
-        except FileExistsError:
-            return False
-        try:
-            os.replace(tmp, path)
-        except BaseException:
-            os.remove(path)  # the empty claim
-            raise
-        return True
-    os.remove(tmp)
-    return True
+    """Give the finished file `tmp` the first free video name in out_dir and return it
+    (utils.publish_unique: runs that finish together never replace each other's file)."""
+    return publish_unique(tmp, out_dir, output_name(source_name))
 
 
 def run_video(config, translate=None):
@@ -228,7 +200,7 @@ def write_video(info, out_dir, processor, batch_size):
 def _create_temporary(out_dir, source_name):
     """A new empty hidden file in out_dir for the video being written, with the user's usual
     permissions (0666 & ~umask, which the published file keeps; mkstemp would give 0600)."""
-    name = os.path.basename(next(output_names(out_dir, source_name)))
+    name = output_name(source_name)
     path = os.path.join(out_dir, '.%s.%s.part.mp4' % (name, secrets.token_hex(8)))
     os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
     return path
