@@ -44,6 +44,12 @@ def checkpoint_member(name):
     return base
 
 
+def bad_name_error(archive, raw):
+    """The ArchiveError for a member name flagged as UTF-8 (bit 11) that is not valid UTF-8."""
+    return ArchiveError('%s: the name of member %r is marked as UTF-8 but is not valid UTF-8: the archive is '
+                        'corrupt or was written by a faulty zip tool' % (archive, raw))
+
+
 def complete_prefix(names):
     """The prefix (base name) of a checkpoint whose index and every data shard are among `names`;
     the largest step when there are several; None when there is none."""
@@ -69,6 +75,8 @@ def extract_checkpoint(archive, folder):
     try:
         try:
             found = _extract_with_zipfile(archive, tmp)
+        except UnicodeDecodeError as exc:  # zipfile decodes the names flagged UTF-8 strictly
+            raise bad_name_error(archive, exc.object)
         except (zipfile.BadZipFile, zlib.error, EOFError) as exc:
             tqdm.write(' [*] Python zipfile cannot read %s (%s): reading its members in order instead'
                        % (os.path.basename(archive), exc))
@@ -117,7 +125,7 @@ def _extract_in_order(archive, out):
     found = []
     with open(archive, 'rb') as f, _progress(os.path.getsize(archive)) as bar:
         while complete_prefix(found) is None and f.read(4) == _LOCAL_HEADER:
-            flags, method, crc, csize, usize, zip64, name = _local_header(f)
+            flags, method, crc, csize, usize, zip64, name = _local_header(f, archive)
             base = checkpoint_member(name)
             dst = open(os.path.join(out, base), 'wb') if base else None
             try:
@@ -137,14 +145,17 @@ def _extract_in_order(archive, out):
     return found
 
 
-def _local_header(f):
+def _local_header(f, archive):
     """Parse a local file header after its signature: (flags, method, crc, csize, usize, zip64, name)."""
     fixed = f.read(26)
     if len(fixed) < 26:
         raise ArchiveError('truncated local header at byte %d' % f.tell())
     _, flags, method, _, _, crc, csize, usize, name_len, extra_len = struct.unpack('<HHHHHIIIHH', fixed)
     raw = f.read(name_len)
-    name = raw.decode('utf-8' if flags & 0x800 else 'cp437')
+    try:
+        name = raw.decode('utf-8' if flags & 0x800 else 'cp437')
+    except UnicodeDecodeError:
+        raise bad_name_error(archive, raw)
     extra = f.read(extra_len)
     zip64 = False
     while len(extra) >= 4:  # a zip64 extra field holds the sizes stored as 0xFFFFFFFF
