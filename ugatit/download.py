@@ -12,7 +12,7 @@ in the environment variable UGATIT_MIRROR_URL (base URL of a mirror with the Hug
 layout, `<base>/<model_dir>/<file>`). See docs/pretrained.md.
 
 Every request has a connect and a read timeout (CONNECT_TIMEOUT, READ_TIMEOUT) and is announced
-by a line naming what it waits for.
+by a line naming what it waits for; ugatit/dataset_download.py uses the same machinery.
 """
 
 import inspect
@@ -110,15 +110,16 @@ def verify_checkpoint(prefix, config):
     return ignored
 
 
-def check_disk_space(folder, needed_bytes, what):
-    """Raise UserError unless the file system holding `folder` has `needed_bytes` free."""
+def check_disk_space(folder, needed_bytes, what, flag='--checkpoint_dir'):
+    """Raise UserError unless the file system holding `folder` has `needed_bytes` free; `flag`
+    is the option that chooses another place."""
     probe = os.path.abspath(folder)
     while not os.path.isdir(probe):
         probe = os.path.dirname(probe)
     free = shutil.disk_usage(probe).free
     if free < needed_bytes:
         raise UserError('not enough disk space in %s: %s needs %.1f GB, %.1f GB are free. Free some space '
-                        'or pass another --checkpoint_dir.' % (probe, what, needed_bytes / GB, free / GB))
+                        'or pass another %s.' % (probe, what, needed_bytes / GB, free / GB, flag))
 
 
 def _total_size(response, offset):
