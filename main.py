@@ -1,7 +1,9 @@
 """U-GAT-IT (Kim et al., ICLR 2020) in TensorFlow graph mode: train, test and translate photos.
 
 Examples:
-  # train on <dataset_dir>/selfie2anime/{trainA,trainB} with the official defaults
+  # the authors' selfie2anime dataset into dataset/selfie2anime/, checked (docs/dataset.md);
+  # then train on <dataset_dir>/selfie2anime/{trainA,trainB} with the official defaults
+  python main.py --phase download --what dataset --dataset selfie2anime
   python main.py --phase train --dataset selfie2anime
 
   # translate testA -> B and testB -> A with the released checkpoint in
@@ -56,7 +58,8 @@ def build_parser():
         epilog=__doc__.split('Examples:', 1)[1].join(['examples:', '']))
     add = parser.add_argument
     add('--phase', type=str, default='train', choices=PHASES,
-        help='train; test; export a generator as SavedModel + TFLite; download a released checkpoint; '
+        help='train; test; export a generator as SavedModel + TFLite; download a released checkpoint (or, '
+             'with --what dataset, the selfie2anime dataset); '
              'eval: KID and FID; upscale --input images; serve a web page (default: %(default)s)')
     add('--light', type=str2bool, default=False, help='U-GAT-IT light (GAP before the MLP) instead of full (default: %(default)s)')
     add('--dataset', type=str, default='selfie2anime', help='dataset name: folder under --dataset_dir (default: %(default)s)')
@@ -150,13 +153,17 @@ def build_parser():
     add('--upscaler', type=str, default=DEFAULT_UPSCALER, choices=UPSCALERS,
         help='super-resolution for --upscale (default: %(default)s)')
 
-    download = parser.add_argument_group('released checkpoints (--phase download)')
+    download = parser.add_argument_group('released checkpoints and dataset (--phase download)')
     add = download.add_argument
+    add('--what', type=str, default='model', choices=('model', 'dataset'),
+        help='model: a released checkpoint (--model); dataset: the authors\' selfie2anime dataset into '
+             '--dataset_dir/--dataset (docs/dataset.md) (default: %(default)s)')
     add('--model', type=str, default='selfie2anime-100', choices=('selfie2anime-100', 'selfie2anime-50'),
         help='the released checkpoint to download into --checkpoint_dir (default: %(default)s)')
     add('--source', type=str, default='auto', choices=('auto', 'gdrive', 'mirror'),
         help='auto: Google Drive, then the Hugging Face mirror (default: %(default)s)')
-    add('--archive', type=str, default=None, help='unpack this already downloaded zip instead of downloading')
+    add('--archive', type=str, default=None, help='unpack this already downloaded zip (checkpoint or dataset) '
+        'instead of downloading')
 
     evaluation = parser.add_argument_group('KID and FID (--phase eval; docs/evaluation.md)')
     add = evaluation.add_argument
@@ -228,6 +235,7 @@ def validate(args):
     if args.towers < 1:
         errors.append('--towers must be >= 1 (got %d)' % args.towers)
     errors += _validate_diff_augment(args)
+    errors += _validate_download_flags(args)
     errors += _validate_photo_flags(args)
     if not 0 <= args.port <= 65535:
         errors.append('--port must be in 0..65535 (got %d)' % args.port)
@@ -242,6 +250,20 @@ def validate(args):
     if not args.dataset or os.sep in args.dataset or args.dataset in ('.', '..'):
         errors.append('--dataset must be a folder name under --dataset_dir, not a path (got %r)' % args.dataset)
     return errors
+
+
+def _validate_download_flags(args):
+    if args.what == 'model':
+        return []
+    from ugatit.dataset_download import DATASETS
+    if args.phase != 'download':
+        return ['--what %s applies to --phase download' % args.what]
+    if args.dataset not in DATASETS:
+        return ['--what dataset downloads %s (the dataset the authors released), not --dataset %s'
+                % (' or '.join(DATASETS), args.dataset)]
+    if args.source == 'mirror':
+        return ['--what dataset: no mirror of the dataset is known; use --source auto (Google Drive)']
+    return []
 
 
 def _validate_diff_augment(args):
@@ -406,6 +428,9 @@ STANDALONE_PHASES = ('download', 'eval', 'upscale')
 
 def run_standalone_phase(config):
     """Run a phase of STANDALONE_PHASES; returns the exit status."""
+    if config.phase == 'download' and config.download.what == 'dataset':
+        from ugatit.dataset_download import run_dataset_download
+        return run_dataset_download(config)
     if config.phase == 'download':
         from ugatit.download import run_download
         return run_download(config)

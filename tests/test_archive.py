@@ -8,6 +8,7 @@ import zipfile
 import pytest
 
 from ckpt_helpers import A_FOLDER, reference_a_folder
+from ugatit import archive as archive_module
 from ugatit.archive import ArchiveError, checkpoint_member, complete_prefix, extract_checkpoint
 from zip_builder import checkpoint_zip
 
@@ -76,6 +77,23 @@ def test_not_a_zip_and_a_zip_without_checkpoint_are_refused(tmp_path):
         zf.writestr('checkpoint/UGATIT.model-1.index', 'x')  # an index without its data shard
     with pytest.raises(ArchiveError, match='UGATIT.model-1.index'):
         extract_checkpoint(str(tmp_path / 'other.zip'), str(tmp_path / 'out'))
+
+
+@pytest.mark.parametrize('reader', ['zipfile', 'in order'])
+def test_member_name_flagged_utf8_but_invalid_is_refused_naming_the_archive(tmp_path, reader):
+    """Issue #25: such a name gave a UnicodeDecodeError traceback, from zipfile (which decodes
+    the names flagged UTF-8 strictly) or from the in-order reader's local headers."""
+    archive = checkpoint_zip(str(tmp_path / 'bad name.zip'), reference_a_folder(), PREFIX, A_FOLDER, bad_name=True)
+    out = tmp_path / 'out'
+    with pytest.raises(ArchiveError) as caught:
+        if reader == 'zipfile':
+            extract_checkpoint(archive, str(out))
+        else:
+            out.mkdir()
+            archive_module._extract_in_order(archive, str(out))
+    assert archive in str(caught.value) and 'not valid UTF-8' in str(caught.value)
+    assert "r\\xe9sum\\xe9.txt" in str(caught.value)  # the member, its bytes escaped
+    assert os.listdir(out) == []
 
 
 def test_member_names():

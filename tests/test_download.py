@@ -6,16 +6,14 @@ import dataclasses
 import json
 import os
 import re
-import socket
-import threading
 from collections import namedtuple
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
 import main
 from ckpt_helpers import A_FOLDER, reference_a_folder
 from conftest import shared_path
+from net_helpers import closed_port_url, server, silent_server  # noqa: F401 (fixtures)
 from ugatit import download
 from ugatit.config import ModelConfig
 from zip_builder import checkpoint_zip
@@ -24,67 +22,7 @@ PREFIX = 'UGATIT_light.model-1000'
 FILES = (PREFIX + '.index', PREFIX + '.data-00000-of-00001')
 # Reference a's architecture stands in for the released one (light, ch 8, 64 px, dataset tiny).
 A_RELEASED = ModelConfig(light=True, ch=8, img_size=64)
-REAL_GDOWN = download._gdown  # the `sources` fixture replaces it; the gdown test puts it back
-
-
-class Server(object):
-    """Serves {path: bytes} with HTTP Range; `drop[path] = n` closes the connection after n bytes
-    of the first answer for that path. `requests` logs (path, Range header)."""
-
-    def __init__(self):
-        self.files, self.drop, self.requests = {}, {}, []
-        server = self
-
-        class Handler(BaseHTTPRequestHandler):
-            timeout = 10
-
-            def log_message(self, *args):
-                pass
-
-            def do_GET(self):
-                server.requests.append((self.path, self.headers.get('Range')))
-                data = server.files.get(self.path)
-                if data is None:
-                    self.send_error(404)
-                    return
-                start = int(re.match(r'bytes=(\d+)-', self.headers['Range']).group(1)) if self.headers.get('Range') else 0
-                self.send_response(206 if start else 200)
-                if start:
-                    self.send_header('Content-Range', 'bytes %d-%d/%d' % (start, len(data) - 1, len(data)))
-                self.send_header('Content-Length', str(len(data) - start))
-                self.end_headers()
-                cut = server.drop.pop(self.path, None)
-                self.wfile.write(data[start:cut] if cut else data[start:])
-                if cut:
-                    self.wfile.flush()
-                    self.connection.shutdown(socket.SHUT_RDWR)
-                    self.close_connection = True
-
-        self.httpd = ThreadingHTTPServer(('127.0.0.1', 0), Handler)
-        self.httpd.daemon_threads = True
-        self.url = 'http://127.0.0.1:%d' % self.httpd.server_address[1]
-        self.thread = threading.Thread(target=self.httpd.serve_forever, kwargs={'poll_interval': 0.05}, daemon=True)
-        self.thread.start()
-
-    def stop(self):
-        self.httpd.shutdown()
-        self.httpd.server_close()
-        self.thread.join(5)
-
-
-@pytest.fixture
-def server():
-    srv = Server()
-    yield srv
-    srv.stop()
-
-
-def _closed_port_url():
-    """A URL nothing listens on (connection refused)."""
-    with socket.socket() as s:
-        s.bind(('127.0.0.1', 0))
-        port = s.getsockname()[1]
-    return 'http://127.0.0.1:%d' % port
+REAL_GDOWN = download.gdrive_download  # the `sources` fixture replaces it; the gdown tests put it back
 
 
 @pytest.fixture
@@ -98,11 +36,11 @@ def sources(monkeypatch):
         entry.update(archive_url=None, archive_bytes=1e5, unpacked_bytes=1e5)
     table['selfie2anime-100']['mirror_files'] = FILES
     monkeypatch.setattr(download, 'SOURCES', table)
-    monkeypatch.setattr(download, 'MIRROR_URL', _closed_port_url())
+    monkeypatch.setattr(download, 'MIRROR_URL', closed_port_url())
 
     def no_gdown(file_id, archive):
         raise download.DownloadError('Google Drive: not reachable in tests')
-    monkeypatch.setattr(download, '_gdown', no_gdown)
+    monkeypatch.setattr(download, 'gdrive_download', no_gdown)
     return table['selfie2anime-100']
 
 
@@ -175,7 +113,8 @@ def test_mirror_download_resumes_a_dropped_file_and_the_next_run_finds_it(server
 
 
 def test_auto_falls_back_from_google_drive_to_the_mirror(server, sources, tmp_path, capsys, monkeypatch):
-    """gdown's quota error (its exception) makes `auto` try the mirror; gdown gets the Drive id."""
+    """gdown's quota error (its exception) makes `auto` try the mirror; gdown gets the Drive id
+    (in the URL gdown.download(id=...) would build) and the network timeouts."""
     import gdown
     calls = []
 
@@ -184,12 +123,13 @@ def test_auto_falls_back_from_google_drive_to_the_mirror(server, sources, tmp_pa
         raise gdown.exceptions.FileURLRetrievalError(
             'Failed to retrieve file url:\n\n\tToo many users have viewed or downloaded this file recently.')
     monkeypatch.setattr(gdown, 'download', quota)
-    monkeypatch.setattr(download, '_gdown', REAL_GDOWN)
+    monkeypatch.setattr(download, 'gdrive_download', REAL_GDOWN)
     _serve_mirror(server)
     monkeypatch.setattr(download, 'MIRROR_URL', server.url)
     rc, out, err = run(capsys, tmp_path)
     assert rc == 0, err
-    assert calls[0]['id'] == '19xQK2onIy-3S5W5K-XIh85pAg_RNvBVf' and calls[0]['resume'] is True
+    assert calls[0]['url'] == 'https://drive.google.com/uc?id=19xQK2onIy-3S5W5K-XIh85pAg_RNvBVf'
+    assert calls[0]['resume'] is True and calls[0]['timeout'] == (20, 60)
     assert 'Too many users' in out
     _assert_ready(tmp_path, out)
 
@@ -225,7 +165,7 @@ def test_not_enough_disk_space_stops_before_downloading(server, sources, tmp_pat
 
 
 def test_no_network_gives_the_manual_steps_and_the_folder(sources, tmp_path, capsys):
-    sources['archive_url'] = _closed_port_url() + '/a.zip'
+    sources['archive_url'] = closed_port_url() + '/a.zip'
     rc, out, err = run(capsys, tmp_path)
     assert rc == 2
     assert 'could not download selfie2anime-100' in err
@@ -235,6 +175,57 @@ def test_no_network_gives_the_manual_steps_and_the_folder(sources, tmp_path, cap
     assert '--archive' in err
     assert str(tmp_path / 'ckpt' / A_FOLDER) + os.sep in err
     assert 'Traceback' not in err
+
+
+@pytest.fixture
+def short_timeouts(monkeypatch):
+    monkeypatch.setattr(download, 'CONNECT_TIMEOUT', 0.5)
+    monkeypatch.setattr(download, 'READ_TIMEOUT', 0.5)
+
+
+def test_mirror_gives_up_on_a_server_that_never_answers(sources, silent_server, short_timeouts, tmp_path,
+                                                         capsys, monkeypatch):
+    """Issue #25: a server that accepts and never answers; the read timeout ends each attempt,
+    and a line said beforehand what is waited for."""
+    monkeypatch.setattr(download, 'MIRROR_URL', silent_server)
+    rc, out, err = run(capsys, tmp_path, '--source', 'mirror')
+    assert rc == 2
+    assert ' [*] Waiting for %s (%s/%s/' % (silent_server[len('http://'):], silent_server, A_FOLDER) in out
+    assert 'mirror: cannot download %s/%s/%s: timed out' % (silent_server, A_FOLDER, FILES[0]) in err
+    assert 'Traceback' not in err
+
+
+def test_google_drive_gives_up_on_a_server_that_never_answers(sources, silent_server, short_timeouts, tmp_path,
+                                                               capsys, monkeypatch):
+    """Issue #25: gdown (the real one) waited forever on such a server; it gets the timeouts."""
+    monkeypatch.setattr(download, 'gdrive_download', REAL_GDOWN)
+    monkeypatch.setattr(download, 'DRIVE_DOWNLOAD_URL', silent_server + '/uc?id={}')
+    rc, out, err = run(capsys, tmp_path, '--source', 'gdrive')
+    assert rc == 2
+    assert ' [*] Waiting for %s (%s/uc?id=19xQK2onIy' % (silent_server[len('http://'):], silent_server) in out
+    assert 'gdrive: Google Drive: timed out' in err
+    assert 'https://drive.google.com/file/d/19xQK2onIy-3S5W5K-XIh85pAg_RNvBVf/view' in err  # the manual steps
+
+
+def test_a_gdown_without_timeouts_is_not_used(sources, tmp_path, capsys, monkeypatch):
+    """gdown before 6.3 has no timeout parameter: it would wait forever on a silent network."""
+    import gdown
+    calls = []
+    monkeypatch.setattr(gdown, 'download', lambda url=None, output=None, quiet=False, id=None, resume=False:
+                        calls.append(url))
+    monkeypatch.setattr(download, 'gdrive_download', REAL_GDOWN)
+    rc, out, err = run(capsys, tmp_path, '--source', 'gdrive')
+    assert rc == 2 and calls == []
+    assert 'cannot give up on a server that does not answer; pip install "gdown>=6.3,<7"' in err
+
+
+def test_archive_with_a_member_name_that_is_not_utf8_is_refused(sources, tmp_path, capsys):
+    """Issue #25: a member name flagged UTF-8 that is not gave a UnicodeDecodeError traceback."""
+    archive = checkpoint_zip(str(tmp_path / 'by_hand.zip'), reference_a_folder(), PREFIX, A_FOLDER, bad_name=True)
+    rc, out, err = run(capsys, tmp_path, '--archive', archive)
+    assert rc == 2
+    assert 'error: %s: the name of member' % archive in err and 'not valid UTF-8' in err
+    assert 'Traceback' not in err and not os.path.exists(tmp_path / 'ckpt' / A_FOLDER / FILES[0])
 
 
 def test_archive_flag_unpacks_a_zip_downloaded_by_hand(sources, tmp_path, capsys):

@@ -18,6 +18,10 @@ def _deflate(data):
     return packer.compress(data) + packer.flush()
 
 
+def _raw(name):
+    return name if isinstance(name, bytes) else name.encode()
+
+
 class ZipWriter(object):
     """Writes members in order (deflated with data descriptors, as macOS's Archive Utility does,
     or stored), then the central directory. Sizes and offsets are written modulo 2**32."""
@@ -26,16 +30,18 @@ class ZipWriter(object):
         self.f = open(path, 'wb')
         self.entries = []
 
-    def add(self, name, data, corrupt=False):
-        """A deflated member with a data descriptor; corrupt flips a byte of its deflate stream."""
+    def add(self, name, data, corrupt=False, utf8=False):
+        """A deflated member with a data descriptor; corrupt flips a byte of its deflate stream.
+        name: str, or bytes written as they are; utf8 sets the flag that says the name is UTF-8."""
         packed = bytearray(_deflate(data))
         if corrupt:
             packed[len(packed) // 2] ^= 0xFF
         crc = zlib.crc32(data)
-        offset = self._header(name, 8, 0x08, 0, 0, 0)
+        flags = 0x08 | (0x800 if utf8 else 0)
+        offset = self._header(name, 8, flags, 0, 0, 0)
         self.f.write(packed)
         self.f.write(struct.pack('<4sIII', b'PK\x07\x08', crc, len(packed) % WRAP, len(data) % WRAP))
-        self.entries.append((name, 8, 0x08, crc, len(packed), len(data), offset))
+        self.entries.append((name, 8, flags, crc, len(packed), len(data), offset))
 
     def add_zero_hole(self, name, size, crc):
         """A stored member of `size` zero bytes, left as a hole in the file (sparse)."""
@@ -49,7 +55,7 @@ class ZipWriter(object):
 
     def _header(self, name, method, flags, crc, csize, usize):
         offset = self.f.tell()
-        raw = name.encode()
+        raw = _raw(name)
         self.f.write(struct.pack('<4sHHHHHIIIHH', b'PK\x03\x04', 20, flags, method, 0, 0x21,
                                  crc, csize % WRAP, usize % WRAP, len(raw), 0) + raw)
         return offset
@@ -57,7 +63,7 @@ class ZipWriter(object):
     def close(self):
         start = self.f.tell()
         for name, method, flags, crc, csize, usize, offset in self.entries:
-            raw = name.encode()
+            raw = _raw(name)
             self.f.write(struct.pack('<4sHHHHHHIIIHHHHHII', b'PK\x01\x02', 20, 20, flags, method, 0, 0x21,
                                      crc, csize % WRAP, usize % WRAP, len(raw), 0, 0, 0, 0, 0, offset % WRAP) + raw)
         size = self.f.tell() - start
@@ -66,12 +72,19 @@ class ZipWriter(object):
         self.f.close()
 
 
-def checkpoint_zip(path, folder, prefix_name, model_dir, defect=False, corrupt=False):
+# A member name flagged as UTF-8 that is not UTF-8 (Latin-1 bytes): what issue #25 met.
+BAD_UTF8_NAME = b'checkpoint/r\xe9sum\xe9.txt'
+
+
+def checkpoint_zip(path, folder, prefix_name, model_dir, defect=False, corrupt=False, bad_name=False):
     """A zip laid out as the released ones: checkpoint/<model_dir>/<files>, plus macOS metadata.
 
     defect: add a 4 GiB member (the .meta graph file's place) so that the central directory lies
-    beyond 4 GiB and its offset is stored modulo 2**32. corrupt: damage the data shard."""
+    beyond 4 GiB and its offset is stored modulo 2**32. corrupt: damage the data shard.
+    bad_name: a first member named BAD_UTF8_NAME with the UTF-8 flag set."""
     writer = ZipWriter(path)
+    if bad_name:
+        writer.add(BAD_UTF8_NAME, b'notes', utf8=True)
     writer.add_folder('checkpoint/')
     writer.add_folder('checkpoint/%s/' % model_dir)
     for name in sorted(os.listdir(folder)):

@@ -33,15 +33,25 @@ class ArchiveError(Exception):
     """The archive is corrupt, truncated or holds no complete checkpoint."""
 
 
-def checkpoint_member(name):
-    """The checkpoint file name (base name) a zip member is, or None (folders, other files, and
-    the `__MACOSX/`, `._*` metadata copies macOS puts into zips)."""
-    if name.endswith('/') or '__MACOSX/' in name:
-        return None
+def plain_file_member(name):
+    """The base name of a zip member that is a file of the archive's content, or None for
+    folders, hidden files and the `__MACOSX/`, `._*`, `.DS_Store` metadata macOS puts into zips."""
     base = name.rsplit('/', 1)[-1]
-    if base.startswith('._') or not CHECKPOINT_FILE.match(base):
+    if name.endswith('/') or '__MACOSX/' in name or base.startswith('.'):
         return None
     return base
+
+
+def checkpoint_member(name):
+    """The checkpoint file name (base name) a zip member is, or None (see plain_file_member)."""
+    base = plain_file_member(name)
+    return base if base and CHECKPOINT_FILE.match(base) else None
+
+
+def bad_name_error(archive, raw):
+    """The ArchiveError for a member name flagged as UTF-8 (bit 11) that is not valid UTF-8."""
+    return ArchiveError('%s: the name of member %r is marked as UTF-8 but is not valid UTF-8: the archive is '
+                        'corrupt or was written by a faulty zip tool' % (archive, raw))
 
 
 def complete_prefix(names):
@@ -69,6 +79,8 @@ def extract_checkpoint(archive, folder):
     try:
         try:
             found = _extract_with_zipfile(archive, tmp)
+        except UnicodeDecodeError as exc:  # zipfile decodes the names flagged UTF-8 strictly
+            raise bad_name_error(archive, exc.object)
         except (zipfile.BadZipFile, zlib.error, EOFError) as exc:
             tqdm.write(' [*] Python zipfile cannot read %s (%s): reading its members in order instead'
                        % (os.path.basename(archive), exc))
@@ -117,7 +129,7 @@ def _extract_in_order(archive, out):
     found = []
     with open(archive, 'rb') as f, _progress(os.path.getsize(archive)) as bar:
         while complete_prefix(found) is None and f.read(4) == _LOCAL_HEADER:
-            flags, method, crc, csize, usize, zip64, name = _local_header(f)
+            flags, method, crc, csize, usize, zip64, name = _local_header(f, archive)
             base = checkpoint_member(name)
             dst = open(os.path.join(out, base), 'wb') if base else None
             try:
@@ -137,14 +149,17 @@ def _extract_in_order(archive, out):
     return found
 
 
-def _local_header(f):
+def _local_header(f, archive):
     """Parse a local file header after its signature: (flags, method, crc, csize, usize, zip64, name)."""
     fixed = f.read(26)
     if len(fixed) < 26:
         raise ArchiveError('truncated local header at byte %d' % f.tell())
     _, flags, method, _, _, crc, csize, usize, name_len, extra_len = struct.unpack('<HHHHHIIIHH', fixed)
     raw = f.read(name_len)
-    name = raw.decode('utf-8' if flags & 0x800 else 'cp437')
+    try:
+        name = raw.decode('utf-8' if flags & 0x800 else 'cp437')
+    except UnicodeDecodeError:
+        raise bad_name_error(archive, raw)
     extra = f.read(extra_len)
     zip64 = False
     while len(extra) >= 4:  # a zip64 extra field holds the sizes stored as 0xFFFFFFFF
@@ -204,3 +219,57 @@ def _data_descriptor(f, zip64):
         raise ArchiveError('truncated data descriptor at byte %d' % f.tell())
     csize, usize = struct.unpack('<QQ' if zip64 else '<II', rest)
     return struct.unpack('<I', head)[0], csize, usize
+
+
+def split_members(infos, splits):
+    """{zip member: (split, base name)} for the files of the archive in folders named `splits`,
+    all under one root (the archive's top or one folder, e.g. `selfie2anime/trainA/x.jpg`);
+    macOS metadata and hidden files are left out. Raises ArchiveError for several roots."""
+    members, roots = {}, set()
+    for info in infos:
+        parts, base = info.filename.split('/'), plain_file_member(info.filename)
+        if base and len(parts) >= 2 and parts[-2] in splits:
+            members[info] = (parts[-2], base)
+            roots.add('/'.join(parts[:-2]))
+    if len(roots) > 1:
+        raise ArchiveError('holds %s folders in several places (%s): which is the dataset?'
+                           % ('/'.join(splits), ', '.join(sorted(r + '/' for r in roots))))
+    return members
+
+
+def open_zip(archive):
+    """zipfile.ZipFile(archive), or ArchiveError naming it: not a zip (or a truncated one, which
+    lacks the directory at its end), or a member name flagged UTF-8 that is not."""
+    try:
+        return zipfile.ZipFile(archive)
+    except UnicodeDecodeError as exc:  # zipfile decodes the names flagged UTF-8 strictly
+        raise bad_name_error(archive, exc.object)
+    except (zipfile.BadZipFile, EOFError) as exc:
+        raise ArchiveError('%s: not a zip archive, or a truncated one (an interrupted download?): %s' % (archive, exc))
+
+
+def extract_split_folders(archive, out, splits):
+    """Unpack the files of the archive's folders named `splits` into out/<split>/ (each created,
+    empty when the archive has no such folder), checking each member's CRC-32. Returns
+    {split: number of files}. Raises ArchiveError naming the archive (see open_zip; a corrupt
+    member; folders in several places)."""
+    for split in splits:
+        os.makedirs(os.path.join(out, split), exist_ok=True)
+    counts = dict.fromkeys(splits, 0)
+    with open_zip(archive) as zf:
+        try:
+            members = split_members(zf.infolist(), splits)
+        except ArchiveError as exc:
+            raise ArchiveError('%s %s' % (archive, exc))
+        with _progress(sum(info.file_size for info in members)) as bar:
+            for info, (split, base) in members.items():
+                try:
+                    with zf.open(info) as src, open(os.path.join(out, split, base), 'wb') as dst:
+                        shutil.copyfileobj(src, dst, _CHUNK)
+                except UnicodeDecodeError as exc:  # the local header's copy of the name
+                    raise bad_name_error(archive, exc.object)
+                except (zipfile.BadZipFile, zlib.error, EOFError) as exc:
+                    raise ArchiveError('%s: member %s is corrupt (%s)' % (archive, info.filename, exc))
+                counts[split] += 1
+                bar.update(info.file_size)
+    return counts

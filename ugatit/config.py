@@ -127,6 +127,7 @@ class PhotoConfig:
 
 @dataclasses.dataclass(frozen=True)
 class DownloadConfig:
+    what: str = 'model'               # model (a released checkpoint) or dataset (ugatit/dataset_download.py)
     model: str = 'selfie2anime-100'   # the released checkpoint (ugatit/download.py SOURCES)
     source: str = 'auto'              # auto, gdrive or mirror
     archive: Optional[str] = None     # an already downloaded zip to unpack instead

@@ -10,13 +10,18 @@ Sources, in the order `--source auto` tries them:
 Everything a test or a private mirror needs to change is in SOURCES (a module-level table) and
 in the environment variable UGATIT_MIRROR_URL (base URL of a mirror with the Hugging Face
 layout, `<base>/<model_dir>/<file>`). See docs/pretrained.md.
+
+Every request has a connect and a read timeout (CONNECT_TIMEOUT, READ_TIMEOUT) and is announced
+by a line naming what it waits for; ugatit/dataset_download.py uses the same machinery.
 """
 
+import inspect
 import json
 import math
 import os
 import shutil
 import time
+from urllib.parse import urlsplit
 
 import requests
 from tqdm import tqdm
@@ -51,6 +56,16 @@ SOURCES = {
         epochs=50, gdrive_id='1V6GbSItG3HZKv3quYs7AP0rr1kOCT3QO', archive_url=None, mirror_files=None,
         archive_bytes=4.8 * GB, unpacked_bytes=8.1 * GB, archive_bytes_exact=None),
 }
+# Every request gives up on a server that does not answer: seconds to connect, and seconds
+# without a byte while waiting for the answer or the data (a network that accepts connections
+# and never answers would otherwise be waited on forever, issue #25).
+CONNECT_TIMEOUT = 20
+READ_TIMEOUT = 60
+GDOWN_WITH_TIMEOUT = 'gdown>=6.3,<7'  # gdown.download() takes a timeout since 6.3
+# Google Drive: the page a browser downloads a file from (the official README's links), and the
+# URL gdown.download(id=...) starts from, a constant so that tests can point it elsewhere.
+DRIVE_PAGE_URL = 'https://drive.google.com/file/d/{}/view'
+DRIVE_DOWNLOAD_URL = 'https://drive.google.com/uc?id={}'
 RETRIES = 4          # extra attempts per file after a dropped connection
 RETRY_DELAY = 2.0    # seconds before the first retry, doubled each time (tests set 0)
 CHUNK = 1 << 16     # bytes per write: what a dropped connection can lose of the last block
@@ -95,15 +110,16 @@ def verify_checkpoint(prefix, config):
     return ignored
 
 
-def check_disk_space(folder, needed_bytes, what):
-    """Raise UserError unless the file system holding `folder` has `needed_bytes` free."""
+def check_disk_space(folder, needed_bytes, what, flag='--checkpoint_dir'):
+    """Raise UserError unless the file system holding `folder` has `needed_bytes` free; `flag`
+    is the option that chooses another place."""
     probe = os.path.abspath(folder)
     while not os.path.isdir(probe):
         probe = os.path.dirname(probe)
     free = shutil.disk_usage(probe).free
     if free < needed_bytes:
         raise UserError('not enough disk space in %s: %s needs %.1f GB, %.1f GB are free. Free some space '
-                        'or pass another --checkpoint_dir.' % (probe, what, needed_bytes / GB, free / GB))
+                        'or pass another %s.' % (probe, what, needed_bytes / GB, free / GB, flag))
 
 
 def _total_size(response, offset):
@@ -123,7 +139,7 @@ def _fetch_once(url, part, desc):
     headers = {'Accept-Encoding': 'identity'}  # the bytes as stored, so that sizes and offsets agree
     if have:
         headers['Range'] = 'bytes=%d-' % have
-    with requests.get(url, headers=headers, stream=True, timeout=60) as r:
+    with requests.get(url, headers=headers, stream=True, timeout=(CONNECT_TIMEOUT, READ_TIMEOUT)) as r:
         if r.status_code == 416 and have:  # nothing left to send: the part file is complete
             return _total_size(r, 0) if r.headers.get('Content-Range') else have
         if r.status_code not in (200, 206):
@@ -148,6 +164,7 @@ def fetch(url, dest, expected_size=None):
     part = dest + '.part'
     desc = os.path.basename(dest)
     stalls, total = 0, None
+    announce(url)
     for attempt in range(RETRIES + 1):
         before = os.path.getsize(part) if os.path.exists(part) else 0
         try:
@@ -173,6 +190,12 @@ def fetch(url, dest, expected_size=None):
     return dest
 
 
+def announce(url):
+    """Say, before a request that may wait, what it waits for and how long at most."""
+    print(' [*] Waiting for %s (%s): giving up after %d s without a connection or %d s without data'
+          % (urlsplit(url).netloc, url, CONNECT_TIMEOUT, READ_TIMEOUT), flush=True)
+
+
 def _reason(exc):
     """A one-line reason for a network or gdown exception (connection refused, quota, ...)."""
     text = str(exc)
@@ -193,14 +216,26 @@ def _bytes_in(folder):
     return sum(os.path.getsize(os.path.join(folder, n)) for n in os.listdir(folder))
 
 
-def _gdown(file_id, archive):
-    """Download a Drive file with gdown (it answers Drive's confirmation page and resumes)."""
+def _takes_timeout(function):
+    """Whether `function` accepts a `timeout` keyword (gdown.download does since gdown 6.3)."""
+    parameters = inspect.signature(function).parameters.values()
+    return any(p.name == 'timeout' or p.kind == p.VAR_KEYWORD for p in parameters)
+
+
+def gdrive_download(file_id, archive):
+    """Download a Drive file with gdown (it answers Drive's confirmation page and resumes its
+    own partial file), with the network timeouts. Raises DownloadError."""
     try:
         import gdown
     except ImportError:
         raise DownloadError('the gdown package is missing (pip install -r requirements.txt)')
+    if not _takes_timeout(gdown.download):  # an older gdown would wait forever on a silent network
+        raise DownloadError('gdown %s cannot give up on a server that does not answer; pip install "%s"'
+                            % (getattr(gdown, '__version__', '(unknown version)'), GDOWN_WITH_TIMEOUT))
+    url = DRIVE_DOWNLOAD_URL.format(file_id)
+    announce(url)
     try:
-        gdown.download(id=file_id, output=archive, quiet=False, resume=True)
+        gdown.download(url=url, output=archive, quiet=False, resume=True, timeout=(CONNECT_TIMEOUT, READ_TIMEOUT))
     except Exception as exc:  # gdown's own errors (quota, permission) and requests' (network)
         raise DownloadError('Google Drive: %s' % _reason(exc))
     if not os.path.isfile(archive):
@@ -225,7 +260,7 @@ def from_gdrive(model, config, folder):
         if entry['archive_url']:
             fetch(entry['archive_url'], archive, entry['archive_bytes_exact'])
         else:
-            _gdown(entry['gdrive_id'], archive)
+            gdrive_download(entry['gdrive_id'], archive)
     else:
         check_disk_space(folder, entry['unpacked_bytes'], 'the unpacked checkpoint')
     size = os.path.getsize(archive)
@@ -262,9 +297,9 @@ def manual_steps(model, folder, failures):
     entry = SOURCES[model]
     lines = ['could not download %s:' % model] + ['  %s: %s' % (name, err) for name, err in failures]
     lines += ['Download it by hand instead, either',
-              '  - the %d-epoch zip from https://drive.google.com/file/d/%s/view (the official README links it), '
+              '  - the %d-epoch zip from %s (the official README links it), '
               'then run this command again with --archive PATH/TO/THE.zip (it also unpacks the archives '
-              'that `unzip` rejects)' % (entry['epochs'], entry['gdrive_id'])]
+              'that `unzip` rejects)' % (entry['epochs'], DRIVE_PAGE_URL.format(entry['gdrive_id']))]
     if entry['mirror_files']:
         lines.append('  - or the files %s from %s/%s'
                      % (' and '.join(entry['mirror_files']), MIRROR_PAGE, os.path.basename(folder)))
