@@ -1,13 +1,17 @@
 """--phase export: SavedModel and TFLite models give the graph's output (reference checkpoints)."""
 
+import errno
 import os
+import re
 
 import numpy as np
 import pytest
 import tensorflow as tf
 
 import main
+from ckpt_helpers import A_FLAGS, A_FOLDER, reference_a_folder
 from conftest import shared_path
+from ugatit.errors import UserError
 from ugatit.export import TFLITE_VARIANTS, export
 from ugatit.translator import Translator
 from utils import to_uint8
@@ -84,3 +88,64 @@ except (tf.errors.InvalidArgumentError, ValueError, TypeError) as exc:
                           timeout=300, env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL='2'))
     assert '64 px: (1, 64, 64, 3)' in proc.stdout, proc.stdout + proc.stderr[-2000:]
     assert '32 px: refused' in proc.stdout, proc.stdout + proc.stderr[-2000:]
+
+
+# ---------------------------------------------------------------------------------------------
+# Nothing overwritten, no traceback, no half-written export (reference checkpoint a, tiny)
+# ---------------------------------------------------------------------------------------------
+
+def export_flags(export_dir, *extra):
+    return ['--phase', 'export', '--direction', 'a2b', '--export_dir', str(export_dir),
+            '--checkpoint', reference_a_folder()] + A_FLAGS + list(extra)
+
+
+def run(capsys, argv):
+    rc = main.main(argv)
+    out, err = capsys.readouterr()
+    assert 'Traceback' not in out + err
+    return rc, err
+
+
+def test_an_earlier_export_is_refused_not_replaced(tmp_path, capsys):
+    out = tmp_path / A_FOLDER / 'a2b'
+    os.makedirs(out / 'saved_model')
+    mine = {out / 'saved_model' / 'notes.txt': b'mine', out / 'model_float32.tflite': b'an earlier export'}
+    for path, data in mine.items():
+        path.write_bytes(data)
+    rc, err = run(capsys, export_flags(tmp_path))
+    assert rc == 2 and '%s already holds files' % out in err and 'delete that folder first' in err
+    assert {p: p.read_bytes() for p in mine} == mine
+    assert sorted(os.listdir(tmp_path / A_FOLDER)) == ['a2b']  # no temporary folder left either
+
+
+@pytest.mark.parametrize('export_format', ['savedmodel', 'checkpoint'])
+def test_an_export_dir_that_is_a_file_is_named(tmp_path, capsys, export_format):
+    path = tmp_path / 'exported'
+    path.write_bytes(b'not a folder')
+    rc, err = run(capsys, export_flags(path, '--format', export_format))
+    assert rc == 2 and '--export_dir: %s is a file, not a folder' % path in err
+    assert path.read_bytes() == b'not a folder'
+
+
+def _full_disk(*args, **kwargs):
+    raise tf.errors.ResourceExhaustedError(None, None, 'No space left on device')
+
+
+def _full_disk_os(*args, **kwargs):
+    raise OSError(errno.ENOSPC, 'No space left on device', args[0])
+
+
+@pytest.mark.parametrize('failing', ['saved_model', 'tflite'])
+def test_a_full_disk_is_named_and_leaves_no_partial_export(tmp_path, monkeypatch, failing):
+    """The SavedModel failing, or the first TFLite file after a complete SavedModel: either way
+    nothing is left that a later run would take for a complete export."""
+    import ugatit.export
+    if failing == 'saved_model':
+        monkeypatch.setattr(tf1.saved_model.Builder, 'save', _full_disk)
+    else:
+        monkeypatch.setattr(ugatit.export, 'write_atomic', _full_disk_os)
+    export_dir = tmp_path / 'exported'
+    with pytest.raises(UserError, match='could not write the export %s .*No space left on device'
+                       % re.escape(str(export_dir / A_FOLDER / 'a2b'))):
+        export(main.parse_config(export_flags(export_dir)))
+    assert os.listdir(tmp_path) == []

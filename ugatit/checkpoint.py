@@ -228,10 +228,13 @@ class Checkpoint(object):
         flags file beside them (no .meta graph: nothing restores it). Returns the prefix.
 
         Raises UserError when the disk is full or the folder not writable; the previous
-        checkpoints are left intact (TensorFlow writes a new one under a temporary name first)."""
+        checkpoints are left intact (TensorFlow writes a new one under a temporary name first).
+        The temporary files of a save that was killed earlier are removed first: only the
+        folder's one writer calls this (training holds the folder's lock, ugatit/lock.py)."""
         os.makedirs(self.folder, exist_ok=True)
         write_flags_file(self.folder, self.config)
         prefix = os.path.join(self.folder, self.config.model.model_name + '.model')
+        remove_interrupted_saves(prefix)
         try:
             return self.saver.save(sess, prefix, global_step=step, write_meta_graph=False)
         except (tf.errors.OpError, OSError) as exc:
@@ -240,12 +243,28 @@ class Checkpoint(object):
                     shutil.rmtree(os.path.join(self.folder, name), ignore_errors=True)
             raise UserError('could not save the checkpoint of step %d in %s (%s): free some space there (a '
                             'checkpoint of this model takes %.0f MB) or choose another --checkpoint_dir; the '
-                            'earlier checkpoints are intact.' % (step, self.folder, _first_line(exc),
+                            'earlier checkpoints are intact.' % (step, self.folder, first_line(exc),
                                                                  self.size_bytes() / 1e6))
 
     def size_bytes(self):
         """Bytes of one checkpoint of these variables (float32)."""
         return sum(4 * max(1, v.shape.num_elements() or 1) for v in self.variables)
+
+
+def remove_interrupted_saves(prefix):
+    """Remove the files `<prefix>-<step>.index.tempstate<n>` and `.data-*.tempstate<n>` beside
+    `prefix`: TensorFlow's checkpoint writer renames them to their final names when a save
+    completes, so any left were written by a process killed mid-save, and the keep-5 rotation
+    never removes them. Other models' files and the user's are left alone. Returns the names."""
+    folder, base = os.path.split(prefix)
+    temporary = re.compile(re.escape(base) + r'-\d+\.(index|data-\d+-of-\d+)\.tempstate\d+')
+    stale = sorted(name for name in os.listdir(folder) if temporary.fullmatch(name))
+    for name in stale:
+        os.remove(os.path.join(folder, name))
+    if stale:
+        print(' [*] Removed %d temporary file(s) of an interrupted save in %s: %s'
+              % (len(stale), folder, ', '.join(stale)))
+    return stale
 
 
 def refuse_missing_networks(prefix, shapes, variables):
@@ -305,7 +324,8 @@ def write_state_file(folder, prefix):
     write_atomic(os.path.join(folder, 'checkpoint'), text.encode())
 
 
-def _first_line(exc):
+def first_line(exc):
+    """The first line of an exception's message (at most 200 characters), for one-line errors."""
     text = getattr(exc, 'message', None) or str(exc)
     return text.strip().splitlines()[0][:200] if text.strip() else type(exc).__name__
 

@@ -23,10 +23,11 @@ import tempfile
 import tensorflow as tf
 from tqdm import tqdm
 
-from ugatit.checkpoint import (Checkpoint, check_compatible, checkpoint_step, find_checkpoint, latest_in_folder,
-                               write_state_file)
+from ugatit.checkpoint import (Checkpoint, check_compatible, checkpoint_step, find_checkpoint, first_line,
+                               latest_in_folder, write_state_file)
 from ugatit.config import FLAGS_FILE, write_flags_file
 from ugatit.errors import UserError
+from ugatit.export import check_export_dir
 from ugatit.model import GENERATOR_SCOPES
 from ugatit.translator import DIRECTIONS, build_generators
 
@@ -44,6 +45,7 @@ def export_slim(config):
     directions = config.export.export_directions
     dtype = DTYPES[config.export.float16]
     folder = os.path.join(config.paths.export_dir, config.model_dir)
+    check_export_dir(folder)
     if latest_in_folder(folder) or os.path.exists(os.path.join(folder, FLAGS_FILE)):
         raise UserError('%s already holds a checkpoint: nothing was overwritten. Choose another --export_dir, '
                         'or delete that folder first.' % folder)
@@ -69,7 +71,7 @@ def export_slim(config):
             os.rmdir(folder)
         if isinstance(exc, tf.errors.OpError):  # e.g. a full disk: TensorFlow's error, not an OSError
             raise UserError('could not write the checkpoint in %s (%s): free some space there or choose another '
-                            '--export_dir; nothing was left there.' % (folder, str(exc).strip().splitlines()[0][:200]))
+                            '--export_dir; nothing was left there.' % (folder, first_line(exc)))
         raise
     os.rmdir(staging)
     prefix = os.path.join(folder, name)
