@@ -165,6 +165,22 @@ def test_camera_drops_frames_rather_than_lagging(tmp_path, tiny_checkpoint):
     assert fast['dropped'] <= 1 and fast['frames'] >= 19
 
 
+def test_camera_recording_never_replaces_a_file_and_gets_the_usual_permissions(tmp_path, tiny_checkpoint):
+    from ugatit.camera import ClipCapture, run_camera
+    out = tmp_path / 'out'
+    out.mkdir()
+    (out / 'camera.mp4').write_bytes(b'mine')
+    config = config_for(tiny_checkpoint, out, '--input', 'camera:0')
+    old = os.umask(0o022)
+    try:
+        run_camera(config, ClipCapture(gradient_frames(5), fps=20), lambda chips: chips, {})
+    finally:
+        os.umask(old)
+    assert (out / 'camera.mp4').read_bytes() == b'mine'
+    assert os.stat(str(out / 'camera_2.mp4')).st_mode & 0o777 == 0o644
+    assert sorted(os.listdir(str(out))) == ['camera.mp4', 'camera_2.mp4']  # no temporary file left
+
+
 def test_input_kind_is_told_by_the_name():
     assert V.is_video_path('a/b/Clip.MOV') and V.is_video_path('x.mkv')
     assert not V.is_video_path('photo.jpg') and not V.is_video_path('photos/')

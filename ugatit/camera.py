@@ -13,15 +13,15 @@ Tests give run_camera a ClipCapture instead: generated frames delivered in real 
 
 import fractions
 import os
-import tempfile
 import threading
 import time
 
 import cv2
 
 from ugatit.errors import UserError
-from ugatit.video import FrameProcessor, make_aligner, output_path
+from ugatit.video import FrameProcessor, create_temporary, make_aligner, publish
 from ugatit.video_io import VideoInfo, VideoWriter
+from utils import ensure_writable_folder
 
 MILLISECONDS = fractions.Fraction(1, 1000)
 
@@ -127,9 +127,8 @@ def run_camera(config, capture=None, translate=None, stats=None):
 def _live(config, capture, processor, stats):
     """Translate the newest frame, again and again, into camera.mp4 (and the window)."""
     source = LatestFrame(capture)
-    final = output_path(config, 'camera')
-    fd, tmp = tempfile.mkstemp(dir=os.path.dirname(final), prefix='.camera', suffix='.part.mp4')
-    os.close(fd)
+    out_dir = ensure_writable_folder(config.paths.result_dir, '--result_dir')
+    tmp = create_temporary(out_dir, 'camera')  # the user's usual permissions, unlike mkstemp's
     stats.update(frames=0, latencies=[])
     try:
         first = source.get()
@@ -138,7 +137,7 @@ def _live(config, capture, processor, stats):
                          MILLISECONDS, 0, 0.0, 0)
         with VideoWriter(tmp, info) as writer:
             _loop(config, source, processor, writer, first, stats)
-        os.replace(tmp, final)
+        final = publish(tmp, out_dir, 'camera')  # camera_2.mp4, ... never over another file
     finally:
         source.close()
         if os.path.exists(tmp):

@@ -178,7 +178,7 @@ def write_video(info, out_dir, processor, batch_size):
     tmp = None
     with _signal_handlers(_stop):
         try:
-            tmp = _create_temporary(out_dir, info.path)
+            tmp = create_temporary(out_dir, info.path)
             count = translate_stream(info, tmp, processor, batch_size)
             # The video is complete: a stop half way through publishing it would leave it
             # published under a message saying that nothing was written.
@@ -197,7 +197,7 @@ def write_video(info, out_dir, processor, batch_size):
                 os.remove(tmp)
 
 
-def _create_temporary(out_dir, source_name):
+def create_temporary(out_dir, source_name):
     """A new empty hidden file in out_dir for the video being written, with the user's usual
     permissions (0666 & ~umask, which the published file keeps; mkstemp would give 0600)."""
     name = output_name(source_name)
