@@ -176,8 +176,6 @@ def to_uint8(images):
     return np.clip(inverse_transform(np.asarray(images)) + 0.5, 0, 255).astype(np.uint8)
 
 
-
-
 def _write_temp(folder, name, data):
     """A new temporary file in `folder` (its name starts with `name`) holding the bytes `data`,
     with the permissions of an ordinary new file; returns its path."""
@@ -188,8 +186,10 @@ def _write_temp(folder, name, data):
         umask = os.umask(0)
         os.umask(umask)
         os.chmod(tmp, 0o666 & ~umask)  # mkstemp's 0600 would hide the file from others
-    except BaseException:
+    except BaseException as exc:
         os.remove(tmp)
+        if isinstance(exc, OSError) and exc.filename is None:
+            exc.filename = os.path.join(folder, name)  # a full disk's write names no file
         raise
     return tmp
 
@@ -207,7 +207,7 @@ def write_atomic(path, data):
         if os.path.exists(tmp):
             os.remove(tmp)
         if isinstance(exc, OSError) and exc.filename is None:
-            exc.filename = path  # a failed write (a full disk) names no file: its message must
+            exc.filename = path  # a failed rename names no file: its message must
         raise
 
 

@@ -72,7 +72,6 @@ def _relative(a, b):
     return abs(float(a) - float(b)) / max(abs(float(b)), 1e-12)
 
 
-
 # Per-tensor bounds of the gradient comparison (Adam slots m and sqrt(v) after one step against
 # the official ones, each relative to its own scale: gradient_errors), set from measurement
 # (tests/test_golden.py's _official_step on the 2-core AMD EPYC, TF 2.21):
@@ -80,11 +79,17 @@ def _relative(a, b):
 #   this code             1.4e-6 / 0.031             2.2e-7 / 1.2e-6
 #   inputs moved 1 ulp    1.6e-5 / 0.030             3.6e-7 / 3.0e-6   (float32 sensitivity)
 #   --identity_weight 9   2.1e-3 / 0.089             (unchanged)       (negative control)
+# and on a 2-core Intel Xeon (AVX-512, AMX), TF 2.21, with and without oneDNN alike:
+#   this code             6.7e-4 / 0.035             4.0e-7 / 3.3e-6
+#   inputs moved 1 ulp    4.7e-6 / 0.051             4.1e-7 / 2.5e-6
+#   --identity_weight 9   2.3e-3 / 0.090             (unchanged)       (negative control)
 # The generator maxima are conv biases that feed a normalisation (exact gradient zero) and the
-# AdaLIN rho of the decoder: float32 noise, hence the floor. The bounds sit between the 1-ulp
-# figures and the negative control.
+# AdaLIN rho of the decoder: float32 noise, hence the floor. On the Xeon the reference inputs
+# themselves sit on an edge for generator_A's decoder (moved by one ulp they give 4.7e-6): its
+# tensors differ by ~1e-3, a CPU-dependent rounding, not a code change. The generator median
+# bound sits between that and the negative control.
 NOISE_FLOOR = 1e-5
-GRADIENT_BOUNDS = {'generator': {'median': 3e-4, 'max': 0.06}, 'discriminator': {'median': 1e-5, 'max': 1e-4}}
+GRADIENT_BOUNDS = {'generator': {'median': 1.2e-3, 'max': 0.06}, 'discriminator': {'median': 1e-5, 'max': 1e-4}}
 
 
 def _official_step(cfg_dir, extra=(), inputs=None):
@@ -161,19 +166,35 @@ def gradients_within_bounds(errors):
     return ok, summary
 
 
+# Relative tolerance of each loss against the official value. The losses evaluated after the
+# steps see weights that Adam's first step moved by +-lr wherever the sign of a gradient is
+# float32 noise (_check_weights_after_steps), so they get more room. Worst loss per stage,
+# measured with _official_step on a 2-core Intel Xeon (AVX-512, AMX), TF 2.21:
+#                         before / d_step / g_step        after the steps
+#   this code             5.0e-7 / 5.0e-7 / 2.8e-7        1.1e-4 (D_A_loss)
+#   inputs moved 1 ulp    5.0e-7 / 5.0e-7 / 4.7e-7        5.3e-6
+#   --identity_weight 9   1.0e-1 / 5.0e-7 / 1.0e-1        1.0e-1  (negative control)
+LOSS_TOLERANCE = {'eval_before_step': 1e-4, 'd_step': 1e-4, 'g_step': 1e-4, 'eval_after_steps': 1e-3}
+
+
+def loss_mismatches(losses, expected):
+    """[(stage, loss name, got, official)] of the losses outside LOSS_TOLERANCE."""
+    return [(stage, name, float(losses[stage][name]), value)
+            for stage, tolerance in LOSS_TOLERANCE.items() for name, value in expected[stage].items()
+            if _relative(losses[stage][name], value) > tolerance]
+
+
 @pytest.mark.slow
 def test_one_training_step_reproduces_official_losses_and_weights():
     """Restore a_train_ndis4, run the official D step then G step on the reference batch:
-    every loss equals the official value to 1e-4 relative, every gradient tensor (through the
+    every loss equals the official value within LOSS_TOLERANCE, every gradient tensor (through the
     Adam slots) equals the official one within GRADIENT_BOUNDS of its own scale, and the
     weights equal the official checkpoint saved after the steps to 1e-5 (see
     _check_weights_after_steps for the one exception Adam's first step forces)."""
     cfg_dir = shared_path('reference', 'a_train_ndis4')
     expected = json.load(open(os.path.join(cfg_dir, 'train_losses.json')))
     losses, values = _official_step(cfg_dir)
-    for stage in ('eval_before_step', 'd_step', 'g_step', 'eval_after_steps'):
-        for name, value in expected[stage].items():
-            assert _relative(losses[stage][name], value) <= 1e-4, (stage, name, losses[stage][name], value)
+    assert not loss_mismatches(losses, expected)
 
     # After eval_after_steps every u has been assigned once more, as in the official checkpoint.
     reader = _official_after_step()
@@ -186,9 +207,12 @@ def test_one_training_step_reproduces_official_losses_and_weights():
 @pytest.mark.slow
 def test_the_gradient_comparison_fails_for_a_changed_loss_weight():
     """Negative control: the same step with --identity_weight 9 (one loss weight 10 % off) must
-    fail the per-tensor gradient comparison."""
+    fail the loss comparison (every stage with the generator's losses) and the per-tensor
+    gradient comparison."""
     cfg_dir = shared_path('reference', 'a_train_ndis4')
-    _, values = _official_step(cfg_dir, ['--identity_weight', '9'])
+    losses, values = _official_step(cfg_dir, ['--identity_weight', '9'])
+    expected = json.load(open(os.path.join(cfg_dir, 'train_losses.json')))
+    assert {stage for stage, *_ in loss_mismatches(losses, expected)} == {'eval_before_step', 'g_step', 'eval_after_steps'}
     ok, summary = gradients_within_bounds(gradient_errors(values, _official_after_step().get_tensor))
     assert not ok, summary
     assert summary['generator']['median'] > GRADIENT_BOUNDS['generator']['median'], summary
