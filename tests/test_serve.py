@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from conftest import shared_path
-from serve_support import decode, encode, tiny_engine
+from serve_support import decode, encode, fill_disk, png_claiming, tiny_engine
 
 SIZE = 32  # the tiny model's img_size
 
@@ -49,7 +49,7 @@ def test_health(client):
     r = client.get('/health')
     assert r.status_code == 200
     assert r.json()['status'] == 'ok' and r.json()['step'] == 7 and r.json()['img_size'] == SIZE
-    assert r.json()['keeps_uploads'] is False
+    assert r.json()['keeps_uploads'] is False and r.json()['keep_uploads'] == 'off'
 
 
 def test_translate_face_with_paste_back(client):
@@ -89,6 +89,7 @@ BAD_REQUESTS = [
     ('zero bytes', dict(data=b''), 400, 'empty'),
     ('too many bytes', dict(data=b'\xff\xd8\xff' + bytes(450_000)), 413, 'too large'),
     ('too many pixels', dict(data=big_blank_png()), 413, 'too many pixels'),
+    ('far too many pixels', dict(data=png_claiming(20000, 20000)), 413, 'too many pixels'),  # over Pillow's own limit
     ('truncated JPEG', dict(data=None), 400, 'broken'),
     ('wrong field', dict(data=encode(np.zeros((40, 40, 3), np.uint8)), name='file'), 400, 'named "image"'),
     ('tiny image', dict(data=encode(np.zeros((8, 8, 3), np.uint8))), 400, 'too small'),
@@ -138,6 +139,31 @@ def test_keep_uploads_writes_under_a_generated_name(engine, tmp_path):
     assert (tmp_path / kept[0]).read_bytes() == data
 
 
+def test_keep_uploads_on_a_full_disk_still_answers(engine, tmp_path, monkeypatch, caplog):
+    from fastapi.testclient import TestClient
+    from ugatit.serve import Engine, create_app
+    keeping = Engine(engine.config, engine.worker, engine.directions, engine.step, keep_uploads=str(tmp_path))
+    data = encode(np.zeros((40, 40, 3), np.uint8))
+    with TestClient(create_app(keeping), raise_server_exceptions=False) as c:
+        fill_disk(monkeypatch, tmp_path)
+        answers = [post(c, data), post(c, data)]
+        health = c.get('/health').json()
+        monkeypatch.undo()  # space freed: keeping resumes on its own
+        kept = post(c, data)
+        recovered = c.get('/health').json()
+    assert [r.status_code for r in answers] == [200, 200], answers[0].text
+    assert all(b64image(r.json()['images']['translation']).shape == (SIZE, SIZE, 3) for r in answers)
+    logged = [r.getMessage() for r in caplog.records if r.name == 'ugatit.serve' and r.levelname == 'WARNING']
+    assert len(logged) == 2, logged  # the failure once (not once a request), then the recovery
+    assert str(tmp_path) in logged[0] and 'No space left' in logged[0] and 'Free space' in logged[0]
+    assert 'kept again' in logged[1]
+    assert health['status'] == 'degraded' and health['keep_uploads'] == 'failing (No space left on device)'
+    assert kept.status_code == 200
+    assert recovered['status'] == 'ok' and recovered['keep_uploads'] == 'ok'
+    files = os.listdir(tmp_path)  # no partial file of the failed writes, the one kept afterwards
+    assert len(files) == 1 and files[0].endswith('.png') and (tmp_path / files[0]).read_bytes() == data
+
+
 def test_large_upload_is_never_written_to_a_temporary_file(engine, monkeypatch):
     import tempfile
     from fastapi.testclient import TestClient
@@ -152,6 +178,64 @@ def test_large_upload_is_never_written_to_a_temporary_file(engine, monkeypatch):
     with TestClient(create_app(engine), raise_server_exceptions=False) as c:
         r = post(c, data)
     assert r.status_code == 200, r.text
+
+
+def test_form_parser_settings_stay_per_request(engine):
+    from starlette.formparsers import MultiPartParser
+    from ugatit.serve import Limits, create_app
+    before = MultiPartParser.spool_max_size
+    create_app(engine, Limits(max_bytes=50_000_000))
+    assert MultiPartParser.spool_max_size == before  # Starlette's class, shared by every app of the process
+
+
+def held_engine(engine, pixels):
+    """An Engine whose cut() of a photo over `pixels` pixels signals `entered` and waits until
+    `gate` is set."""
+    from ugatit.serve import Engine
+
+    class HeldEngine(Engine):
+        def cut(self, image, options):
+            if image.shape[0] * image.shape[1] > pixels:
+                self.entered.set()
+                self.gate.wait(20)
+            return super().cut(image, options)
+    held = HeldEngine(engine.config, engine.worker, engine.directions, engine.step)
+    held.gate, held.entered = threading.Event(), threading.Event()
+    return held
+
+
+def test_pixel_budget_answers_503_past_it_and_is_released_after_errors(engine):
+    from fastapi.testclient import TestClient
+    from ugatit.serve import Limits, create_app
+    held = held_engine(engine, pixels=500_000)
+    big, other_big, small = (encode(np.zeros(shape, np.uint8)) for shape in
+                             ((1000, 1000, 3), (700, 1000, 3), (40, 40, 3)))
+    truncated = encode(np.random.RandomState(3).randint(0, 256, (1000, 1000, 3), np.uint8))
+    truncated = truncated[:len(truncated) // 2]  # a good header, then no pixels
+    try:
+        with TestClient(create_app(held, Limits(max_pixels=1_000_000, pixel_budget=1_500_000, timeout_s=20)),
+                        raise_server_exceptions=False) as c:
+            answers = []
+            waiting = threading.Thread(target=lambda: answers.append(post(c, big)))
+            waiting.start()
+            assert held.entered.wait(20)  # 1 MP of the 1.5 MP budget now in flight
+            busy = post(c, other_big)
+            assert busy.status_code == 503 and 'too many pixels at once' in busy.json()['error']
+            assert busy.headers['retry-after'] == '1'
+            assert post(c, small).status_code == 200  # small photos still fit
+            held.gate.set()
+            waiting.join(20)
+            assert answers[0].status_code == 200
+            # Errors after the pixels were reserved: a decoding error, no face found.
+            assert post(c, truncated).status_code == 400
+            assert post(c, big, align_face='true').status_code == 422
+            # Had an error kept its 1 MP, these would not fit.
+            assert post(c, big).status_code == 200
+            assert post(c, other_big).status_code == 200
+    finally:
+        held.gate.set()
+    with pytest.raises(ValueError, match='pixel_budget'):
+        Limits(max_pixels=1_000_000, pixel_budget=999_999)  # no photo of the largest size would ever fit
 
 
 def test_page_and_openapi(client):

@@ -1,7 +1,8 @@
 """`python main.py --phase serve`: a web page and a JSON API that translate photos and camera frames.
 
     GET  /                 the page (ugatit/static: no CDN, works offline)
-    GET  /health           200 {"status": "ok", ...} while the model is loaded and its worker runs
+    GET  /health           200 {"status": "ok" (or "degraded": --keep_uploads cannot write), ...}
+                           while the model is loaded and its worker runs
     POST /api/translate    multipart form: file field `image` + options -> JSON with base64 PNGs,
                            or with ?format=png the translation itself
     WS   /ws               camera mode: JPEG frame in, translated JPEG frame out
@@ -15,6 +16,7 @@ alignment and PNG encoding run in its thread pool, and the model runs in one wor
 import asyncio
 import base64
 import concurrent.futures
+import contextlib
 import dataclasses
 import io
 import logging
@@ -28,7 +30,7 @@ import cv2
 import numpy as np
 
 from ugatit.errors import UserError
-from utils import heatmap_to_rgb
+from utils import heatmap_to_rgb, write_atomic
 
 log = logging.getLogger('ugatit.serve')
 
@@ -48,15 +50,22 @@ class Limits:
     timeout_s: float = 30.0               # a whole request, upload included
     batch_wait_s: float = 0.005           # how long the worker gathers requests into one batch
     max_queue: int = 64                   # requests waiting for the model; more: 503
+    pixel_budget: int = 100_000_000       # pixels of all the photos in work at once; more: 503
+
+    def __post_init__(self):
+        if self.pixel_budget < self.max_pixels:
+            raise ValueError('pixel_budget (%d) must hold at least one photo of max_pixels (%d)'
+                             % (self.pixel_budget, self.max_pixels))
 
 
 class ApiError(Exception):
-    """A bad request: answered as JSON {"error": message} with `status`."""
+    """A bad request: answered as JSON {"error": message} with `status` (and `headers`)."""
 
-    def __init__(self, status, message):
+    def __init__(self, status, message, headers=None):
         super().__init__(message)
         self.status = status
         self.message = message
+        self.headers = headers
 
 
 # --------------------------------------------------------------------------------------------
@@ -134,6 +143,32 @@ class BatchWorker:
                     fut.set_result((out[k], att[k]))
 
 
+class PixelBudget:
+    """The pixels of the photos in work at once, across requests: what bounds the server's
+    memory (a 25 MP photo takes about 130 MB in work, docs/serve.md). A request reserves its
+    photo's pixel count, read from the header, before decoding, and gives it back once answered,
+    error or not; a request past `limit` is answered 503 with Retry-After at once."""
+
+    def __init__(self, limit):
+        self.limit = limit
+        self.in_flight = 0
+        self._lock = threading.Lock()
+
+    @contextlib.contextmanager
+    def reserve(self, pixels):
+        with self._lock:
+            if self.in_flight + pixels > self.limit:
+                raise ApiError(503, 'the server is working on too many pixels at once (%.1f of its %.0f megapixels; '
+                                    'this photo has %.1f): try again in a moment, or send a smaller photo'
+                               % (self.in_flight / 1e6, self.limit / 1e6, pixels / 1e6), {'Retry-After': '1'})
+            self.in_flight += pixels
+        try:
+            yield
+        finally:
+            with self._lock:
+                self.in_flight -= pixels
+
+
 # --------------------------------------------------------------------------------------------
 # Upload checks and the photo pipeline
 # --------------------------------------------------------------------------------------------
@@ -149,27 +184,38 @@ def sniff_type(data):
                         'judged from its content')
 
 
-def decode_upload(data, limits):
-    """Checked image bytes -> RGB uint8 [H, W, 3]. The pixel count is read from the header
-    (Pillow reads nothing more) before anything is decoded."""
+def too_many_pixels(size, limits):
+    return ApiError(413, 'the image has too many pixels (%s; the limit is %.0f megapixels): downscale it first'
+                    % (size, limits.max_pixels / 1e6))
+
+
+def check_upload(data, limits):
+    """Image bytes -> (type name, extension, pixel count), from the first bytes and the header
+    (Pillow reads nothing more): ApiError 4xx for an upload that must not be decoded."""
     from PIL import Image
     if not data:
         raise ApiError(400, 'the file is empty (0 bytes)')
     if len(data) > limits.max_bytes:
         raise ApiError(413, 'the file is too large (%.1f MB; the limit is %.1f MB)'
                        % (len(data) / 1e6, limits.max_bytes / 1e6))
-    kind, _ = sniff_type(data)
+    kind, extension = sniff_type(data)
     try:
         with Image.open(io.BytesIO(data)) as header:
             width, height = header.size
+    except Image.DecompressionBombError:  # past Pillow's own limit (twice Image.MAX_IMAGE_PIXELS)
+        raise too_many_pixels('over %.0f megapixels' % (2 * Image.MAX_IMAGE_PIXELS / 1e6), limits)
     except Exception:
         raise ApiError(400, 'the %s file is broken: its header cannot be read' % kind)
     if width * height > limits.max_pixels:
-        raise ApiError(413, 'the image has too many pixels (%dx%d; the limit is %.0f megapixels): '
-                            'downscale it first' % (width, height, limits.max_pixels / 1e6))
+        raise too_many_pixels('%dx%d' % (width, height), limits)
     if min(width, height) < limits.min_side:
         raise ApiError(400, 'the image is too small (%dx%d; at least %d pixels a side)'
                        % (width, height, limits.min_side))
+    return kind, extension, width * height
+
+
+def decode_image(data, kind):
+    """Image bytes of type `kind` checked by check_upload -> RGB uint8 [H, W, 3]."""
     image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
     if image is None:
         raise ApiError(400, 'the %s file is broken or truncated: it cannot be decoded' % kind)
@@ -201,10 +247,15 @@ def parse_options(fields, directions):
     return options
 
 
+def png_bytes(image):
+    """RGB uint8 image -> the bytes of its PNG."""
+    ok, buf = cv2.imencode('.png', cv2.cvtColor(image, cv2.COLOR_RGB2BGR))
+    return buf.tobytes()
+
+
 def png_base64(image):
     """RGB uint8 image -> base64 text of its PNG."""
-    ok, buf = cv2.imencode('.png', cv2.cvtColor(image, cv2.COLOR_RGB2BGR))
-    return base64.b64encode(buf.tobytes()).decode('ascii')
+    return base64.b64encode(png_bytes(image)).decode('ascii')
 
 
 def encode_jpeg(image, quality=85):
@@ -222,6 +273,8 @@ class Engine:
         self.directions = tuple(directions)
         self.step = step
         self.keep_uploads = keep_uploads
+        self._keep_problem = None  # why the last write under keep_uploads failed; None while writes work
+        self._keep_lock = threading.Lock()
         self._aligner = None
         self._aligner_lock = threading.Lock()  # dlib's detector is used by one thread at a time
 
@@ -264,25 +317,51 @@ class Engine:
         return images
 
     def keep(self, data, extension):
-        """With --keep_uploads: write the upload under a generated name (never the client's)."""
+        """With --keep_uploads: write the upload under a generated name (never the client's),
+        atomically. A write that fails (a full disk, a removed folder) never costs the answer:
+        it leaves no partial file, and keep_status reports it until a write works again."""
         if not self.keep_uploads:
             return
         path = os.path.join(self.keep_uploads, '%s_%s%s' % (time.strftime('%Y%m%d-%H%M%S'), uuid.uuid4().hex[:12], extension))
-        tmp = path + '.tmp'
-        with open(tmp, 'wb') as f:
-            f.write(data)
-        os.replace(tmp, path)
+        try:
+            write_atomic(path, data)
+        except OSError as exc:
+            self._set_keep_problem(exc.strerror or str(exc))
+        else:
+            self._set_keep_problem(None)
+
+    def _set_keep_problem(self, problem):
+        """Record whether keeping works; log its changes only, not every request of a full disk."""
+        with self._keep_lock:
+            before, self._keep_problem = self._keep_problem, problem
+        if problem and not before:
+            log.warning('--keep_uploads %s: cannot keep uploads there (%s); photos are still translated but '
+                        'not kept. Free space on that disk (or fix the folder): keeping resumes by itself '
+                        'with the next upload that can be written.', self.keep_uploads, problem)
+        elif before and not problem:
+            log.warning('--keep_uploads %s: uploads are kept again', self.keep_uploads)
+
+    @property
+    def keep_status(self):
+        """'off' without --keep_uploads, 'ok', or 'failing (why)' since the last write failed."""
+        if not self.keep_uploads:
+            return 'off'
+        problem = self._keep_problem
+        return 'failing (%s)' % problem if problem else 'ok'
 
 
-async def translate_photo(engine, data, options, limits):
-    """Bytes of a photo -> (item, translated uint8 [S, S, 3], attention [s, s]); the CPU work runs
-    in the thread pool and the model in the worker, so the event loop never waits on either."""
+async def translate_photo(engine, budget, data, options, limits, render):
+    """Bytes of a photo -> render(item, translated uint8 [S, S, 3], attention [s, s], options), all of it
+    while the photo's pixels are reserved in `budget` (a PixelBudget). The CPU work runs in the
+    thread pool and the model in the worker, so the event loop never waits on either."""
     from starlette.concurrency import run_in_threadpool
-    image = await run_in_threadpool(decode_upload, data, limits)
-    await run_in_threadpool(engine.keep, data, sniff_type(data)[1])
-    item = await run_in_threadpool(engine.cut, image, options)
-    translated, attention = await asyncio.wrap_future(engine.worker.submit(options['direction'], item.chip))
-    return item, translated, attention
+    kind, extension, pixels = await run_in_threadpool(check_upload, data, limits)
+    with budget.reserve(pixels):
+        image = await run_in_threadpool(decode_image, data, kind)
+        await run_in_threadpool(engine.keep, data, extension)
+        item = await run_in_threadpool(engine.cut, image, options)
+        translated, attention = await asyncio.wrap_future(engine.worker.submit(options['direction'], item.chip))
+        return await run_in_threadpool(render, item, translated, attention, options)
 
 
 # --------------------------------------------------------------------------------------------
@@ -307,11 +386,8 @@ def create_app(engine, limits=Limits()):
     from fastapi import FastAPI, Request, WebSocket
     from fastapi.responses import FileResponse, JSONResponse, Response
     from fastapi.staticfiles import StaticFiles
-    from starlette.formparsers import MultiPartParser
 
-    # Uploads stay in memory (the Content-Length is checked first, so they are at most
-    # limits.max_bytes): the form parser never spools them to a temporary file.
-    MultiPartParser.spool_max_size = max(MultiPartParser.spool_max_size, limits.max_bytes + 1)
+    budget = PixelBudget(limits.pixel_budget)
     app = FastAPI(title='U-GAT-IT', description='Photo to anime translation (docs/serve.md).', version='1',
                   docs_url=None, redoc_url=None)
     install_error_handlers(app)
@@ -324,11 +400,14 @@ def create_app(engine, limits=Limits()):
 
     @app.get('/health', summary='200 while the model is loaded and its worker runs')
     async def health():
+        """status "ok", or "degraded" while --keep_uploads cannot write (translations go on)."""
         if not engine.worker.alive:
             raise ApiError(503, 'the model worker has stopped')
-        return {'status': 'ok', 'step': engine.step, 'img_size': engine.img_size,
-                'directions': list(engine.directions), 'batch_size': engine.worker.batch_size,
-                'keeps_uploads': bool(engine.keep_uploads)}
+        keeping = engine.keep_status
+        return {'status': 'degraded' if keeping.startswith('failing') else 'ok', 'step': engine.step,
+                'img_size': engine.img_size, 'directions': list(engine.directions),
+                'batch_size': engine.worker.batch_size, 'keeps_uploads': bool(engine.keep_uploads),
+                'keep_uploads': keeping}
 
     @app.post('/api/translate', summary='Translate one photo', openapi_extra=TRANSLATE_BODY,
               responses={200: {'content': {'image/png': {}}}})
@@ -337,21 +416,20 @@ def create_app(engine, limits=Limits()):
         with ?format=png the translation as image/png. Errors: JSON {"error": message}, 4xx/503/504."""
         if format not in ('json', 'png'):
             raise ApiError(400, 'format must be json or png (got %r)' % format)
+        def answer(item, translated, attention, options):
+            if format == 'png':
+                return Response(png_bytes(translated), media_type='image/png')
+            images = engine.results(item, translated, attention, options)
+            return JSONResponse({'direction': options['direction'], 'size': engine.img_size, 'step': engine.step,
+                                 'face': item.face is not None, 'images': images})
         try:
-            result = await asyncio.wait_for(handle_translate(request, engine, limits), limits.timeout_s)
+            return await asyncio.wait_for(handle_translate(request, engine, budget, limits, answer), limits.timeout_s)
         except asyncio.TimeoutError:
             raise ApiError(504, 'the request took longer than %.0f s; try a smaller photo' % limits.timeout_s)
-        item, translated, attention, options = result
-        if format == 'png':
-            return Response(base64.b64decode(png_base64(translated)), media_type='image/png')
-        from starlette.concurrency import run_in_threadpool
-        images = await run_in_threadpool(engine.results, item, translated, attention, options)
-        return JSONResponse({'direction': options['direction'], 'size': engine.img_size, 'step': engine.step,
-                             'face': item.face is not None, 'images': images})
 
     @app.websocket('/ws')
     async def camera(websocket: WebSocket):
-        await camera_session(websocket, engine, limits)
+        await camera_session(websocket, engine, budget, limits)
 
     return app
 
@@ -372,8 +450,35 @@ def add_offline_docs(app):
                                    swagger_favicon_url='/docs-static/favicon-32x32.png')
 
 
-async def handle_translate(request, engine, limits):
-    """Read and check the form of POST /api/translate, translate its photo."""
+@contextlib.asynccontextmanager
+async def upload_form(request, limits):
+    """The form of POST /api/translate, closed on exit, its file kept in memory (the
+    Content-Length was checked against limits.max_bytes first) instead of spooled to a temporary
+    file past 1 MB. Starlette's request.form() has no setting for that, so this is its multipart
+    branch with the spooling threshold raised on this request's parser only, not on the class
+    that every app of the process shares. A body that is not multipart: an empty form."""
+    from starlette.datastructures import FormData
+    from starlette.formparsers import MultiPartException, MultiPartParser
+    from python_multipart.multipart import parse_options_header
+    content_type, _ = parse_options_header(request.headers.get('content-type'))
+    form = FormData()
+    if content_type == b'multipart/form-data':
+        async with contextlib.aclosing(request.stream()) as stream:
+            parser = MultiPartParser(request.headers, stream, max_files=1, max_fields=len(OPTION_FIELDS))
+            parser.spool_max_size = limits.max_bytes + 1
+            try:
+                form = await parser.parse()
+            except MultiPartException as exc:
+                raise ApiError(400, exc.message)
+    try:
+        yield form
+    finally:
+        await form.close()
+
+
+async def handle_translate(request, engine, budget, limits, answer):
+    """Read and check the form of POST /api/translate, translate its photo: the response
+    answer(item, translated, attention, options) makes in the thread pool."""
     from starlette.datastructures import UploadFile
     length = request.headers.get('content-length')
     if length is None or not length.isdigit():
@@ -381,7 +486,7 @@ async def handle_translate(request, engine, limits):
     if int(length) > limits.max_bytes + 64 * 1024:  # the form's own bytes besides the file
         raise ApiError(413, 'the upload is too large (%.1f MB; the limit is %.1f MB)'
                        % (int(length) / 1e6, limits.max_bytes / 1e6))
-    async with request.form(max_files=1, max_fields=len(OPTION_FIELDS)) as form:
+    async with upload_form(request, limits) as form:
         files = [(k, v) for k, v in form.multi_items() if isinstance(v, UploadFile)]
         if [k for k, _ in files] != ['image']:
             raise ApiError(400, 'send the photo as a multipart form with one file field named "image"%s'
@@ -389,15 +494,13 @@ async def handle_translate(request, engine, limits):
         options = parse_options({k: v for k, v in form.multi_items() if not isinstance(v, UploadFile)},
                                 engine.directions)
         data = await files[0][1].read()
-    item, translated, attention = await translate_photo(engine, data, options, limits)
-    return item, translated, attention, options
+    return await translate_photo(engine, budget, data, options, limits, answer)
 
 
-async def camera_session(websocket, engine, limits):
+async def camera_session(websocket, engine, budget, limits):
     """The camera mode: each binary message is a JPEG frame, answered by the translated frame
     (JPEG) or a text message {"error": ...}. The page sends a frame only after the answer to the
     previous one, so frames the server cannot take in time are dropped by the page, never queued."""
-    from starlette.concurrency import run_in_threadpool
     from starlette.websockets import WebSocketDisconnect
     await websocket.accept()
     try:
@@ -415,9 +518,10 @@ async def camera_session(websocket, engine, limits):
             try:
                 if message.get('bytes') is None:
                     raise ApiError(400, 'send each frame as a binary message (a JPEG image)')
-                item, translated, _ = await asyncio.wait_for(
-                    translate_photo(engine, message['bytes'], options, limits), limits.timeout_s)
-                await websocket.send_bytes(await run_in_threadpool(encode_jpeg, translated))
+                frame = await asyncio.wait_for(translate_photo(engine, budget, message['bytes'], options, limits,
+                                                               lambda item, translated, *_: encode_jpeg(translated)),
+                                               limits.timeout_s)
+                await websocket.send_bytes(frame)
             except ApiError as exc:
                 await websocket.send_json({'error': exc.message, 'status': exc.status})
             except asyncio.TimeoutError:
@@ -435,7 +539,7 @@ def install_error_handlers(app):
 
     @app.exception_handler(ApiError)
     async def api_error(request, exc):
-        return JSONResponse({'error': exc.message}, status_code=exc.status)
+        return JSONResponse({'error': exc.message}, status_code=exc.status, headers=exc.headers)
 
     @app.exception_handler(HTTPException)
     async def http_error(request, exc):
