@@ -2,7 +2,7 @@
 #   make demo   trains the built-in demo dataset, then tests it (7 to 10 minutes on 2 CPU cores, install included)
 #   make test   runs the test suite (make test-fast: the unit tests only)
 # `sudo make sysdeps` installs the Debian libraries that --upscaler waifu2x needs (libvulkan1, libomp5).
-#   make serve  the web page on http://127.0.0.1:8000 with the model make demo trained (docs/serve.md)
+#   make serve  the web page on http://127.0.0.1:8000 with the model this project ships (docs/serve.md)
 PYTHON ?= python3
 VENV := .venv
 STAMP := $(VENV)/.installed
@@ -34,9 +34,9 @@ test-fast: $(STAMP)
 demo: $(STAMP)
 	$(VENV)/bin/python demo.py
 
-# The web page and API (docs/serve.md) on the demo model; run `make demo` first.
+# The web page and API (docs/serve.md) on the shipped selfie2anime model (models/selfie2anime_cpu).
 serve: $(STAMP)
-	$(VENV)/bin/python main.py --phase serve --dataset demo --batch_size 8
+	$(VENV)/bin/python main.py --phase serve --batch_size 8
 
 clean:
 	rm -rf $(VENV) results logs samples

@@ -164,8 +164,6 @@ def preprocess(img_rgb, size):
     return img.astype(np.float32) / 127.5 - 1.0
 
 
-
-
 def inverse_transform(images):
     """[-1, 1] -> [0, 255] float."""
     return (images + 1.0) / 2.0 * 255.0

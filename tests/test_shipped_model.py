@@ -79,3 +79,51 @@ def test_photo_mode_translates_with_the_shipped_model_and_says_so(tmp_path, ship
     assert 'using the model this project ships, %s' % shipped in out
     assert ' --light True --ch 8' in out  # its architecture comes from its flags file
     assert os.path.isfile(str(tmp_path / 'out' / 'face.png'))
+
+
+def _shipped_config(tmp_path):
+    argv = ['--phase', 'test', '--input', 'face.jpg', '--checkpoint_dir', str(tmp_path / 'none')]
+    return main.with_saved_flags(main.with_shipped_model(main.parse_config(argv)), argv)
+
+
+def test_the_shipped_checkpoint_is_float16_generators_of_its_flags(tmp_path):
+    """models/selfie2anime_cpu: the generators (both directions) of the architecture its flags file
+    names, every tensor float16 with the graph's shape; no discriminator, no Adam slot."""
+    import tensorflow as tf
+    from ugatit.checkpoint import latest_in_folder
+    from ugatit.translator import build_generators
+    config = _shipped_config(tmp_path)
+    assert config.paths.checkpoint == config_module.SHIPPED_MODELS['selfie2anime']
+    assert (config.model.light, config.model.ch, config.model.img_size, config.model.n_dis) == (True, 32, 64, 4)
+    reader = tf.train.load_checkpoint(latest_in_folder(config.paths.checkpoint))
+    stored = {name: shape for name, shape in reader.get_variable_to_shape_map().items() if name != 'global_step'}
+    with tf.Graph().as_default():
+        build_generators(config.model)
+        graph = {v.op.name: v.shape.as_list() for v in tf.compat.v1.global_variables()}
+    assert stored == graph
+    assert {reader.get_variable_to_dtype_map()[name] for name in stored} == {tf.float16}
+    assert os.path.getsize(latest_in_folder(config.paths.checkpoint) + '.data-00000-of-00001') <= 15 * 2 ** 20
+
+
+@pytest.mark.slow
+def test_the_shipped_model_translates_a_face_the_same_way_each_time(tmp_path):
+    """Grace Hopper's portrait (public domain, inside matplotlib), cut as photo mode cuts it, through
+    two fresh restores of the shipped model: identical results, each a real change of the input."""
+    import matplotlib.cbook
+    from ugatit.faces import FaceAligner
+    from ugatit.translator import Translator
+    from utils import preprocess, read_image_rgb
+    config = _shipped_config(tmp_path)
+    image = read_image_rgb(matplotlib.cbook.get_sample_data('grace_hopper.jpg', asfileobj=False))
+    aligner = FaceAligner()
+    chip = aligner.chip(image, aligner.detect(image)[0], size=64, padding=0.65)[0]
+    batch = preprocess(chip, 64)[None]
+    results = []
+    for _ in range(2):
+        with Translator(config) as translator:
+            results.append([translator.translate(d, batch)[0] for d in ('a2b', 'b2a')])
+    for first, second in zip(*results):
+        assert np.array_equal(first, second)
+    for translated in results[0]:
+        assert translated.shape == (1, 64, 64, 3) and np.isfinite(translated).all()
+        assert np.abs(translated - batch).mean() > 0.1  # not the input given back
