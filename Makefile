@@ -36,7 +36,7 @@ demo: $(STAMP)
 
 # The web page and API (docs/serve.md) on the shipped selfie2anime model (models/selfie2anime_cpu).
 serve: $(STAMP)
-	$(VENV)/bin/python main.py --phase serve --batch_size 8
+	$(VENV)/bin/python main.py --phase serve --batch_size 8 --upscale 4
 
 clean:
 	rm -rf $(VENV) results logs samples

@@ -281,8 +281,10 @@ def _validate_photo_flags(args):
         errors.append('--input translates photos and needs --phase test (or enlarges images with --phase upscale)')
     if args.phase == 'upscale' and args.input is None:
         errors.append('--phase upscale needs --input PATH (an image, a folder or a quoted glob)')
-    if args.upscale != 1 and args.phase not in ('test', 'upscale'):
-        errors.append('--upscale enlarges translations and images: it needs --phase test or upscale')
+    if args.upscale != 1 and args.phase not in ('test', 'upscale', 'serve'):
+        errors.append('--upscale enlarges translations and images: it needs --phase test, upscale or serve')
+    elif args.upscale == 'auto' and args.phase == 'serve':
+        errors.append('--phase serve takes --upscale 2 or 4 (the page shows the face, not the photo it came from)')
     elif args.upscale != 1 and args.input is not None and (args.input.startswith('camera:') or is_video_path(args.input)):
         errors.append('--upscale enlarges photos and test images; videos and the camera are not enlarged yet')
     elif args.upscale == 'auto' and args.input is None:

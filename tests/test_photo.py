@@ -159,7 +159,11 @@ def test_upscale_enlarges_the_translation_and_pastes_it_back_sharp(tmp_path, cap
 def test_upscale_flag_needs_a_phase_that_writes_images(capsys):
     with pytest.raises(SystemExit):
         main.parse_args(['--phase', 'train', '--upscale', '2'])
-    assert '--upscale enlarges translations and images: it needs --phase test or upscale' in capsys.readouterr().err
+    assert '--upscale enlarges translations and images: it needs --phase test, upscale or serve' in capsys.readouterr().err
+    assert main.parse_args(['--phase', 'serve', '--upscale', '4']).upscale == 4
+    with pytest.raises(SystemExit):
+        main.parse_args(['--phase', 'serve', '--upscale', 'auto'])
+    assert '--phase serve takes --upscale 2 or 4' in capsys.readouterr().err
     with pytest.raises(SystemExit):
         main.parse_args(['--phase', 'test', '--upscale', 'auto'])
     assert '--upscale auto enlarges each face to its size in the photo: it needs --input PATH' in capsys.readouterr().err

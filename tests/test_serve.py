@@ -68,6 +68,25 @@ def test_translate_face_with_paste_back(client):
     assert 0.5 < unchanged.mean() < 0.999
 
 
+def test_upscale_enlarges_the_translation_and_the_pasted_face_keeps_the_photo_size(engine):
+    """serve --upscale 2 (Lanczos here): the translation comes back at twice the model's size, in
+    JSON and as PNG, and paste-back still returns the photo's size; without it (the module's
+    engine) the model's size (test_translate_face_with_paste_back)."""
+    import dataclasses
+    from fastapi.testclient import TestClient
+    from ugatit.serve import Engine, create_app
+    photo = dataclasses.replace(engine.config.photo, upscale=2, upscaler='lanczos')
+    bigger = Engine(dataclasses.replace(engine.config, photo=photo), engine.worker, engine.directions, engine.step)
+    data = face_photo()
+    with TestClient(create_app(bigger), raise_server_exceptions=False) as c:
+        body = post(c, data, align_face='true', paste_back='true').json()
+        as_png = post(c, data, align_face='true', params={'format': 'png'})
+    assert b64image(body['images']['translation']).shape == (2 * SIZE, 2 * SIZE, 3)
+    assert decode(as_png.content).shape == (2 * SIZE, 2 * SIZE, 3)
+    assert b64image(body['images']['input']).shape == (SIZE, SIZE, 3)
+    assert b64image(body['images']['pasted']).shape == decode(data).shape
+
+
 def test_png_format_is_the_json_translation(client):
     data = encode(np.random.RandomState(0).randint(0, 256, (48, 64, 3), np.uint8))
     as_png = post(client, data, params={'format': 'png'})

@@ -277,6 +277,7 @@ class Engine:
         self._keep_lock = threading.Lock()
         self._aligner = None
         self._aligner_lock = threading.Lock()  # dlib's detector is used by one thread at a time
+        self._upscale_lock = threading.Lock()  # so is an upscaler's network
 
     @property
     def img_size(self):
@@ -306,14 +307,24 @@ class Engine:
                 raise ApiError(501, 'face alignment is not available on this server: %s' % exc)
         return self._aligner
 
+    def enlarge(self, item, translated):
+        """The translation uint8 [S, S, 3] of an Item enlarged as --upscale asks ([S*f, S*f, 3])."""
+        from ugatit import faces as F
+        from ugatit.upscale import enlarge
+        if self.config.photo.upscale == 1:
+            return translated
+        with self._upscale_lock:
+            return enlarge(translated, self.config.photo, F.chip_footprint(item.transform, self.img_size))
+
     def results(self, item, translated, attention, options):
-        """The response images (base64 PNG text) of one translated Item."""
+        """The response images (base64 PNG text) of one translated Item; `translated` as enlarge
+        returns it."""
         from ugatit import faces as F
         attention_rgb = heatmap_to_rgb(attention, self.img_size)
         images = {'input': png_base64(item.chip), 'translation': png_base64(translated),
                   'attention': png_base64((0.5 * item.chip + 0.5 * attention_rgb).astype(np.uint8))}
         if options['paste_back']:
-            images['pasted'] = png_base64(F.paste_back(item.image, translated, item.transform))
+            images['pasted'] = png_base64(F.paste_back(item.image, translated, item.transform, chip_size=self.img_size))
         return images
 
     def keep(self, data, extension):
@@ -417,6 +428,7 @@ def create_app(engine, limits=Limits()):
         if format not in ('json', 'png'):
             raise ApiError(400, 'format must be json or png (got %r)' % format)
         def answer(item, translated, attention, options):
+            translated = engine.enlarge(item, translated)
             if format == 'png':
                 return Response(png_bytes(translated), media_type='image/png')
             images = engine.results(item, translated, attention, options)

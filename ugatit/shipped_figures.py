@@ -82,7 +82,7 @@ def screenshot(photo, path):
     from playwright.sync_api import sync_playwright
     port = free_port()
     server = subprocess.Popen([sys.executable, os.path.join(ROOT, 'main.py'), '--phase', 'serve',
-                               '--port', str(port), '--batch_size', '8'], cwd=ROOT)
+                               '--port', str(port), '--batch_size', '8', '--upscale', '4'], cwd=ROOT)
     try:
         url = 'http://127.0.0.1:%d' % port
         for _ in range(120):
