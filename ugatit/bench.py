@@ -2,7 +2,8 @@
 
 Measures, each in a fresh child process (so that its peak resident memory is its own):
   forward   generator forward latency at batch 1 and throughput at batch N (light and full)
-  train     one training iteration (D step + G step) at the default light config and a small one
+  train     one training iteration (D step + G step) at the default light config and a small one,
+            or at the flag sets given with --train_flags (e.g. the --preset cpu recipe study)
   startup   wall time and peak memory of `python main.py --phase test --input <one image>` from
             process start to exit, with light and full 256 px checkpoints (random weights; the
             full one as large as the released selfie2anime checkpoint) on a warm disk
@@ -20,6 +21,7 @@ Examples:
   python -m ugatit.bench --what forward --sizes 256 512 --repeats 10
   python -m ugatit.bench --what forward --intra 2 --inter 1 --xla true
   python -m ugatit.bench --what forward train --bfloat16 true   # on a CPU with native bfloat16
+  python -m ugatit.bench --what train --train_flags "--preset cpu" "--preset cpu --img_size 128 --ch 16 --n_dis 5"
   python -m ugatit.bench --what upscale --json bench_results/upscale.json
   python -m ugatit.bench --what slim --repeats 3 --warmup 1 --json bench_results/slim.json
 """
@@ -29,6 +31,7 @@ import json
 import os
 import platform
 import resource
+import shlex
 import shutil
 import subprocess
 import sys
@@ -86,22 +89,26 @@ def child_forward(opts):
     return result
 
 
+TRAIN_CONFIGS = {'default': ['--light', 'true'], 'small': SMALL_TRAIN}
+
+
 def child_train(opts):
-    """One D step + one G step, fed from arrays (the input pipeline is not timed)."""
+    """One D step + one G step at the flags' batch size, fed from arrays (the input pipeline is
+    not timed). opts.config: 'default', 'small' or a string of main.py training flags."""
     import tensorflow as tf
     import main
     from ugatit.model import UGATIT
     tf.compat.v1.disable_eager_execution()
-    argv = ['--phase', 'train', '--dataset', 'bench'] + (SMALL_TRAIN if opts.config == 'small' else ['--light', 'true'])
+    argv = ['--phase', 'train', '--dataset', 'bench'] + TRAIN_CONFIGS.get(opts.config, shlex.split(opts.config))
     config = main.parse_config(argv)
-    size = config.model.img_size
+    size, batch = config.model.img_size, config.runtime.batch_size
     with _session(opts) as sess:
-        domain_A, domain_B = (tf.compat.v1.placeholder(tf.float32, [1, size, size, 3]) for _ in range(2))
+        domain_A, domain_B = (tf.compat.v1.placeholder(tf.float32, [batch, size, size, 3]) for _ in range(2))
         start = time.perf_counter()
         gan = UGATIT(config.model, config.train).build_train_ops(domain_A, domain_B)
         build_s = time.perf_counter() - start
         sess.run(tf.compat.v1.global_variables_initializer())
-        x = np.random.default_rng(0).uniform(-1, 1, (1, size, size, 3)).astype(np.float32)
+        x = np.random.default_rng(0).uniform(-1, 1, (batch, size, size, 3)).astype(np.float32)
         feed = {domain_A: x, domain_B: x[:, ::-1], gan.lr: 1e-4}
 
         d_times, g_times = [], []
@@ -240,7 +247,7 @@ def run_child(python, name, opts, **overrides):
     argv = [python, '-m', 'ugatit.bench', '--child', name]
     values = dict(vars(opts), **overrides)
     for key in ('size', 'batch', 'repeats', 'warmup', 'intra', 'inter', 'xla', 'grappler', 'bfloat16', 'light', 'config'):
-        argv += ['--' + key, str(values[key])]
+        argv.append('--%s=%s' % (key, values[key]))  # '=': a --config of flags starts with '--'
     proc = subprocess.run(argv, cwd=ROOT, capture_output=True, text=True)
     if proc.returncode:
         raise RuntimeError('benchmark child %s failed:\n%s' % (name, proc.stderr[-3000:]))
@@ -275,6 +282,9 @@ def build_parser():
                         help='what to measure (default: all but upscale and slim)')
     parser.add_argument('--sample', default=os.path.join(os.path.dirname(ROOT), 'shared', 'data', 'selfie2anime-mini'),
                         help='upscale: folder with testB/ and trainB/ of 256 px anime faces (default: ../shared/...)')
+    parser.add_argument('--train_flags', nargs='+', metavar='FLAGS',
+                        help='train: measure these sets of main.py training flags, each one quoted string, '
+                             'instead of the default light config and the small one')
     parser.add_argument('--sizes', nargs='+', type=int, default=[256], help='image sizes for forward (default: %(default)s)')
     parser.add_argument('--batch', type=int, default=4, help='batch for the throughput figure (default: %(default)s)')
     parser.add_argument('--repeats', type=int, default=5, help='timed runs per figure (default: %(default)s)')
@@ -331,7 +341,7 @@ def main(argv=None):
                     if key.startswith('batch'):
                         record('forward %s %dpx %s' % (label, size, key), dict(value, peak_rss_mb=r['peak_rss_mb']))
     if 'train' in opts.what:
-        for config in ('default', 'small'):
+        for config in opts.train_flags or ('default', 'small'):
             r = run_child(python, 'train', opts, config=config)
             record('train iteration %s (%s)' % (config, r['config']), r)
             print('%44s D step %.3f s, G step %.3f s' % ('', r['d_step_median_s'], r['g_step_median_s']), flush=True)
