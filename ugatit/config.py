@@ -20,6 +20,8 @@ import os
 from typing import Optional
 
 MODEL_NAMES = {False: 'UGATIT', True: 'UGATIT_light'}
+# The adversarial losses of --gan_type (ops.py builds them).
+GAN_TYPES = ('gan', 'lsgan', 'wgan-gp', 'wgan-lp', 'dragan', 'hinge')
 
 # The flags a checkpoint's variables depend on: saved beside every checkpoint, and restored
 # from there (FLAGS_FILE) when the user does not give them.
@@ -65,7 +67,7 @@ class ModelConfig:
 
 @dataclasses.dataclass(frozen=True)
 class TrainConfig:
-    gan_type: str = 'lsgan'     # adversarial loss (ops.GAN_TYPES)
+    gan_type: str = 'lsgan'     # adversarial loss (GAN_TYPES)
     adv_weight: int = 1         # loss weights
     cycle_weight: int = 10
     identity_weight: int = 10

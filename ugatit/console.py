@@ -1,0 +1,101 @@
+"""A quiet console by default: what TensorFlow prints on its own is hidden unless asked for.
+
+Hidden, unless `--verbose true` or the environment variable UGATIT_VERBOSE=1:
+  - the C++ log lines of TensorFlow and XLA (oneDNN, CPU features, CUDA probing such as
+    "failed call to cuInit" on a machine without a GPU, Grappler, MLIR), through
+    TF_CPP_MIN_LOG_LEVEL=3 (a value the user set is kept);
+  - the INFO and WARNING lines its libraries write while `import tensorflow` loads them, before
+    their logging reads that level: the first import of tensorflow runs with the standard error
+    stream captured, and every other line it wrote is passed on (errors included);
+  - the Python logger "tensorflow" below ERROR (its "... is deprecated" notices);
+  - DeprecationWarning and FutureWarning raised from tensorflow and keras modules (other
+    warnings are untouched).
+Errors are not hidden: TensorFlow raises them as exceptions, which main.py and the modules it
+runs turn into the project's one-line messages.
+
+quiet_console() must run before TensorFlow is first imported: its C++ logging reads the level
+once. main.py calls it first thing.
+"""
+
+import contextlib
+import importlib.abc
+import importlib.machinery
+import logging
+import os
+import re
+import sys
+import tempfile
+import warnings
+
+VERBOSE_ENV = 'UGATIT_VERBOSE'
+NOISY_MODULES = ('tensorflow', 'keras', 'tf_keras', 'absl')
+# absl's INFO and WARNING lines ("I0000 00:00:1796339690.234626    5416 port.cc:153] ...") and
+# the note it prints before them.
+IMPORT_NOISE = re.compile(r'[IW]\d{4} \d\d:\d\d:[\d.]+ +\d+ [^ ]+:\d+\] '
+                          r'|WARNING: All log messages before absl::InitializeLog\(\) is called')
+
+
+def verbose_from_env(environ=None):
+    """True when UGATIT_VERBOSE asks for everything (1, true, yes or on)."""
+    value = (os.environ if environ is None else environ).get(VERBOSE_ENV, '')
+    return value.strip().lower() in ('1', 'true', 'yes', 'on')
+
+
+def quiet_console(verbose=False):
+    """Hide TensorFlow's own log lines and deprecation warnings (see the module docstring)
+    unless `verbose` or UGATIT_VERBOSE. Returns True when it hid them."""
+    if verbose or verbose_from_env():
+        return False
+    os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '3')
+    logging.getLogger('tensorflow').setLevel(logging.ERROR)
+    for module in NOISY_MODULES:
+        for category in (DeprecationWarning, FutureWarning):
+            warnings.filterwarnings('ignore', category=category, module=module)
+    if 'tensorflow' not in sys.modules and not any(isinstance(f, _QuietImport) for f in sys.meta_path):
+        sys.meta_path.insert(0, _QuietImport())
+    return True
+
+
+@contextlib.contextmanager
+def filtered_stderr(noise=IMPORT_NOISE):
+    """Capture the standard error stream (file descriptor 2, which C++ libraries write to) in
+    the block, then write back every line that `noise` does not match."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile() as captured:
+        os.dup2(captured.fileno(), 2)
+        try:
+            yield
+        finally:
+            sys.stderr.flush()
+            os.dup2(saved, 2)
+            os.close(saved)
+            captured.seek(0)
+            lines = captured.read().decode('utf-8', 'replace').splitlines(True)
+            sys.stderr.write(''.join(line for line in lines if not noise.match(line)))
+            sys.stderr.flush()
+
+
+class _QuietImport(importlib.abc.MetaPathFinder):
+    """Import finder that runs the first import of the tensorflow package in filtered_stderr()."""
+
+    def find_spec(self, name, path=None, target=None):
+        if name != 'tensorflow':
+            return None
+        sys.meta_path.remove(self)  # once is enough: the libraries are loaded then
+        spec = importlib.machinery.PathFinder.find_spec(name, path)
+        if spec is not None and spec.loader is not None:
+            spec.loader = _QuietLoader(spec.loader)
+        return spec
+
+
+class _QuietLoader(importlib.abc.Loader):
+    def __init__(self, loader):
+        self.loader = loader
+
+    def create_module(self, spec):
+        return self.loader.create_module(spec)
+
+    def exec_module(self, module):
+        with filtered_stderr():
+            self.loader.exec_module(module)
