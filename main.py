@@ -506,8 +506,8 @@ def verbose_requested(argv):
 
 def main(argv=None):
     argv = sys.argv[1:] if argv is None else list(argv)
-    from ugatit.console import quiet_console
-    quiet_console(verbose_requested(argv))
+    from ugatit.console import quiet_console, tensorflow_error_message
+    quiet = quiet_console(verbose_requested(argv))
     config = parse_config(argv)
     from ugatit.errors import UserError
     try:
@@ -534,6 +534,12 @@ def main(argv=None):
         return 2
     except KeyboardInterrupt as exc:
         return getattr(exc, 'exit_status', 130)  # 130: Ctrl-C; 143: SIGTERM (ugatit.errors.Stopped)
+    except Exception as exc:
+        message = tensorflow_error_message(exc)
+        if message is None or not quiet:
+            raise
+        print('error: %s' % message, file=sys.stderr)
+        return 1
 
 
 if __name__ == '__main__':

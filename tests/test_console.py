@@ -8,6 +8,7 @@ import sys
 
 import cv2
 import numpy as np
+import pytest
 
 import main
 from conftest import ROOT
@@ -103,3 +104,24 @@ def test_tensorflow_lines_are_hidden_unless_verbose_and_errors_still_show(tmp_pa
     rc, out = run_python(code, env=dict(env, **{VERBOSE_ENV: '1'}))
     assert rc == 2 and 'error: no checkpoint found' in out
     assert 'is deprecated' in out  # TensorFlow's Python logger (the C++ lines depend on the machine)
+
+
+def test_tensorflow_errors_are_one_line_unless_verbose(tmp_path, monkeypatch, capsys):
+    import tensorflow as tf
+
+    def out_of_memory(config):
+        raise tf.errors.ResourceExhaustedError(None, None, 'OOM when allocating tensor with shape[8,64,256,256]\n'
+                                               'Hint: a long report')
+    monkeypatch.setattr(main, 'run_phase', out_of_memory)
+    monkeypatch.delenv(VERBOSE_ENV, raising=False)
+    argv = ['--phase', 'test', '--dataset', 'tiny', '--checkpoint_dir', str(tmp_path)]
+    assert main.main(argv) == 1
+    err = capsys.readouterr().err
+    assert err.splitlines() == ['error: TensorFlow stopped (ResourceExhaustedError: OOM when allocating tensor with '
+                                'shape[8,64,256,256]). out of memory: use a smaller --batch_size (or --img_size, --ch '
+                                'for training). --verbose true shows its whole report.']
+    with pytest.raises(tf.errors.ResourceExhaustedError):
+        main.main(argv + ['--verbose', 'true'])
+    monkeypatch.setattr(main, 'run_phase', lambda config: 1 / 0)  # not TensorFlow's: the traceback stays
+    with pytest.raises(ZeroDivisionError):
+        main.main(argv)

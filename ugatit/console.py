@@ -10,8 +10,10 @@ Hidden, unless `--verbose true` or the environment variable UGATIT_VERBOSE=1:
   - the Python logger "tensorflow" below ERROR (its "... is deprecated" notices);
   - DeprecationWarning and FutureWarning raised from tensorflow and keras modules (other
     warnings are untouched).
-Errors are not hidden: TensorFlow raises them as exceptions, which main.py and the modules it
-runs turn into the project's one-line messages.
+Errors are not hidden: TensorFlow raises them as exceptions, which the modules main.py runs
+turn into the project's one-line messages where they expect them (a damaged checkpoint, a full
+disk), and main.py turns the others into one line too (tensorflow_error_message); with
+--verbose they keep their whole traceback.
 
 quiet_console() must run before TensorFlow is first imported: its C++ logging reads the level
 once. main.py calls it first thing.
@@ -99,3 +101,17 @@ class _QuietLoader(importlib.abc.Loader):
     def exec_module(self, module):
         with filtered_stderr():
             self.loader.exec_module(module)
+
+
+def tensorflow_error_message(exc):
+    """One line for an error TensorFlow raised (tf.errors.OpError) that nothing turned into the
+    project's own message, e.g. out of memory in a session run; None for any other exception."""
+    tf = sys.modules.get('tensorflow')
+    if tf is None or not isinstance(exc, tf.errors.OpError):
+        return None
+    from ugatit.checkpoint import first_line
+    line, hint = first_line(exc), ''
+    if isinstance(exc, tf.errors.ResourceExhaustedError):
+        hint = ('the disk is full: free some space or choose another output folder. ' if 'space' in line.lower()
+                else 'out of memory: use a smaller --batch_size (or --img_size, --ch for training). ')
+    return 'TensorFlow stopped (%s: %s). %s--verbose true shows its whole report.' % (type(exc).__name__, line, hint)
