@@ -125,3 +125,22 @@ def test_tensorflow_errors_are_one_line_unless_verbose(tmp_path, monkeypatch, ca
     monkeypatch.setattr(main, 'run_phase', lambda config: 1 / 0)  # not TensorFlow's: the traceback stays
     with pytest.raises(ZeroDivisionError):
         main.main(argv)
+
+
+def test_the_quiet_import_drops_info_lines_and_keeps_errors(tmp_path):
+    """A stand-in tensorflow package that logs as TensorFlow's libraries do, then fails to import."""
+    (tmp_path / 'tensorflow').mkdir()
+    (tmp_path / 'tensorflow' / '__init__.py').write_text(
+        'import os\n'
+        "os.write(2, b'I0000 00:00:1796339690.234626    5416 port.cc:153] oneDNN custom operations are on.\\n')\n"
+        "os.write(2, b'E0000 00:00:1796339690.234626    5416 loader.cc:1] libcudart.so.12: not found\\n')\n"
+        "raise ImportError('a broken installation')\n")
+    code = ('import sys; sys.path.insert(0, %r)\n'
+            'from ugatit.console import quiet_console; quiet_console()\n'
+            'import tensorflow\n' % str(tmp_path))
+    env = {k: v for k, v in os.environ.items() if k != VERBOSE_ENV}
+    rc, out = run_python(code, env=env)
+    assert rc == 1 and 'libcudart.so.12: not found' in out and 'ImportError: a broken installation' in out, out
+    assert 'oneDNN' not in out
+    rc, out = run_python(code, env=dict(env, **{VERBOSE_ENV: '1'}))
+    assert 'oneDNN' in out  # negative control: nothing is filtered when verbose

@@ -92,6 +92,8 @@ class _QuietImport(importlib.abc.MetaPathFinder):
 
 
 class _QuietLoader(importlib.abc.Loader):
+    """The package's own loader, run in filtered_stderr(), then put back in its place."""
+
     def __init__(self, loader):
         self.loader = loader
 
@@ -99,6 +101,7 @@ class _QuietLoader(importlib.abc.Loader):
         return self.loader.create_module(spec)
 
     def exec_module(self, module):
+        module.__spec__.loader = module.__loader__ = self.loader  # what the package sees of itself
         with filtered_stderr():
             self.loader.exec_module(module)
 
