@@ -38,8 +38,7 @@ import math
 import os
 import sys
 
-from ops import GAN_TYPES
-from ugatit.config import PRESETS, Config, apply_preset, min_img_size, preset_name
+from ugatit.config import GAN_TYPES, PRESETS, Config, apply_preset, min_img_size, preset_name
 from ugatit.video_io import is_video_path
 from utils import printable, str2bool
 
@@ -50,6 +49,15 @@ MIN_GENERATOR_SIZE = 8
 PHASES = ('train', 'test', 'export', 'download', 'eval', 'upscale', 'serve')
 
 
+class PrintFlagsDoc(argparse.Action):
+    """--help-flags md: print the flags reference of ugatit/flags_doc.py and exit, as --help does."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        from ugatit.flags_doc import flags_markdown
+        sys.stdout.write(flags_markdown(parser))
+        parser.exit()
+
+
 def build_parser():
     parser = argparse.ArgumentParser(
         allow_abbrev=False,  # explicit_flags() must see every flag the user gave by its full name
@@ -57,6 +65,8 @@ def build_parser():
         formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog=__doc__.split('Examples:', 1)[1].join(['examples:', '']))
     add = parser.add_argument
+    add('--help-flags', choices=('md',), action=PrintFlagsDoc, default=argparse.SUPPRESS,
+        help='print the flags as a Markdown reference (docs/flags.md) and exit')
     add('--phase', type=str, default='train', choices=PHASES,
         help='train; test; export a generator as SavedModel + TFLite; download a released checkpoint (or, '
              'with --what dataset, the selfie2anime dataset); '
@@ -127,6 +137,9 @@ def build_parser():
     add('--towers', type=int, default=1,
         help='train on this many GPUs of this machine, --batch_size images each, gradients averaged '
              '(docs/multi_device.md); without a GPU the CPU is split, for testing (default: %(default)s)')
+    add('--verbose', type=str2bool, default=False,
+        help="also print TensorFlow's own log lines and deprecation warnings (also: environment variable "
+             'UGATIT_VERBOSE=1) (default: %(default)s)')
 
     photo = parser.add_argument_group('translating photos (--phase test --input PATH)')
     add = photo.add_argument
@@ -148,7 +161,7 @@ def build_parser():
     add('--brightness', type=float, default=0, help='brightness shift before translating (default: %(default)s)')
     add('--show', type=str2bool, nargs='?', const=True, default=False, help='open each figure in a window (default: %(default)s)')
     from ugatit.upscale import DEFAULT_UPSCALER, UPSCALERS, parse_factor
-    add('--upscale', type=parse_factor, default=1,
+    add('--upscale', type=parse_factor, default=1, metavar='{1,2,4,auto}',
         help='enlarge results 1, 2 or 4 times, or auto (docs/upscale.md) (default: %(default)s)')
     add('--upscaler', type=str, default=DEFAULT_UPSCALER, choices=UPSCALERS,
         help='super-resolution for --upscale (default: %(default)s)')
@@ -159,7 +172,8 @@ def build_parser():
         help='model: a released checkpoint (--model); dataset: the authors\' selfie2anime dataset into '
              '--dataset_dir/--dataset (docs/dataset.md) (default: %(default)s)')
     add('--model', type=str, default='selfie2anime-100', choices=('selfie2anime-100', 'selfie2anime-50'),
-        help='the released checkpoint to download into --checkpoint_dir (default: %(default)s)')
+        help='the released checkpoint to download into --checkpoint_dir: selfie2anime-100 trained 100 epochs, '
+             'selfie2anime-50 50 epochs (default: %(default)s)')
     add('--source', type=str, default='auto', choices=('auto', 'gdrive', 'mirror'),
         help='auto: Google Drive, then the Hugging Face mirror (default: %(default)s)')
     add('--archive', type=str, default=None, help='unpack this already downloaded zip (checkpoint or dataset) '
@@ -267,6 +281,8 @@ def _validate_download_flags(args):
 
 
 def _validate_diff_augment(args):
+    if not args.diff_augment:
+        return []  # off; the policy's module imports TensorFlow, which flags without it need not
     from ugatit.diffaugment import parse_policy
     try:
         parse_policy(args.diff_augment)
@@ -482,8 +498,16 @@ def run_phase(config):
     return 0
 
 
+def verbose_requested(argv):
+    """The --verbose flag of argv, read before anything imports TensorFlow (quiet_console must
+    come first), by the run's own parser: a bad value fails here as it would later."""
+    return build_parser().parse_known_args(argv)[0].verbose
+
+
 def main(argv=None):
     argv = sys.argv[1:] if argv is None else list(argv)
+    from ugatit.console import quiet_console, tensorflow_error_message
+    quiet = quiet_console(verbose_requested(argv))
     config = parse_config(argv)
     from ugatit.errors import UserError
     try:
@@ -510,6 +534,12 @@ def main(argv=None):
         return 2
     except KeyboardInterrupt as exc:
         return getattr(exc, 'exit_status', 130)  # 130: Ctrl-C; 143: SIGTERM (ugatit.errors.Stopped)
+    except Exception as exc:
+        message = tensorflow_error_message(exc)
+        if message is None or not quiet:
+            raise
+        print('error: %s' % message, file=sys.stderr)
+        return 1
 
 
 if __name__ == '__main__':

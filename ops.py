@@ -12,10 +12,13 @@ so that the officially released checkpoints restore unchanged:
     layer-instance norm (LIN)    <scope>/{rho,gamma,beta}
     AdaLIN                       <scope>/rho
 
-This file imports nothing application-specific. Tensors are NHWC float32.
+This file imports nothing application-specific but the names of the adversarial losses
+(ugatit/config.py, where the flags read them without importing TensorFlow). Tensors are NHWC float32.
 """
 
 import tensorflow as tf
+
+from ugatit.config import GAN_TYPES  # noqa: F401 (the losses below accept these)
 
 tf1 = tf.compat.v1
 
@@ -400,9 +403,6 @@ def spectral_norm_sigma(w, iteration=1):
 ##################################################################################
 # Losses
 ##################################################################################
-
-GAN_TYPES = ('gan', 'lsgan', 'wgan-gp', 'wgan-lp', 'dragan', 'hinge')
-
 
 def L1_loss(x, y):
     """Mean absolute difference (scalar)."""

@@ -174,6 +174,23 @@ def to_uint8(images):
     return np.clip(inverse_transform(np.asarray(images)) + 0.5, 0, 255).astype(np.uint8)
 
 
+def usual_file_mode():
+    """0666 less the process's umask: the permissions that open() gives a new file, and that a
+    file made with tempfile.mkstemp (0600) must be given before it is published. Read from
+    /proc/self/status where Linux has it: os.umask() can only be read by changing it, which a
+    file created meanwhile by another thread (the server's) would see."""
+    try:
+        with open('/proc/self/status') as f:
+            for line in f:
+                if line.startswith('Umask:'):
+                    return 0o666 & ~int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    umask = os.umask(0o022)
+    os.umask(umask)
+    return 0o666 & ~umask
+
+
 def _write_temp(folder, name, data):
     """A new temporary file in `folder` (its name starts with `name`) holding the bytes `data`,
     with the permissions of an ordinary new file; returns its path."""
@@ -181,9 +198,7 @@ def _write_temp(folder, name, data):
     try:
         with os.fdopen(fd, 'wb') as f:
             f.write(data)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp's 0600 would hide the file from others
+        os.chmod(tmp, usual_file_mode())  # mkstemp's 0600 would hide the file from others
     except BaseException as exc:
         os.remove(tmp)
         if isinstance(exc, OSError) and exc.filename is None:

@@ -123,7 +123,25 @@ def test_test_phase_without_checkpoint_exits_with_paths_tried(tmp_path, capsys):
     assert rc == 2
     assert 'no checkpoint found' in err
     assert os.path.join(str(tmp_path / 'ckpt'), 'UGATIT_light_tiny_lsgan_4resblock_6dis_1_1_10_10_1000_sn_smoothing') in err
+    assert 'There is no checkpoint in %s' % (tmp_path / 'ckpt') in err
+    assert '`make demo`' in err and '`python main.py --phase download`' in err
     assert not os.path.exists(tmp_path / 'res' / 'UGATIT_light_tiny_lsgan_4resblock_6dis_1_1_10_10_1000_sn_smoothing' / 'a2b')
+
+
+def test_no_checkpoint_message_names_the_checkpoints_that_exist(tmp_path):
+    from ugatit.checkpoint import no_checkpoint_message
+    demo = 'UGATIT_light_demo_lsgan_4resblock_4dis_1_1_10_10_1000_sn_smoothing'
+    os.makedirs(tmp_path / demo)
+    (tmp_path / demo / 'UGATIT_light.model-1500.index').write_bytes(b'')
+    os.makedirs(tmp_path / 'UGATIT_light_empty_lsgan_4resblock_4dis_1_1_10_10_1000_sn_smoothing')  # no checkpoint
+    os.makedirs(tmp_path / 'notes')
+    config = main.parse_config(['--phase', 'test', '--checkpoint_dir', str(tmp_path)])
+    message = no_checkpoint_message(config, [str(tmp_path / OFFICIAL_DIR)])
+    assert message.startswith('no checkpoint found. Tried: %s' % (tmp_path / OFFICIAL_DIR))
+    assert 'Checkpoints in %s: %s (--dataset demo).' % (tmp_path, demo) in message
+    assert '--checkpoint %s' % (tmp_path / demo) in message
+    assert 'empty' not in message and 'notes' not in message
+    assert '`make demo`' in message and '`python main.py --phase download`' in message
 
 
 def test_bfloat16_without_native_support_is_refused_before_anything_is_built(tmp_path, capsys, monkeypatch):

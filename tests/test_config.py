@@ -49,3 +49,11 @@ def test_no_flags_file_and_a_foreign_one(tmp_path):
     (tmp_path / FLAGS_FILE).write_text(json.dumps({'model': {'ch': 4}}))
     with pytest.raises(ValueError, match='is not a valid flags file'):
         read_flags_file(str(tmp_path))
+
+
+def test_the_dataset_of_a_checkpoint_folder_name():
+    from ugatit.config import dataset_of_model_dir
+    config = Config.from_flags({'dataset': 'my_photos_2', 'light': True, 'gan_type': 'gan'})
+    assert dataset_of_model_dir(config.model_dir) == 'my_photos_2'
+    assert dataset_of_model_dir('UGATIT_selfie2anime_lsgan_4resblock_6dis_1_1_10_10_1000_sn_smoothing') == 'selfie2anime'
+    assert dataset_of_model_dir('notes') is None and dataset_of_model_dir('UGATIT_x') is None

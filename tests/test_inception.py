@@ -95,9 +95,14 @@ def test_cache_hit_needs_no_network(tmp_path, files):
 def test_download_into_the_cache_then_reuse(tmp_path, files):
     cache = str(tmp_path / 'cache')
     payload = open(files[1], 'rb').read()
-    with serve(payload) as url:
-        path = find_graph(cache=cache, url=url, sha256=hashlib.sha256(payload).hexdigest())
+    old_umask = os.umask(0o022)
+    try:
+        with serve(payload) as url:
+            path = find_graph(cache=cache, url=url, sha256=hashlib.sha256(payload).hexdigest())
+    finally:
+        os.umask(old_umask)
     assert path == os.path.join(cache, ARCHIVE_NAME)
+    assert os.stat(path).st_mode & 0o777 == 0o644  # the usual permissions, not mkstemp's 0600
     assert open(path, 'rb').read() == payload
     assert open(path + '.sha256').read().split()[0] == hashlib.sha256(payload).hexdigest()
     assert sorted(os.listdir(cache)) == [ARCHIVE_NAME, ARCHIVE_NAME + '.sha256']   # no temporary left

@@ -262,6 +262,11 @@ def test_page_and_openapi(client):
     assert page.status_code == 200 and 'id="file"' in page.text
     assert 'http' not in page.text.replace('http-equiv', '')  # no CDN, no external font or script
     assert client.get('/static/app.js').status_code == 200
+    assert '<link rel="icon" type="image/svg+xml" href="/static/favicon.svg">' in page.text
+    for path in ('/static/favicon.svg', '/favicon.ico'):  # browsers ask /favicon.ico without a link
+        icon = client.get(path)
+        assert icon.status_code == 200 and icon.headers['content-type'].startswith('image/svg+xml')
+        assert icon.text.startswith('<svg ') and icon.text.rstrip().endswith('</svg>')
     docs = client.get('/docs')
     assert docs.status_code == 200 and '/docs-static/swagger-ui-bundle.js' in docs.text
     assert 'cdn' not in docs.text.lower()  # offline: FastAPI's default page loads Swagger UI from a CDN

@@ -396,6 +396,18 @@ def test_write_atomic_replaces_and_write_unique_does_not(tmp_path):
     assert all(os.stat(tmp_path / n).st_mode & 0o777 == 0o644 for n in ('a.txt', 'a_2.txt'))
 
 
+def test_usual_file_mode_follows_the_umask(tmp_path):
+    from utils import usual_file_mode, write_atomic
+    old_umask = os.umask(0o027)
+    try:
+        assert usual_file_mode() == 0o640
+        write_atomic(str(tmp_path / 'b.txt'), 'x')
+        assert os.umask(0o027) == 0o027  # reading it left the umask as it was
+    finally:
+        os.umask(old_umask)
+    assert os.stat(tmp_path / 'b.txt').st_mode & 0o777 == 0o640
+
+
 def test_cli_result_dir_that_is_a_file(tmp_path, capsys):
     src = tmp_path / 'in'
     src.mkdir()

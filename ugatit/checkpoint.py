@@ -13,7 +13,7 @@ import sys
 
 import tensorflow as tf
 
-from ugatit.config import write_flags_file
+from ugatit.config import dataset_of_model_dir, write_flags_file
 from ugatit.errors import UserError
 from ugatit.model import GENERATOR_SCOPES
 from utils import write_atomic
@@ -173,6 +173,41 @@ def check_compatible(prefix, variables, args):
     raise UserError('\n'.join(lines))
 
 
+def existing_checkpoints(checkpoint_dir):
+    """[(folder name, the --dataset its name implies or None)] of the folders in checkpoint_dir
+    that hold a checkpoint, sorted by name."""
+    try:
+        names = sorted(os.listdir(checkpoint_dir))
+    except OSError:
+        return []
+    return [(name, dataset_of_model_dir(name)) for name in names
+            if latest_in_folder(os.path.join(checkpoint_dir, name)) is not None]
+
+
+def no_checkpoint_message(config, tried, found='no checkpoint found'):
+    """The error when a run finds no checkpoint to restore: where it looked, the folder name its
+    flags expect, the checkpoints that do exist in --checkpoint_dir (with the --dataset each
+    implies), and how to get one."""
+    lines = ['%s. Tried: %s' % (found, ', '.join(tried)),
+             'Expected a folder named %s (made from the flags --light --dataset --gan_type --n_res --n_dis '
+             '--n_critic and the loss weights) holding %s.model-<step>.index/.data-*, or pass --checkpoint PATH '
+             '(a checkpoint prefix or folder).' % (config.model_dir, config.model.model_name)]
+    checkpoint_dir = config.paths.checkpoint_dir
+    existing = existing_checkpoints(checkpoint_dir)
+    if existing:
+        lines.append('Checkpoints in %s: %s. Restore one with its --dataset (and the other flags its name '
+                     'encodes), or with --checkpoint %s' % (
+                         checkpoint_dir, '; '.join('%s (--dataset %s)' % (name, dataset) if dataset else name
+                                                   for name, dataset in existing),
+                         os.path.join(checkpoint_dir, existing[0][0])))
+    else:
+        lines.append('There is no checkpoint in %s.' % checkpoint_dir)
+    lines.append('To get one: `make demo` trains the built-in demo (then run with --dataset demo); '
+                 '`python main.py --phase download` downloads the authors\' selfie2anime checkpoint '
+                 '(then run with --dataset selfie2anime); --phase train trains the flags\' model.')
+    return '\n'.join(lines)
+
+
 class Checkpoint(object):
     """Owns the Saver of a list of variables: finds, checks, restores and saves checkpoints.
 
@@ -200,12 +235,7 @@ class Checkpoint(object):
         prefix, tried = self.find()
         if prefix is None:
             if required:
-                raise UserError(
-                    'no checkpoint found. Tried: %s\nExpected a folder named %s (made from the '
-                    'flags --light --dataset --gan_type --n_res --n_dis --n_critic and the loss '
-                    'weights) holding %s.model-<step>.index/.data-*, or pass --checkpoint PATH '
-                    '(a checkpoint prefix or folder).'
-                    % (', '.join(tried), self.config.model_dir, self.config.model.model_name))
+                raise UserError(no_checkpoint_message(self.config, tried))
             return None
         check_compatible(prefix, self.variables, self.config.model)
         try:

@@ -17,9 +17,12 @@ flags file saved beside every checkpoint, and the session configuration.
 import dataclasses
 import json
 import os
+import re
 from typing import Optional
 
 MODEL_NAMES = {False: 'UGATIT', True: 'UGATIT_light'}
+# The adversarial losses of --gan_type (ops.py builds them).
+GAN_TYPES = ('gan', 'lsgan', 'wgan-gp', 'wgan-lp', 'dragan', 'hinge')
 
 # The flags a checkpoint's variables depend on: saved beside every checkpoint, and restored
 # from there (FLAGS_FILE) when the user does not give them.
@@ -65,7 +68,7 @@ class ModelConfig:
 
 @dataclasses.dataclass(frozen=True)
 class TrainConfig:
-    gan_type: str = 'lsgan'     # adversarial loss (ops.GAN_TYPES)
+    gan_type: str = 'lsgan'     # adversarial loss (GAN_TYPES)
     adv_weight: int = 1         # loss weights
     cycle_weight: int = 10
     identity_weight: int = 10
@@ -221,6 +224,13 @@ def model_dir_name(model, train, dataset):
         model.model_name, dataset, train.gan_type, model.n_res, model.n_dis, train.n_critic,
         train.adv_weight, train.cycle_weight, train.identity_weight, train.cam_weight,
         '_sn' if model.sn else '', '_smoothing' if model.smoothing else '')
+
+
+def dataset_of_model_dir(name):
+    """The --dataset a model_dir_name was made from ('UGATIT_light_demo_lsgan_4resblock_...' ->
+    'demo'), or None for a name that is not one."""
+    found = re.match(r'UGATIT(?:_light)?_(.+)_(?:%s)_\d+resblock_\d+dis_' % '|'.join(map(re.escape, GAN_TYPES)), name)
+    return found.group(1) if found else None
 
 
 ##################################################################################

@@ -30,7 +30,7 @@ from tqdm import tqdm
 
 from ugatit.errors import UserError
 from ugatit.session import OwnsSession
-from utils import write_atomic
+from utils import usual_file_mode, write_atomic
 
 # TF-GAN's classifier_metrics.py (INCEPTION_URL, INCEPTION_FROZEN_GRAPH, INCEPTION_INPUT,
 # INCEPTION_FINAL_POOL, INCEPTION_DEFAULT_IMAGE_SIZE).
@@ -162,6 +162,7 @@ def download(url, dest, sha256=None):
             raise UserError('the download from %s has SHA-256 %s, not the expected %s (set by %s); nothing was '
                             'kept' % (url, digest, sha256.strip().lower(), SHA256_ENV))
         read_graph_def(tmp)
+        os.chmod(tmp, usual_file_mode())  # mkstemp's 0600 would hide the cached file from others
         os.replace(tmp, dest)
         write_atomic(dest + '.sha256', '%s  %s\n' % (digest, os.path.basename(dest)))
         return dest

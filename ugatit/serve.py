@@ -409,6 +409,10 @@ def create_app(engine, limits=Limits()):
     async def page():
         return FileResponse(os.path.join(STATIC_DIR, 'index.html'))
 
+    @app.get('/favicon.ico', include_in_schema=False)
+    async def favicon():  # the page links /static/favicon.svg; browsers and tools ask here without a link
+        return FileResponse(os.path.join(STATIC_DIR, 'favicon.svg'), media_type='image/svg+xml')
+
     @app.get('/health', summary='200 while the model is loaded and its worker runs')
     async def health():
         """status "ok", or "degraded" while --keep_uploads cannot write (translations go on)."""

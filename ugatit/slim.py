@@ -24,7 +24,7 @@ import tensorflow as tf
 from tqdm import tqdm
 
 from ugatit.checkpoint import (Checkpoint, check_compatible, checkpoint_step, find_checkpoint, first_line,
-                               latest_in_folder, write_state_file)
+                               latest_in_folder, no_checkpoint_message, write_state_file)
 from ugatit.config import FLAGS_FILE, write_flags_file
 from ugatit.errors import UserError
 from ugatit.export import check_export_dir
@@ -98,8 +98,7 @@ def _source(config, variables):
     checkpoint = Checkpoint(config, variables)
     prefix, tried = checkpoint.find()
     if prefix is None:
-        raise UserError('no checkpoint to export. Tried: %s. Pass --checkpoint_dir or --checkpoint PATH.'
-                        % ', '.join(tried))
+        raise UserError(no_checkpoint_message(config, tried, 'no checkpoint to export'))
     check_compatible(prefix, variables, config.model)
     return prefix, checkpoint_step(prefix)
 
