@@ -129,7 +129,7 @@ def build_parser():
              'or memory (default: %(default)s)')
     add('--bfloat16', type=str2bool, default=False,
         help='run the graph in bfloat16 on a CPU that computes it natively (AVX512-BF16 or AMX); faster, '
-             'results differ from float32 (README "Speed and memory"); not for --phase export (default: %(default)s)')
+             'results differ from float32 (docs/performance.md); not for --phase export (default: %(default)s)')
     add('--intra_op_threads', type=int, default=0, help='threads inside one op; 0: TensorFlow decides (default: %(default)s)')
     add('--inter_op_threads', type=int, default=0, help='ops run in parallel; 0: TensorFlow decides (default: %(default)s)')
     add('--take_over_lock', type=str2bool, default=False,
@@ -374,7 +374,7 @@ def log_device():
                 pass
         print(' [*] Device: GPU (%s)' % ', '.join(g.name for g in gpus))
         return 'GPU'
-    print(' [*] Device: CPU (TensorFlow sees no GPU; see README "GPU" to use one)')
+    print(' [*] Device: CPU (TensorFlow sees no GPU; see docs/install.md "GPU" to use one)')
     return 'CPU'
 
 

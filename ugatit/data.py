@@ -29,7 +29,7 @@ def scan_images(folder, label, min_size=1, show_progress=True):
     """
     if not os.path.isdir(folder):
         raise UserError('%s folder not found: %s (expected layout: <dataset_dir>/<dataset>/'
-                        '{trainA,trainB,testA,testB}/; see README "Datasets")' % (label, folder))
+                        '{trainA,trainB,testA,testB}/; see docs/training.md "Datasets")' % (label, folder))
     files = list_images(folder)
     good, bad = [], []
     for path in tqdm(files, desc='checking %s' % label, unit='img', leave=False,
