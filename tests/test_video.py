@@ -413,7 +413,7 @@ def test_a_writer_on_a_full_disk_fails_cleanly_instead_of_crashing(tmp_path, ful
     script = '\n'.join([
         'import errno, sys',
         'sys.path.insert(0, %r)' % os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
-        'from ugatit import video_io as V',
+        'from ugatit.apps import video_io as V',
         'info = V.probe(%r)' % clip,
         'try:',
         '    with V.VideoWriter(%r, info) as writer:' % str(full_tmpfs / 'out.mp4'),
