@@ -1,7 +1,7 @@
 """The built-in demo, run by `make demo`: train U-GAT-IT on the generated `demo` dataset, then test.
 
 1. `dataset/demo/` is generated on first use, deterministically from a seed (see
-   ugatit/demo_data.py): "photographic" cartoon faces (domain A) and webtoon-style ones (B),
+   ugatit/assets/demo_data.py): "photographic" cartoon faces (domain A) and webtoon-style ones (B),
    with the test scenes also rendered in the other style as paired ground truth.
 2. `python main.py --phase train --dataset demo` trains the demo-sized light model
    (ugatit.config.PRESETS: 64 px, ch 16, n_dis 4, 1500 steps; about 5 minutes on 2 CPU cores).

@@ -39,7 +39,7 @@ import os
 import sys
 
 from ugatit.config import GAN_TYPES, PRESETS, Config, apply_preset, min_img_size, preset_name
-from ugatit.video_io import is_video_path
+from ugatit.apps.video_io import is_video_path
 from utils import printable, str2bool
 
 
@@ -160,7 +160,7 @@ def build_parser():
     add('--contrast', type=float, default=0, help='contrast boost before translating; the original demo used 30 (default: %(default)s)')
     add('--brightness', type=float, default=0, help='brightness shift before translating (default: %(default)s)')
     add('--show', type=str2bool, nargs='?', const=True, default=False, help='open each figure in a window (default: %(default)s)')
-    from ugatit.upscale import DEFAULT_UPSCALER, UPSCALERS, parse_factor
+    from ugatit.infer.upscale import DEFAULT_UPSCALER, UPSCALERS, parse_factor
     add('--upscale', type=parse_factor, default=1, metavar='{1,2,4,auto}',
         help='enlarge results 1, 2 or 4 times, or auto (docs/upscale.md) (default: %(default)s)')
     add('--upscaler', type=str, default=DEFAULT_UPSCALER, choices=UPSCALERS,
@@ -269,7 +269,7 @@ def validate(args):
 def _validate_download_flags(args):
     if args.what == 'model':
         return []
-    from ugatit.dataset_download import DATASETS
+    from ugatit.assets.dataset_download import DATASETS
     if args.phase != 'download':
         return ['--what %s applies to --phase download' % args.what]
     if args.dataset not in DATASETS:
@@ -283,7 +283,7 @@ def _validate_download_flags(args):
 def _validate_diff_augment(args):
     if not args.diff_augment:
         return []  # off; the policy's module imports TensorFlow, which flags without it need not
-    from ugatit.diffaugment import parse_policy
+    from ugatit.model.diffaugment import parse_policy
     try:
         parse_policy(args.diff_augment)
     except ValueError as exc:
@@ -381,7 +381,7 @@ def log_device():
 def with_saved_flags(config, argv):
     """config with the architecture flags saved beside the checkpoint it will restore (the
     flags file of ugatit.config), where the user gave none; raises UserError on a conflict."""
-    from ugatit.checkpoint import checkpoint_folder
+    from ugatit.model.checkpoint import checkpoint_folder
     from ugatit.config import FLAGS_FILE, merge_saved_flags, read_flags_file
     from ugatit.errors import UserError
     folder = checkpoint_folder(config)
@@ -401,7 +401,7 @@ def uses_shipped_model(config):
     """True when a run translates photos, video or a camera, or serves the page (phases whose user
     may have trained nothing), with no --checkpoint, no checkpoint for its flags in
     <checkpoint_dir>/<model_dir>, and a model this project ships for its --dataset."""
-    from ugatit.checkpoint import latest_in_folder
+    from ugatit.model.checkpoint import latest_in_folder
     from ugatit.config import SHIPPED_MODELS
     translates = config.phase == 'serve' or (config.phase == 'test' and config.photo.input is not None)
     shipped = SHIPPED_MODELS.get(config.paths.dataset)
@@ -447,16 +447,16 @@ STANDALONE_PHASES = ('download', 'eval', 'upscale')
 def run_standalone_phase(config):
     """Run a phase of STANDALONE_PHASES; returns the exit status."""
     if config.phase == 'download' and config.download.what == 'dataset':
-        from ugatit.dataset_download import run_dataset_download
+        from ugatit.assets.dataset_download import run_dataset_download
         return run_dataset_download(config)
     if config.phase == 'download':
-        from ugatit.download import run_download
+        from ugatit.assets.download import run_download
         return run_download(config)
     if config.phase == 'eval':
-        from ugatit.metrics import run_eval_folders
+        from ugatit.eval.metrics import run_eval_folders
         return run_eval_folders(config)
     if config.phase == 'upscale':
-        from ugatit.upscale_phase import run_upscale
+        from ugatit.apps.upscale_phase import run_upscale
         return run_upscale(config)
     raise ValueError(config.phase)
 
@@ -469,31 +469,31 @@ def is_model_eval(config):
 def run_phase(config):
     """Run config.phase; returns the exit status."""
     if is_model_eval(config):
-        from ugatit.eval_model import run_eval_model
+        from ugatit.eval.eval_model import run_eval_model
         return run_eval_model(config)
     if config.phase == 'train':
-        from ugatit.train import train
+        from ugatit.train.train import train
         print(' [*] Training finished at step %d' % train(config))
     elif config.phase == 'export' and config.export.format == 'checkpoint':
-        from ugatit.slim import export_slim
+        from ugatit.infer.slim import export_slim
         export_slim(config)
     elif config.phase == 'export':
-        from ugatit.export import export
+        from ugatit.infer.export import export
         export(config)
     elif config.phase == 'serve':
-        from ugatit.serve import serve
+        from ugatit.apps.serve import serve
         return serve(config)
     elif config.photo.input is not None and config.photo.input.startswith('camera:'):
-        from ugatit.camera import run_camera
+        from ugatit.apps.camera import run_camera
         return run_camera(config)
     elif config.photo.input is not None and is_video_path(config.photo.input):
-        from ugatit.video import run_video
+        from ugatit.apps.video import run_video
         return run_video(config)
     elif config.photo.input is not None:
-        from ugatit.photo import run_photos
+        from ugatit.infer.photo import run_photos
         return run_photos(config)
     else:
-        from ugatit.testing import run_test
+        from ugatit.infer.testing import run_test
         run_test(config)
     return 0
 
@@ -514,7 +514,7 @@ def main(argv=None):
         if config.phase in STANDALONE_PHASES and not is_model_eval(config):  # no model of the flags is restored
             return run_standalone_phase(config)
         if config.paths.dataset == 'demo' and config.photo.input is None and config.phase != 'serve':
-            from ugatit.demo_data import ensure_demo_dataset
+            from ugatit.assets.demo_data import ensure_demo_dataset
             try:
                 ensure_demo_dataset(os.path.join(config.paths.dataset_dir, 'demo'))
             except ValueError as exc:

@@ -11,7 +11,7 @@ os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
 
 import tensorflow as tf  # noqa: E402
 
-from ugatit.translator import save_random_generators  # noqa: E402,F401 (for the tests)
+from ugatit.infer.translator import save_random_generators  # noqa: E402,F401 (for the tests)
 
 tf.compat.v1.disable_eager_execution()
 

@@ -16,7 +16,7 @@ from conftest import save_random_generators, tiny_config
 
 def tiny_engine(folder, batch_size=4, keep_uploads=None):
     """(Engine, Translator) of the tiny model with random weights saved under folder."""
-    from ugatit.serve import load_engine
+    from ugatit.apps.serve import load_engine
     config = tiny_config('--checkpoint_dir', str(folder), '--batch_size', str(batch_size))
     save_random_generators(config, 7)
     if keep_uploads:

@@ -8,8 +8,8 @@ import zipfile
 import pytest
 
 from ckpt_helpers import A_FOLDER, reference_a_folder
-from ugatit import archive as archive_module
-from ugatit.archive import ArchiveError, checkpoint_member, complete_prefix, extract_checkpoint
+from ugatit.assets import archive as archive_module
+from ugatit.assets.archive import ArchiveError, checkpoint_member, complete_prefix, extract_checkpoint
 from zip_builder import checkpoint_zip
 
 PREFIX = 'UGATIT_light.model-1000'

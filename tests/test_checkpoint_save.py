@@ -5,7 +5,7 @@ import os
 import tensorflow as tf
 
 from conftest import tiny_config
-from ugatit.checkpoint import Checkpoint
+from ugatit.model.checkpoint import Checkpoint
 
 tf1 = tf.compat.v1
 

@@ -129,7 +129,7 @@ def test_test_phase_without_checkpoint_exits_with_paths_tried(tmp_path, capsys):
 
 
 def test_no_checkpoint_message_names_the_checkpoints_that_exist(tmp_path):
-    from ugatit.checkpoint import no_checkpoint_message
+    from ugatit.model.checkpoint import no_checkpoint_message
     demo = 'UGATIT_light_demo_lsgan_4resblock_4dis_1_1_10_10_1000_sn_smoothing'
     os.makedirs(tmp_path / demo)
     (tmp_path / demo / 'UGATIT_light.model-1500.index').write_bytes(b'')
@@ -220,7 +220,7 @@ def test_checkpoint_flag_mismatch_names_the_flag(tmp_path, capsys, wrong, hint):
 
 
 def test_checkpoint_folder_without_state_file_and_stale_state_file(tmp_path):
-    from ugatit.checkpoint import find_checkpoint, latest_in_folder
+    from ugatit.model.checkpoint import find_checkpoint, latest_in_folder
     src = shared_path('reference', 'a', 'checkpoint', 'UGATIT_light_tiny_lsgan_4resblock_6dis_1_1_10_10_1000_sn_smoothing')
     folder = tmp_path / 'ckpt'
     os.makedirs(folder)
@@ -239,7 +239,7 @@ def test_checkpoint_folder_without_state_file_and_stale_state_file(tmp_path):
 
 def test_test_phase_with_batches_larger_than_one_matches_batch_one(graph):
     """The official MLP reshape used --batch_size and crashed at test time with more than 1."""
-    from ugatit.translator import Translator
+    from ugatit.infer.translator import Translator
     cfg = shared_path('reference', 'a')
     config = main.parse_config(_reference_a_flags('--light', 'true', '--ch', '8', '--batch_size', '2',
                                                   '--checkpoint_dir', os.path.join(cfg, 'checkpoint')))
@@ -253,7 +253,7 @@ def test_test_phase_with_batches_larger_than_one_matches_batch_one(graph):
 def test_n_res_other_than_4_builds_and_runs(graph, light):
     """The official MLP width ch*n_res only matched the bottleneck (4*ch) for n_res = 4."""
     import tensorflow as tf
-    from ugatit.translator import build_generators
+    from ugatit.infer.translator import build_generators
     config = main.parse_config(['--phase', 'test', '--light', light, '--ch', '4', '--img_size', '16', '--n_res', '2'])
     placeholder, output, heatmap = build_generators(config.model, ('a2b',))['a2b']
     graph.run(tf.compat.v1.global_variables_initializer())

@@ -11,8 +11,8 @@ from PIL import Image
 
 import main
 from net_helpers import closed_port_url, server  # noqa: F401 (fixture)
-from ugatit import dataset_download
-from ugatit.dataset_download import DATASETS, count_problems
+from ugatit.assets import dataset_download
+from ugatit.assets.dataset_download import DATASETS, count_problems
 from zip_builder import BAD_UTF8_NAME, ZipWriter
 
 SMALL = {'trainA': 3, 'trainB': 3, 'testA': 1, 'testB': 1}

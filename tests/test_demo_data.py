@@ -10,8 +10,8 @@ import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
-from ugatit import demo_data  # noqa: E402
-from ugatit.demo_data import (ALL_FOLDERS, DEFAULT_COUNTS, SPLITS, TRUTH_SPLITS, draw_scenes,  # noqa: E402
+from ugatit.assets import demo_data  # noqa: E402
+from ugatit.assets.demo_data import (ALL_FOLDERS, DEFAULT_COUNTS, SPLITS, TRUTH_SPLITS, draw_scenes,  # noqa: E402
                               ensure_demo_dataset, generate_demo_dataset, render_scene, sample_scene,
                               scene_hash)
 

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from ugatit.diffaugment import (diff_augment, parse_policy, rand_brightness, rand_contrast, rand_cutout,
+from ugatit.model.diffaugment import (diff_augment, parse_policy, rand_brightness, rand_contrast, rand_cutout,
                                 rand_saturation, rand_translation)
 
 

@@ -10,7 +10,7 @@ import tensorflow as tf
 import main
 from conftest import placeholders, tiny_config
 from ops import discriminator_loss
-from ugatit.model import UGATIT
+from ugatit.model.model import UGATIT
 
 tf1 = tf.compat.v1
 POLICY = 'color,translation,cutout'
@@ -171,7 +171,7 @@ def test_the_flag_is_validated(capsys):
 
 @pytest.mark.slow
 def test_two_towers_augment_every_discriminator_call():
-    from ugatit.towers import build_tower_losses
+    from ugatit.train.towers import build_tower_losses
     config = tiny_config('--diff_augment', POLICY, phase='train')
     with tf.Graph().as_default() as graph:
         towers = [placeholders(config) for _ in range(2)]

@@ -77,7 +77,7 @@ SLOW = ('--phase train', '--dataset demo')
 def demo_model(folder):
     """Stands in for the model `make demo` trains (minutes): the demo's architecture with random
     weights, saved where `--dataset demo` looks, in the scratch folder's checkpoint/."""
-    code = ('import main; from ugatit.translator import save_random_generators; '
+    code = ('import main; from ugatit.infer.translator import save_random_generators; '
             'save_random_generators(main.parse_config(["--phase", "test", "--dataset", "demo"]), 1500)')
     subprocess.run([sys.executable, '-c', code], cwd=folder, env=environment(folder), check=True, capture_output=True)
 
@@ -175,8 +175,8 @@ def write_inputs(folder):
     """The files the documented commands take as the user's own: clip.mp4 (a portrait moving
     over 8 frames), selfie.jpg and photos/ (public-domain portraits)."""
     import shutil
-    from ugatit.video_bench import moving_photo_clip
-    from ugatit.video_io import write_test_clip
+    from ugatit.benchmarks.video_bench import moving_photo_clip
+    from ugatit.apps.video_io import write_test_clip
     from utils import read_image_rgb
     portrait = os.path.join(ROOT, 'docs', 'photos', 'eileen_collins.jpg')
     frames, _ = moving_photo_clip(read_image_rgb(portrait), 192, 144, 8)

@@ -14,7 +14,7 @@ import main
 from ckpt_helpers import A_FOLDER, reference_a_folder
 from conftest import shared_path
 from net_helpers import closed_port_url, server, silent_server  # noqa: F401 (fixtures)
-from ugatit import download
+from ugatit.assets import download
 from ugatit.config import ModelConfig
 from zip_builder import checkpoint_zip
 

@@ -96,9 +96,9 @@ def test_train_resume_test(tmp_path, monkeypatch, capsys):
 @pytest.mark.slow
 def test_interrupt_saves_a_checkpoint(tmp_path, monkeypatch, capsys):
     """Ctrl-C (KeyboardInterrupt) in the middle of an epoch saves the current step first."""
-    import ugatit.train
+    import ugatit.train.train
 
-    class InterruptingBar(ugatit.train.tqdm):
+    class InterruptingBar(ugatit.train.train.tqdm):
         def update(self, n=1):
             super().update(n)
             if self.n == 2:
@@ -106,7 +106,7 @@ def test_interrupt_saves_a_checkpoint(tmp_path, monkeypatch, capsys):
 
     monkeypatch.chdir(tmp_path)
     make_dataset('dataset')
-    monkeypatch.setattr(ugatit.train, 'tqdm', InterruptingBar)
+    monkeypatch.setattr(ugatit.train.train, 'tqdm', InterruptingBar)
     argv = ['--phase', 'train', '--epoch', '1'] + TINY
     argv[argv.index('--save_freq') + 1] = '100'
     assert main.main(argv) == 130

@@ -9,8 +9,8 @@ import pytest
 
 import main
 from standin_inception import small_graph_def
-from ugatit.inception import load_inception
-from ugatit.metrics import score
+from ugatit.eval.inception import load_inception
+from ugatit.eval.metrics import score
 
 
 @pytest.fixture

@@ -10,10 +10,10 @@ import pytest
 import main
 from conftest import TINY_MODEL, save_random_generators, tiny_config
 from standin_inception import small_graph_def
-from ugatit.inception import load_inception
-from ugatit.metrics import score_features
-from ugatit.report import Section, put_block, write_index
-from ugatit.translator import Translator
+from ugatit.eval.inception import load_inception
+from ugatit.eval.metrics import score_features
+from ugatit.infer.report import Section, put_block, write_index
+from ugatit.infer.translator import Translator
 from utils import preprocess, read_image_rgb, to_uint8
 
 MODEL_DIR = 'UGATIT_light_tiny_lsgan_4resblock_3dis_1_1_10_10_1000_sn_smoothing'

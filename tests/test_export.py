@@ -12,8 +12,8 @@ import main
 from ckpt_helpers import A_FLAGS, A_FOLDER, reference_a_folder
 from conftest import shared_path
 from ugatit.errors import UserError
-from ugatit.export import TFLITE_VARIANTS, export
-from ugatit.translator import Translator
+from ugatit.infer.export import TFLITE_VARIANTS, export
+from ugatit.infer.translator import Translator
 from utils import to_uint8
 
 tf1 = tf.compat.v1
@@ -139,11 +139,11 @@ def _full_disk_os(*args, **kwargs):
 def test_a_full_disk_is_named_and_leaves_no_partial_export(tmp_path, monkeypatch, failing):
     """The SavedModel failing, or the first TFLite file after a complete SavedModel: either way
     nothing is left that a later run would take for a complete export."""
-    import ugatit.export
+    import ugatit.infer.export
     if failing == 'saved_model':
         monkeypatch.setattr(tf1.saved_model.Builder, 'save', _full_disk)
     else:
-        monkeypatch.setattr(ugatit.export, 'write_atomic', _full_disk_os)
+        monkeypatch.setattr(ugatit.infer.export, 'write_atomic', _full_disk_os)
     export_dir = tmp_path / 'exported'
     with pytest.raises(UserError, match='could not write the export %s .*No space left on device'
                        % re.escape(str(export_dir / A_FOLDER / 'a2b'))):

@@ -1,4 +1,4 @@
-"""Face detection, alignment chips, paste-back, centre crop and contrast (ugatit/faces.py)."""
+"""Face detection, alignment chips, paste-back, centre crop and contrast (ugatit/infer/faces.py)."""
 
 import subprocess
 import sys
@@ -10,7 +10,7 @@ import pytest
 from conftest import ROOT, shared_path
 
 import utils
-from ugatit import faces
+from ugatit.infer import faces
 
 CHIP = 256
 
@@ -50,7 +50,7 @@ def _iou(a, b):
 
 def test_module_imports_without_dlib_or_tensorflow():
     code = ("import sys; sys.modules['dlib'] = None; sys.modules['tensorflow'] = None; "
-            "import ugatit.faces as f; print(f.adjust_contrast.__name__)")
+            "import ugatit.infer.faces as f; print(f.adjust_contrast.__name__)")
     res = subprocess.run([sys.executable, '-c', code], cwd=ROOT, capture_output=True, text=True)
     assert res.returncode == 0, res.stderr
     assert 'adjust_contrast' in res.stdout

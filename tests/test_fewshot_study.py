@@ -1,4 +1,4 @@
-"""The few-drawings study's plumbing (ugatit/fewshot_study.py): the subset dataset, the flags of
+"""The few-drawings study's plumbing (ugatit/benchmarks/fewshot_study.py): the subset dataset, the flags of
 a run, and the table's arithmetic. The study itself trains for an hour; it is not run here."""
 
 import json
@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import main
-from ugatit.fewshot_study import SPLITS, main as study_main, make_subset, markdown_table, run_flags, summarise
+from ugatit.benchmarks.fewshot_study import SPLITS, main as study_main, make_subset, markdown_table, run_flags, summarise
 
 
 def _source(root, n=5):

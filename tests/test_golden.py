@@ -9,9 +9,9 @@ import tensorflow as tf
 
 from conftest import placeholders, shared_path
 from main import parse_config
-from ugatit.checkpoint import Checkpoint
-from ugatit.model import UGATIT
-from ugatit.translator import Translator, build_generators
+from ugatit.model.checkpoint import Checkpoint
+from ugatit.model.model import UGATIT
+from ugatit.infer.translator import Translator, build_generators
 
 tf1 = tf.compat.v1
 

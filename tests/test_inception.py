@@ -14,7 +14,7 @@ import pytest
 
 from standin_inception import small_graph_def, write_archive
 from ugatit.errors import UserError
-from ugatit.inception import (ARCHIVE_NAME, GRAPH_NAME, InceptionFeatures, find_graph, load_inception,
+from ugatit.eval.inception import (ARCHIVE_NAME, GRAPH_NAME, InceptionFeatures, find_graph, load_inception,
                               read_graph_def)
 
 

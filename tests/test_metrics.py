@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from ugatit.errors import UserError
-from ugatit.metrics import fid, format_table, html_section, kid, kid_blocks, mean_kid, score_features
+from ugatit.eval.metrics import fid, format_table, html_section, kid, kid_blocks, mean_kid, score_features
 
 
 def reference_mmd2(r, f):

@@ -11,7 +11,7 @@ import main
 from conftest import TINY_MODEL
 from test_end_to_end import make_dataset
 from ugatit.benchmarks import profile_step
-from ugatit.train import TrainingLoop
+from ugatit.train.train import TrainingLoop
 
 
 def test_train_flags_come_after_the_tools_defaults_and_the_step_count_last():
@@ -48,4 +48,4 @@ def test_profile_of_a_tiny_model_adds_up_and_leaves_no_folder(tmp_path, monkeypa
     assert 'CPU time of a step' in capsys.readouterr().out
     assert sorted(os.listdir('.')) == ['dataset', 'profile.json', 'tmp']   # no checkpoint, log or sample folder
     assert not [f for f in os.listdir('tmp') if f.startswith('profile_step_')]  # the run's folder is removed
-    assert profile_step.tf1.Session.run is original_run and TrainingLoop._iteration.__module__ == 'ugatit.train'
+    assert profile_step.tf1.Session.run is original_run and TrainingLoop._iteration.__module__ == 'ugatit.train.train'

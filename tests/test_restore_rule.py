@@ -11,9 +11,9 @@ import tensorflow as tf
 import main
 from ckpt_helpers import A_FLAGS, read_tensors, reference_a_folder, write_checkpoint
 from conftest import shared_path
-from ugatit.checkpoint import check_compatible
+from ugatit.model.checkpoint import check_compatible
 from ugatit.errors import UserError
-from ugatit.translator import Translator, build_generators
+from ugatit.infer.translator import Translator, build_generators
 
 LEFTOVERS = ('generator_B/CAM_logit/dense/kernel', 'generator_B/CAM_logit/dense/bias')
 

@@ -157,8 +157,8 @@ def test_photo_mode_never_writes_over_files_in_the_result_dir(tmp_path, capsys, 
 
 
 def test_ctrl_c_in_photo_mode_still_writes_the_index(tmp_path, capsys, photo_checkpoint, monkeypatch):
-    import ugatit.photo
-    real = ugatit.photo._translate_items
+    import ugatit.infer.photo
+    real = ugatit.infer.photo._translate_items
     calls = []
 
     def interrupted_second_batch(*args):
@@ -166,7 +166,7 @@ def test_ctrl_c_in_photo_mode_still_writes_the_index(tmp_path, capsys, photo_che
         if len(calls) == 2:
             raise KeyboardInterrupt
         return real(*args)
-    monkeypatch.setattr(ugatit.photo, '_translate_items', interrupted_second_batch)
+    monkeypatch.setattr(ugatit.infer.photo, '_translate_items', interrupted_second_batch)
     folder = tmp_path / 'in'
     folder.mkdir()
     for name in ('a.png', 'b.png', 'c.png'):
@@ -232,13 +232,13 @@ def test_step_numbers_agree_across_a_resume_with_the_optimizer(tmp_path, capsys,
 
 @pytest.mark.slow
 def test_divergence_keeps_the_last_finite_checkpoint(tmp_path, capsys, monkeypatch):
-    import ugatit.train
-    real_step = ugatit.train.TrainingLoop._step
+    import ugatit.train.train
+    real_step = ugatit.train.train.TrainingLoop._step
 
     def nan_at_step_3(self, lr):
         d_loss, g_loss, sample = real_step(self, lr)
         return (float('nan') if self.done == 3 else d_loss), g_loss, sample
-    monkeypatch.setattr(ugatit.train.TrainingLoop, '_step', nan_at_step_3)
+    monkeypatch.setattr(ugatit.train.train.TrainingLoop, '_step', nan_at_step_3)
     monkeypatch.chdir(tmp_path)
     make_dataset('dataset')
     rc, out, err = run(capsys, *TRAIN)
@@ -248,15 +248,15 @@ def test_divergence_keeps_the_last_finite_checkpoint(tmp_path, capsys, monkeypat
 
 @pytest.mark.slow
 def test_sigterm_saves_and_exits_143(tmp_path, capsys, monkeypatch):
-    import ugatit.train
-    real_step = ugatit.train.TrainingLoop._step
+    import ugatit.train.train
+    real_step = ugatit.train.train.TrainingLoop._step
 
     def terminated_at_step_2(self, lr):
         result = real_step(self, lr)
         if self.done == 2:
             os.kill(os.getpid(), signal.SIGTERM)
         return result
-    monkeypatch.setattr(ugatit.train.TrainingLoop, '_step', terminated_at_step_2)
+    monkeypatch.setattr(ugatit.train.train.TrainingLoop, '_step', terminated_at_step_2)
     monkeypatch.chdir(tmp_path)
     make_dataset('dataset')
     argv = list(TRAIN)
@@ -304,7 +304,7 @@ def test_a_full_disk_is_reported_and_leaves_no_partial_file(tmp_path, capsys, ph
 
 
 def test_a_failed_checkpoint_save_names_the_folder_and_keeps_the_others(tmp_path):
-    from ugatit.checkpoint import Checkpoint
+    from ugatit.model.checkpoint import Checkpoint
     from ugatit.errors import UserError
     config = tiny_config('--checkpoint_dir', str(tmp_path))
     with tf.Graph().as_default(), tf.compat.v1.Session() as sess:
@@ -401,7 +401,7 @@ def test_non_finite_and_unbuildable_values_are_refused(argv, message, capsys):
 
 
 def test_the_smallest_size_allowed_builds_and_runs(graph):
-    from ugatit.translator import build_generators
+    from ugatit.infer.translator import build_generators
     placeholder, output, _ = build_generators(tiny_config('--img_size', '8').model, ('a2b',))['a2b']
     graph.run(tf.compat.v1.global_variables_initializer())
     assert graph.run(output, {placeholder: np.zeros((1, 8, 8, 3), np.float32)}).shape == (1, 8, 8, 3)
@@ -416,14 +416,14 @@ def test_every_file_skipped_for_no_face_exits_0(tmp_path, capsys, photo_checkpoi
 
 @pytest.mark.slow
 def test_a_training_file_unreadable_after_the_scan_is_skipped(tmp_path, capsys, monkeypatch):
-    import ugatit.train
-    real_scan = ugatit.train.scan_training_sets
+    import ugatit.train.train
+    real_scan = ugatit.train.train.scan_training_sets
 
     def scan_then_lose_a_file(paths):
         files_A, files_B, skipped = real_scan(paths)
         os.remove(files_A[0])  # e.g. a network drive dropping a file mid-run
         return files_A, files_B, skipped
-    monkeypatch.setattr(ugatit.train, 'scan_training_sets', scan_then_lose_a_file)
+    monkeypatch.setattr(ugatit.train.train, 'scan_training_sets', scan_then_lose_a_file)
     monkeypatch.chdir(tmp_path)
     make_dataset('dataset', n=3)
     rc, out, err = run(capsys, *TRAIN)

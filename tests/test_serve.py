@@ -25,7 +25,7 @@ def engine(tmp_path_factory):
 @pytest.fixture(scope='module')
 def client(engine):
     from fastapi.testclient import TestClient
-    from ugatit.serve import Limits, create_app
+    from ugatit.apps.serve import Limits, create_app
     limits = Limits(max_bytes=400_000, max_pixels=2_000_000, timeout_s=20)
     with TestClient(create_app(engine, limits), raise_server_exceptions=False) as c:
         yield c
@@ -74,7 +74,7 @@ def test_upscale_enlarges_the_translation_and_the_pasted_face_keeps_the_photo_si
     engine) the model's size (test_translate_face_with_paste_back)."""
     import dataclasses
     from fastapi.testclient import TestClient
-    from ugatit.serve import Engine, create_app
+    from ugatit.apps.serve import Engine, create_app
     photo = dataclasses.replace(engine.config.photo, upscale=2, upscaler='lanczos')
     bigger = Engine(dataclasses.replace(engine.config, photo=photo), engine.worker, engine.directions, engine.step)
     data = face_photo()
@@ -146,7 +146,7 @@ def test_not_a_form_and_unknown_paths_are_json_errors(client):
 
 def test_keep_uploads_writes_under_a_generated_name(engine, tmp_path):
     from fastapi.testclient import TestClient
-    from ugatit.serve import Engine, create_app
+    from ugatit.apps.serve import Engine, create_app
     keeping = Engine(engine.config, engine.worker, engine.directions, engine.step, keep_uploads=str(tmp_path))
     data = encode(np.zeros((40, 40, 3), np.uint8))
     with TestClient(create_app(keeping)) as c:
@@ -160,7 +160,7 @@ def test_keep_uploads_writes_under_a_generated_name(engine, tmp_path):
 
 def test_keep_uploads_on_a_full_disk_still_answers(engine, tmp_path, monkeypatch, caplog):
     from fastapi.testclient import TestClient
-    from ugatit.serve import Engine, create_app
+    from ugatit.apps.serve import Engine, create_app
     keeping = Engine(engine.config, engine.worker, engine.directions, engine.step, keep_uploads=str(tmp_path))
     data = encode(np.zeros((40, 40, 3), np.uint8))
     with TestClient(create_app(keeping), raise_server_exceptions=False) as c:
@@ -186,7 +186,7 @@ def test_keep_uploads_on_a_full_disk_still_answers(engine, tmp_path, monkeypatch
 def test_large_upload_is_never_written_to_a_temporary_file(engine, monkeypatch):
     import tempfile
     from fastapi.testclient import TestClient
-    from ugatit.serve import create_app
+    from ugatit.apps.serve import create_app
     data = encode(np.random.RandomState(2).randint(0, 256, (900, 900, 3), np.uint8))
     assert len(data) > 2_000_000  # over the form parser's own 1 MB spooling threshold
 
@@ -201,7 +201,7 @@ def test_large_upload_is_never_written_to_a_temporary_file(engine, monkeypatch):
 
 def test_form_parser_settings_stay_per_request(engine):
     from starlette.formparsers import MultiPartParser
-    from ugatit.serve import Limits, create_app
+    from ugatit.apps.serve import Limits, create_app
     before = MultiPartParser.spool_max_size
     create_app(engine, Limits(max_bytes=50_000_000))
     assert MultiPartParser.spool_max_size == before  # Starlette's class, shared by every app of the process
@@ -210,7 +210,7 @@ def test_form_parser_settings_stay_per_request(engine):
 def held_engine(engine, pixels):
     """An Engine whose cut() of a photo over `pixels` pixels signals `entered` and waits until
     `gate` is set."""
-    from ugatit.serve import Engine
+    from ugatit.apps.serve import Engine
 
     class HeldEngine(Engine):
         def cut(self, image, options):
@@ -225,7 +225,7 @@ def held_engine(engine, pixels):
 
 def test_pixel_budget_answers_503_past_it_and_is_released_after_errors(engine):
     from fastapi.testclient import TestClient
-    from ugatit.serve import Limits, create_app
+    from ugatit.apps.serve import Limits, create_app
     held = held_engine(engine, pixels=500_000)
     big, other_big, small = (encode(np.zeros(shape, np.uint8)) for shape in
                              ((1000, 1000, 3), (700, 1000, 3), (40, 40, 3)))
@@ -310,7 +310,7 @@ class FakeModel:
 
 
 def test_worker_batches_and_returns_each_result_to_its_request():
-    from ugatit.serve import BatchWorker
+    from ugatit.apps.serve import BatchWorker
     model = FakeModel()
     worker = BatchWorker(model, batch_size=4, wait_s=0.5)
     try:
@@ -326,7 +326,7 @@ def test_worker_batches_and_returns_each_result_to_its_request():
 
 
 def test_worker_skips_requests_cancelled_while_queued():
-    from ugatit.serve import BatchWorker
+    from ugatit.apps.serve import BatchWorker
     model = FakeModel(hold=True)
     worker = BatchWorker(model, batch_size=1, wait_s=0)
     try:
@@ -347,7 +347,7 @@ def test_worker_skips_requests_cancelled_while_queued():
 
 def test_full_queue_answers_503_and_the_loop_stays_free(engine):
     from fastapi.testclient import TestClient
-    from ugatit.serve import BatchWorker, Engine, Limits, create_app
+    from ugatit.apps.serve import BatchWorker, Engine, Limits, create_app
     model = FakeModel(hold=True)
     worker = BatchWorker(model, batch_size=1, wait_s=0, max_queue=1)
     held = Engine(engine.config, worker, engine.directions, engine.step)
@@ -376,7 +376,7 @@ def test_full_queue_answers_503_and_the_loop_stays_free(engine):
 
 def test_timeout_is_a_504(engine):
     from fastapi.testclient import TestClient
-    from ugatit.serve import BatchWorker, Engine, Limits, create_app
+    from ugatit.apps.serve import BatchWorker, Engine, Limits, create_app
     model = FakeModel(hold=True)
     worker = BatchWorker(model, batch_size=1, wait_s=0)
     held = Engine(engine.config, worker, engine.directions, engine.step)
@@ -408,7 +408,7 @@ def test_serve_refuses_a_missing_keep_folder_and_a_busy_port(tmp_path):
     import socket
     import main
     from ugatit.errors import UserError
-    from ugatit.serve import serve
+    from ugatit.apps.serve import serve
     config = main.parse_config(['--phase', 'serve', '--keep_uploads', str(tmp_path / 'absent')])
     with pytest.raises(UserError, match='keep_uploads'):
         serve(config)

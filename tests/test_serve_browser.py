@@ -36,7 +36,7 @@ def server(tmp_path_factory):
             pytest.fail('%s is missing (CI=true: .ci/run installs Debian\'s chromium)' % CHROMIUM)
         pytest.skip('%s is not installed (apt-get install chromium)' % CHROMIUM)
     pytest.importorskip('playwright')
-    from ugatit.serve import create_app
+    from ugatit.apps.serve import create_app
     engine, translator = tiny_engine(tmp_path_factory.mktemp('ckpt'))
     try:
         with UvicornThread(create_app(engine)) as running:

@@ -90,8 +90,8 @@ def test_the_shipped_checkpoint_is_float16_generators_of_its_flags(tmp_path):
     """models/selfie2anime_cpu: the generators (both directions) of the architecture its flags file
     names, every tensor float16 with the graph's shape; no discriminator, no Adam slot."""
     import tensorflow as tf
-    from ugatit.checkpoint import latest_in_folder
-    from ugatit.translator import build_generators
+    from ugatit.model.checkpoint import latest_in_folder
+    from ugatit.infer.translator import build_generators
     config = _shipped_config(tmp_path)
     assert config.paths.checkpoint == config_module.SHIPPED_MODELS['selfie2anime']
     assert (config.model.light, config.model.ch, config.model.img_size, config.model.n_dis) == (True, 32, 64, 4)
@@ -110,8 +110,8 @@ def test_the_shipped_model_translates_a_face_the_same_way_each_time(tmp_path):
     """Grace Hopper's portrait (public domain, inside matplotlib), cut as photo mode cuts it, through
     two fresh restores of the shipped model: identical results, each a real change of the input."""
     import matplotlib.cbook
-    from ugatit.faces import FaceAligner
-    from ugatit.translator import Translator
+    from ugatit.infer.faces import FaceAligner
+    from ugatit.infer.translator import Translator
     from utils import preprocess, read_image_rgb
     config = _shipped_config(tmp_path)
     image = read_image_rgb(matplotlib.cbook.get_sample_data('grace_hopper.jpg', asfileobj=False))

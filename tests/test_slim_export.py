@@ -16,11 +16,11 @@ import tensorflow as tf
 
 import main
 from conftest import TINY_MODEL, shared_path, tiny_config
-from ugatit.checkpoint import Checkpoint, restore_cast
+from ugatit.model.checkpoint import Checkpoint, restore_cast
 from ugatit.errors import UserError
-from ugatit.model import UGATIT
-from ugatit.slim import checkpoint_bytes, export_slim, save_random_training_checkpoint, training_variables
-from ugatit.translator import Translator, build_generators
+from ugatit.model.model import UGATIT
+from ugatit.infer.slim import checkpoint_bytes, export_slim, save_random_training_checkpoint, training_variables
+from ugatit.infer.translator import Translator, build_generators
 
 tf1 = tf.compat.v1
 DATASET = ['--dataset', 'slim']
@@ -143,7 +143,7 @@ def test_test_phase_and_photo_mode_write_the_same_images_from_the_slim_copy(expo
 
 @pytest.mark.slow
 def test_serve_restores_the_directions_the_export_holds(exported):
-    from ugatit.serve import load_engine
+    from ugatit.apps.serve import load_engine
     for kind, directions in (('slim', ('a2b', 'b2a')), ('half_a2b', ('a2b',))):
         engine, translator = load_engine(tiny_config('--checkpoint_dir', exported[kind], *DATASET))
         try:
@@ -203,11 +203,11 @@ def test_nothing_to_export_is_named_and_leaves_no_folder(tmp_path, capsys):
 
 
 def test_a_failed_write_leaves_nothing_behind(exported, tmp_path, monkeypatch):
-    import ugatit.slim
+    import ugatit.infer.slim
 
     def full_disk(*args, **kwargs):
         raise tf.errors.ResourceExhaustedError(None, None, 'No space left on device')
-    monkeypatch.setattr(ugatit.slim, 'write_checkpoint', full_disk)
+    monkeypatch.setattr(ugatit.infer.slim, 'write_checkpoint', full_disk)
     with pytest.raises(UserError, match='could not write the checkpoint.*No space left'):
         export_slim(main.parse_config(export_flags(exported['full'], tmp_path / 'out')))
     assert not os.path.exists(tmp_path / 'out' / 'UGATIT_light_slim_lsgan_4resblock_3dis_1_1_10_10_1000_sn_smoothing')

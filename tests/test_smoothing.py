@@ -1,4 +1,4 @@
-"""ugatit/smoothing.py: the One-Euro filter, face tracks, fades, and the jitter it removes on a
+"""ugatit/apps/smoothing.py: the One-Euro filter, face tracks, fades, and the jitter it removes on a
 generated clip of a real face photo."""
 
 import numpy as np
@@ -6,8 +6,8 @@ import pytest
 
 import main
 from conftest import shared_path
-from ugatit import smoothing as S
-from ugatit.faces import Face
+from ugatit.apps import smoothing as S
+from ugatit.infer.faces import Face
 
 
 def test_one_euro_smooths_noise_and_follows_a_step():
@@ -65,8 +65,8 @@ def test_tracker_keeps_identities_and_fades_faces_in_and_out():
 def moving_face():
     """24 frames, 192x144 at 10 fps: obama.jpg drifting, growing and turning; with the true
     chip transforms (the photo's own chip carried by each frame's warp)."""
-    from ugatit.video_bench import moving_photo_clip
-    from ugatit.video import make_aligner
+    from ugatit.benchmarks.video_bench import moving_photo_clip
+    from ugatit.apps.video import make_aligner
     from utils import read_image_rgb
     config = main.parse_config(['--phase', 'test', '--light', 'true', '--img_size', '32', '--input', 'x.mp4', '--align_face'])
     photo = read_image_rgb(shared_path('data', 'faces', 'obama.jpg'))
@@ -79,7 +79,7 @@ def moving_face():
 
 @pytest.mark.slow
 def test_smoothing_removes_most_of_the_jitter(moving_face):
-    from ugatit.video_bench import chip_jitter, track_clip
+    from ugatit.benchmarks.video_bench import chip_jitter, track_clip
     config, frames, truth = moving_face
     _, raw, faces = track_clip(config, frames, 10, smooth=False)
     _, smooth, _ = track_clip(config, frames, 10, smooth=True)

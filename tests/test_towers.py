@@ -1,4 +1,4 @@
-"""Several devices (ugatit/towers.py): 2 towers x batch 1 on the CPU split into 2 logical
+"""Several devices (ugatit/train/towers.py): 2 towers x batch 1 on the CPU split into 2 logical
 devices compute the same losses and gradients as one device with the same 2 images as a batch
 of 2, and build exactly the single-device variables."""
 
@@ -14,8 +14,8 @@ from test_golden import NOISE_FLOOR
 from main import parse_config
 from ugatit.config import RuntimeConfig, session_config
 from ugatit.errors import UserError
-from ugatit.model import UGATIT
-from ugatit.towers import build_tower_losses, build_tower_train_ops, session_config_for, tower_devices
+from ugatit.model.model import UGATIT
+from ugatit.train.towers import build_tower_losses, build_tower_train_ops, session_config_for, tower_devices
 
 tf1 = tf.compat.v1
 DEVICES = ['/cpu:0', '/cpu:1']
@@ -147,7 +147,7 @@ def test_towers_flag_is_validated():
 
 
 def test_towers_and_tf_config_together_are_refused(monkeypatch):
-    from ugatit.placement import Placement
+    from ugatit.train.placement import Placement
     monkeypatch.setenv('TF_CONFIG', json.dumps({'cluster': {'worker': ['127.0.0.1:1']},
                                                 'task': {'type': 'worker', 'index': 0}}))
     with pytest.raises(UserError, match='--towers 2 and TF_CONFIG'):

@@ -11,12 +11,12 @@ import tensorflow as tf
 import main
 from conftest import TINY_MODEL, tiny_config
 from standin_inception import small_graph_def
-from ugatit import train as train_module
+from ugatit.train import train as train_module
 from ugatit.errors import UserError
-from ugatit.eval_curve import plot_history
-from ugatit.testing import l1_and_psnr
-from ugatit.eval_curve import COLUMNS, History
-from ugatit.translator import Translator
+from ugatit.train.eval_curve import plot_history
+from ugatit.infer.testing import l1_and_psnr
+from ugatit.train.eval_curve import COLUMNS, History
+from ugatit.infer.translator import Translator
 from utils import preprocess, read_image_rgb, to_uint8
 
 MODEL_DIR = 'UGATIT_light_tiny_lsgan_4resblock_3dis_1_1_10_10_1000_sn_smoothing'

@@ -10,7 +10,7 @@ import pytest
 import tensorflow as tf
 
 from conftest import placeholders, tiny_config
-from ugatit.model import UGATIT
+from ugatit.model.model import UGATIT
 
 
 def build_tiny_train_ops(*extra):

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from ugatit.config import Config, ModelConfig, PathConfig, RuntimeConfig
-from ugatit.testing import l1_and_psnr, translate_folder
+from ugatit.infer.testing import l1_and_psnr, translate_folder
 
 
 def known_config(root):

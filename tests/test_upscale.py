@@ -1,4 +1,4 @@
-"""Upscaling (ugatit/upscale.py), `main.py --phase upscale`, SSIM, and paste-back of an upscaled chip."""
+"""Upscaling (ugatit/infer/upscale.py), `main.py --phase upscale`, SSIM, and paste-back of an upscaled chip."""
 
 import builtins
 import os
@@ -11,10 +11,10 @@ import pytest
 
 import main
 from conftest import ROOT, shared_path
-from ugatit import faces
-from ugatit import upscale as U
+from ugatit.infer import faces
+from ugatit.infer import upscale as U
 from ugatit.errors import UserError
-from ugatit.upscale_bench import psnr, ssim
+from ugatit.benchmarks.upscale_bench import psnr, ssim
 from utils import list_images, read_image_rgb
 
 NETWORKS = ('waifu2x', 'anime4k')
@@ -114,7 +114,7 @@ def test_tiles_join_without_seams(upscaler):
     assert seams.max() > 8
 
 
-# Margins over bicubic at 2x, set from `python -m ugatit.bench --what upscale` (docs/upscale.md):
+# Margins over bicubic at 2x, set from `python -m ugatit.benchmarks.bench --what upscale` (docs/upscale.md):
 # on its 100 images the mean gains are waifu2x (cunet) 7.5 dB, anime4k 2.3 dB, lanczos 0.19 dB;
 # on these four the smallest gains are waifu2x 8.03, upconv_7 6.57, anime4k 1.50, lanczos 0.19 dB
 # (nearest: -2.3 to -3.1 dB). Each margin leaves room for other CPUs' arithmetic and stays well
@@ -323,7 +323,7 @@ def test_cli_folder_with_a_broken_file(tmp_path):
 
 
 def test_cli_skips_a_result_too_large(tmp_path, capsys, monkeypatch):
-    from ugatit import upscale_phase
+    from ugatit.apps import upscale_phase
     monkeypatch.setattr(upscale_phase, 'MAX_OUTPUT_PIXELS', 100 * 100)
     src = tmp_path / 'in'
     src.mkdir()
@@ -420,7 +420,7 @@ def test_cli_result_dir_that_is_a_file(tmp_path, capsys):
 
 
 def test_cli_refuses_a_result_too_large_before_decoding_it(tmp_path, capsys, monkeypatch):
-    from ugatit import upscale_phase
+    from ugatit.apps import upscale_phase
     monkeypatch.setattr(upscale_phase, 'MAX_OUTPUT_PIXELS', 100 * 100)
     decoded = []
     real_imdecode = cv2.imdecode

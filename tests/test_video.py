@@ -12,7 +12,7 @@ import pytest
 import main
 from conftest import TINY_MODEL, save_random_generators, shared_path
 from ugatit.errors import UserError
-from ugatit import video_io as V
+from ugatit.apps import video_io as V
 
 TINY = TINY_MODEL + ['--dataset', 'video']
 
@@ -94,7 +94,7 @@ def test_no_audio_and_variable_frame_rate_timestamps_are_kept(tmp_path, tiny_che
             f.pts, f.time_base = ms, fractions.Fraction(1, 1000)
             c.mux(s.encode(f))
         c.mux(s.encode(None))
-    from ugatit.video import run_video
+    from ugatit.apps.video import run_video
     assert run_video(config_for(tiny_checkpoint, tmp_path / 'out', '--input', clip)) == 0
     info = V.probe(str(tmp_path / 'out' / 'vfr.mp4'))
     assert info.audio_codec is None
@@ -105,7 +105,7 @@ def test_no_audio_and_variable_frame_rate_timestamps_are_kept(tmp_path, tiny_che
 def face_clip(tmp_path):
     """16 frames 192x144 at 10 fps of obama.jpg drifting; frames 6-9 replaced by a smooth
     faceless ramp (the face leaves and comes back)."""
-    from ugatit.video_bench import moving_photo_clip
+    from ugatit.benchmarks.video_bench import moving_photo_clip
     from utils import read_image_rgb
     frames, _ = moving_photo_clip(read_image_rgb(shared_path('data', 'faces', 'obama.jpg')), 192, 144, 16)
     ramp = np.linspace(60, 200, 192).astype(np.uint8)
@@ -117,8 +117,8 @@ def face_clip(tmp_path):
 
 @pytest.mark.slow
 def test_faces_per_frame_paste_back_and_fades(tmp_path, tiny_checkpoint):
-    from ugatit.video import FrameProcessor, make_aligner, run_video
-    from ugatit.video_bench import pattern_translator
+    from ugatit.apps.video import FrameProcessor, make_aligner, run_video
+    from ugatit.benchmarks.video_bench import pattern_translator
     path, frames = face_clip(tmp_path)
     config = config_for(tiny_checkpoint, tmp_path / 'out', '--input', path, '--align_face', '--fade_frames', '2',
                         '--no_face', 'skip')
@@ -141,7 +141,7 @@ def test_faces_per_frame_paste_back_and_fades(tmp_path, tiny_checkpoint):
 
 
 def test_camera_drops_frames_rather_than_lagging(tmp_path, tiny_checkpoint):
-    from ugatit.camera import ClipCapture, run_camera
+    from ugatit.apps.camera import ClipCapture, run_camera
     config = config_for(tiny_checkpoint, tmp_path / 'out', '--input', 'camera:0')
 
     def slow(chips):
@@ -166,7 +166,7 @@ def test_camera_drops_frames_rather_than_lagging(tmp_path, tiny_checkpoint):
 
 
 def test_camera_recording_never_replaces_a_file_and_gets_the_usual_permissions(tmp_path, tiny_checkpoint):
-    from ugatit.camera import ClipCapture, run_camera
+    from ugatit.apps.camera import ClipCapture, run_camera
     out = tmp_path / 'out'
     out.mkdir()
     (out / 'camera.mp4').write_bytes(b'mine')
@@ -191,7 +191,7 @@ def test_input_kind_is_told_by_the_name():
 
 
 def test_bad_videos_give_clear_errors_and_leave_nothing(tmp_path, capsys, tiny_checkpoint, monkeypatch):
-    from ugatit.video import run_video
+    from ugatit.apps.video import run_video
     out = tmp_path / 'out'
     good = str(tmp_path / 'good.mp4')
     V.write_test_clip(good, gradient_frames(30), fps=10)
@@ -288,7 +288,7 @@ def test_audio_that_mp4_cannot_hold_is_reencoded_to_aac(tmp_path):
 def test_a_name_taken_during_the_run_is_not_replaced(tmp_path, capsys, tiny_checkpoint, monkeypatch):
     """Two runs into one --result_dir: the one that finishes second takes the next free name,
     also when the first took the name after the second had started (the a2b + b2a race)."""
-    from ugatit.video import run_video
+    from ugatit.apps.video import run_video
     clip, out = small_clip(tmp_path), tmp_path / 'out'
     other = out / 'face.mp4'
 
@@ -313,7 +313,7 @@ def test_a_name_taken_during_the_run_is_not_replaced(tmp_path, capsys, tiny_chec
 
 
 def test_video_output_gets_the_usual_file_permissions(tmp_path, tiny_checkpoint):
-    from ugatit.video import run_video
+    from ugatit.apps.video import run_video
     clip, out = small_clip(tmp_path), tmp_path / 'out'
     old = os.umask(0o022)
     try:
@@ -325,7 +325,7 @@ def test_video_output_gets_the_usual_file_permissions(tmp_path, tiny_checkpoint)
 
 def test_sigterm_and_ctrl_c_mid_video_leave_nothing(tmp_path, capsys, tiny_checkpoint):
     import signal
-    from ugatit.video import run_video
+    from ugatit.apps.video import run_video
     clip, out = small_clip(tmp_path, frames=12), tmp_path / 'out'
     calls = []
 
@@ -358,7 +358,7 @@ def test_sigterm_and_ctrl_c_mid_video_leave_nothing(tmp_path, capsys, tiny_check
 
 def test_disk_full_part_way_is_a_clear_error_and_leaves_nothing(tmp_path, tiny_checkpoint, monkeypatch):
     import errno
-    import ugatit.video
+    import ugatit.apps.video
     clip, out = small_clip(tmp_path, frames=12, tone_hz=440), tmp_path / 'out'
 
     class FillsUp(V.VideoWriter):
@@ -369,9 +369,9 @@ def test_disk_full_part_way_is_a_clear_error_and_leaves_nothing(tmp_path, tiny_c
             if FillsUp.written > 3:
                 raise OSError(errno.ENOSPC, 'No space left on device')
             super().write(frame, pts)
-    monkeypatch.setattr(ugatit.video, 'VideoWriter', FillsUp)
+    monkeypatch.setattr(ugatit.apps.video, 'VideoWriter', FillsUp)
     with pytest.raises(UserError, match='--result_dir %s: the disk filled up' % out) as full:
-        ugatit.video.run_video(config_for(tiny_checkpoint, out, '--input', clip, '--batch_size', '2'),
+        ugatit.apps.video.run_video(config_for(tiny_checkpoint, out, '--input', clip, '--batch_size', '2'),
                                translate=lambda c: c)
     assert 'free some space or choose another --result_dir' in str(full.value)
     assert os.listdir(out) == []
@@ -413,7 +413,7 @@ def test_a_writer_on_a_full_disk_fails_cleanly_instead_of_crashing(tmp_path, ful
     script = '\n'.join([
         'import errno, sys',
         'sys.path.insert(0, %r)' % os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
-        'from ugatit import video_io as V',
+        'from ugatit.apps import video_io as V',
         'info = V.probe(%r)' % clip,
         'try:',
         '    with V.VideoWriter(%r, info) as writer:' % str(full_tmpfs / 'out.mp4'),

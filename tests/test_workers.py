@@ -1,4 +1,4 @@
-"""Several machines (ugatit/workers.py): two worker processes on 127.0.0.1, each one D and one
+"""Several machines (ugatit/train/workers.py): two worker processes on 127.0.0.1, each one D and one
 G step from the same checkpoint on its own images, end with equal variables, equal to one
 process's step on both images as a batch of 2."""
 
@@ -15,8 +15,8 @@ import tensorflow as tf
 from conftest import ROOT, placeholders, tiny_config
 from test_towers import GRADIENT_TOLERANCE, gradient_errors
 from ugatit.errors import UserError
-from ugatit.model import UGATIT
-from ugatit.workers import cluster_from_tf_config
+from ugatit.model.model import UGATIT
+from ugatit.train.workers import cluster_from_tf_config
 
 tf1 = tf.compat.v1
 STEP = os.path.join(ROOT, 'tests', 'worker_step.py')

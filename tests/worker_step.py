@@ -4,7 +4,7 @@
 
 Restores CHECKPOINT, takes domain A = IMAGES[0], domain B = IMAGES[1] (each [b, 32, 32, 3]),
 runs one D step and one G step at learning rate 1e-4 and writes every variable to OUT.npz.
-With TF_CONFIG (a JSON cluster description) it is one worker of ugatit/workers.py; without,
+With TF_CONFIG (a JSON cluster description) it is one worker of ugatit/train/workers.py; without,
 the single-process reference.
 """
 
@@ -18,8 +18,8 @@ import conftest  # noqa: E402 (graph mode, project root on sys.path)
 import tensorflow as tf  # noqa: E402
 
 from ugatit.config import RuntimeConfig, session_config  # noqa: E402
-from ugatit.model import UGATIT  # noqa: E402
-from ugatit.workers import build_worker_train_ops, cluster_from_tf_config, start_server  # noqa: E402
+from ugatit.model.model import UGATIT  # noqa: E402
+from ugatit.train.workers import build_worker_train_ops, cluster_from_tf_config, start_server  # noqa: E402
 
 tf1 = tf.compat.v1
 

@@ -9,9 +9,9 @@ flags file saved beside every checkpoint, and the session configuration.
     Config.photo     PhotoConfig    the --input photo mode
     Config.download  DownloadConfig --phase download
     Config.eval      EvalConfig     --phase eval
-    Config.video     VideoConfig    the --input video / camera mode (ugatit/video.py, camera.py)
-    Config.serve     ServeConfig    the web server of --phase serve (ugatit/serve.py)
-    Config.export    ExportConfig   --phase export --format (ugatit/export.py, ugatit/slim.py)
+    Config.video     VideoConfig    the --input video / camera mode (ugatit/apps/video.py, camera.py)
+    Config.serve     ServeConfig    the web server of --phase serve (ugatit/apps/serve.py)
+    Config.export    ExportConfig   --phase export --format (ugatit/infer/export.py, ugatit/infer/slim.py)
 """
 
 import dataclasses
@@ -108,7 +108,7 @@ class RuntimeConfig:
     intra_op_threads: int = 0
     inter_op_threads: int = 0
     take_over_lock: bool = False  # train in a checkpoint folder whose lock a dead process left
-    towers: int = 1             # training: one graph copy per device (ugatit/towers.py)
+    towers: int = 1             # training: one graph copy per device (ugatit/train/towers.py)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -124,14 +124,14 @@ class PhotoConfig:
     contrast: float = 0
     brightness: float = 0
     show: bool = False
-    upscale: object = 1         # 1, 2, 4 or 'auto': enlarge the translations (ugatit/upscale.py)
+    upscale: object = 1         # 1, 2, 4 or 'auto': enlarge the translations (ugatit/infer/upscale.py)
     upscaler: str = 'waifu2x'   # waifu2x, anime4k or lanczos
 
 
 @dataclasses.dataclass(frozen=True)
 class DownloadConfig:
-    what: str = 'model'               # model (a released checkpoint) or dataset (ugatit/dataset_download.py)
-    model: str = 'selfie2anime-100'   # the released checkpoint (ugatit/download.py SOURCES)
+    what: str = 'model'               # model (a released checkpoint) or dataset (ugatit/assets/dataset_download.py)
+    model: str = 'selfie2anime-100'   # the released checkpoint (ugatit/assets/download.py SOURCES)
     source: str = 'auto'              # auto, gdrive or mirror
     archive: Optional[str] = None     # an already downloaded zip to unpack instead
 
@@ -239,7 +239,7 @@ def dataset_of_model_dir(name):
 
 def write_flags_file(folder, config, extra=None):
     """Write <folder>/FLAGS_FILE: the architecture, model_dir and loss flags of `config`, and
-    the entries of the dict `extra` (e.g. the "slim" marker of ugatit/slim.py)."""
+    the entries of the dict `extra` (e.g. the "slim" marker of ugatit/infer/slim.py)."""
     data = dict(extra or {})
     data.update({'model': dataclasses.asdict(config.model), 'model_dir': config.model_dir,
                  'dataset': config.paths.dataset,

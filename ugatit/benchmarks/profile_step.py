@@ -50,7 +50,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 sys.path.insert(0, ROOT)
 
 import main  # noqa: E402
-from ugatit import train as train_module  # noqa: E402
+from ugatit.train import train as train_module  # noqa: E402
 from ugatit.config import session_config  # noqa: E402
 
 tf1 = tf.compat.v1

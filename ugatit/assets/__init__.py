@@ -1,0 +1,1 @@
+"""Downloads and unpacking of checkpoints, data sets and the demo data."""

@@ -1,0 +1,1 @@
+"""Scores of generated images: FID/KID metrics and the Inception features they use."""

@@ -1,0 +1,1 @@
+"""Inference: the Translator and the phases that translate, upscale, report and export."""

@@ -1,0 +1,1 @@
+"""The U-GAT-IT graph: generators, discriminators, losses, DiffAugment and checkpoints."""

@@ -1,0 +1,372 @@
+"""Checkpoints: finding them, checking them against the flags, saving and restoring.
+
+Official layout: `<checkpoint_dir>/<model_dir>/<model_name>.model-<step>.{index,data-*}` plus a
+`checkpoint` state file whose paths may be relative (or stale, after a re-upload). The state
+file is optional here: without it the newest `*.index` in the folder is used. Every checkpoint
+this project writes also has the flags file (config.FLAGS_FILE) beside it.
+"""
+
+import os
+import re
+import shutil
+import sys
+
+import tensorflow as tf
+
+from ugatit.config import dataset_of_model_dir, write_flags_file
+from ugatit.errors import UserError
+from ugatit.model.model import GENERATOR_SCOPES
+from utils import write_atomic
+
+tf1 = tf.compat.v1
+
+_STEP = re.compile(r'-(\d+)$')
+
+
+def checkpoint_step(prefix):
+    """The global step encoded in a checkpoint prefix (`...model-1000` -> 1000), else 0."""
+    m = _STEP.search(prefix)
+    return int(m.group(1)) if m else 0
+
+
+def _prefixes_in(folder):
+    """Checkpoint prefixes (`*.index` without the suffix) in a folder, oldest step first."""
+    try:
+        names = os.listdir(folder)
+    except OSError:
+        return []
+    prefixes = [os.path.join(folder, n[:-len('.index')]) for n in names if n.endswith('.index')]
+    return sorted(prefixes, key=lambda p: (checkpoint_step(p), p))
+
+
+def latest_in_folder(folder):
+    """The checkpoint prefix a folder points to: its state file's latest entry if that exists,
+    else the `*.index` with the largest step; None if there is none."""
+    if not os.path.isdir(folder):
+        return None
+    state_file = os.path.join(folder, 'checkpoint')
+    if os.path.isfile(state_file):
+        try:
+            state = tf.train.get_checkpoint_state(folder)
+        except Exception:  # a corrupt state file is no reason to fail: scan the folder instead
+            state = None
+        if state and state.model_checkpoint_path:
+            # The official save() writes paths relative to the folder; re-uploads often carry
+            # absolute paths of another machine. Only the base name is trusted.
+            candidate = os.path.join(folder, os.path.basename(state.model_checkpoint_path))
+            if os.path.isfile(candidate + '.index'):
+                return candidate
+    prefixes = _prefixes_in(folder)
+    return prefixes[-1] if prefixes else None
+
+
+def find_checkpoint(checkpoint_arg, checkpoint_dir, model_dir):
+    """Resolve the checkpoint to restore.
+
+    checkpoint_arg: the --checkpoint flag (a prefix or a folder) or None, in which case the
+    official location `<checkpoint_dir>/<model_dir>` is used.
+    Returns (prefix or None, list of the places tried, for error messages).
+    """
+    tried = []
+    if checkpoint_arg:
+        path = checkpoint_arg
+        if os.path.isdir(path):
+            tried.append(path + os.sep)
+            found = latest_in_folder(path)
+            if found is None:
+                # Accept the parent of the official folder too: <dir>/<model_dir>.
+                nested = os.path.join(path, model_dir)
+                tried.append(nested + os.sep)
+                found = latest_in_folder(nested)
+            return found, tried
+        for suffix in ('', '.index'):
+            if suffix and path.endswith(suffix):
+                path = path[:-len(suffix)]
+        tried.append(path + '.index')
+        return (path if os.path.isfile(path + '.index') else None), tried
+    folder = os.path.join(checkpoint_dir, model_dir)
+    tried.append(folder + os.sep)
+    return latest_in_folder(folder), tried
+
+
+def infer_flags(shapes):
+    """Architecture flags implied by a checkpoint's variable shapes ({name: shape}).
+
+    Returns a dict with the keys it could infer among ch, img_ch, n_res, light, img_size, n_dis.
+    """
+    flags = {}
+    for g in ('generator_B', 'generator_A'):
+        first = shapes.get(g + '/conv/conv2d/kernel')
+        if first is None:
+            continue
+        flags['img_ch'] = first[2]
+        flags['ch'] = first[3]
+        flags['n_res'] = sum(1 for n in shapes if re.fullmatch(g + r'/resblock_\d+/res1/conv_0/conv2d/kernel', n))
+        mlp_in = shapes.get(g + '/MLP/linear_0/dense/kernel')
+        bottleneck = first[3] * 4
+        if mlp_in is not None:
+            flags['light'] = mlp_in[0] == bottleneck
+            if not flags['light'] and mlp_in[0] % bottleneck == 0:
+                side = int(round((mlp_in[0] // bottleneck) ** 0.5))
+                if side * side * bottleneck == mlp_in[0]:
+                    flags['img_size'] = side * 4
+        break
+    for d in ('discriminator_A', 'discriminator_B'):
+        n = sum(1 for name in shapes if re.fullmatch(d + r'/global/conv_\d+/kernel', name))
+        if n:
+            flags['n_dis'] = n + 1
+            break
+    return flags
+
+
+def check_compatible(prefix, variables, args):
+    """Raise UserError unless every graph variable is in the checkpoint with the same shape.
+
+    variables: the tf.Variables to restore; args: any object with the architecture flags (light,
+    ch, n_res, n_dis, img_size, img_ch). The message names the flags to change when the mismatch
+    is explained by them (e.g. a light checkpoint restored with --light False).
+    Checkpoint variables of a built network that the graph does not use (e.g. the CAM
+    `CAM_logit/dense/*` leftovers of the official code before its "fix fc" commit) are listed in
+    a warning and ignored, unless the flags inferred from the checkpoint differ from `args` (e.g.
+    a fifth residual block): then the checkpoint is refused. Returns the ignored names.
+    """
+    try:
+        shapes = dict(tf.train.list_variables(prefix))
+    except Exception as exc:  # unreadable / truncated checkpoint files
+        raise UserError('cannot read checkpoint %s: %s' % (prefix, str(exc).splitlines()[0]))
+    refuse_missing_networks(prefix, shapes, variables)
+    missing, different = [], []
+    for var in variables:
+        name = var.op.name
+        want = var.shape.as_list()
+        if name not in shapes:
+            missing.append(name)
+        elif list(shapes[name]) != want:
+            different.append('%s: checkpoint %s, graph %s' % (name, list(shapes[name]), want))
+    built = {v.op.name for v in variables}
+    scopes = {name.split('/')[0] + '/' for name in built}
+    unused = sorted(n for n in shapes if n not in built and '/Adam' not in n
+                    and any(n.startswith(s) for s in scopes))
+    inferred = infer_flags(shapes)
+    if not any(s.startswith('discriminator') for s in scopes):
+        inferred.pop('n_dis', None)  # the graph builds no discriminator: their depth does not matter
+    hints = []
+    for flag, value in inferred.items():
+        current = getattr(args, flag, None)
+        if current is not None and current != value:
+            hints.append('--%s %s (the flags say %s)' % (flag, value, current))
+    if not missing and not different and not (unused and hints):
+        if unused:
+            print('warning: checkpoint %s holds %d variable(s) of the model that it does not use, ignored: %s'
+                  % (prefix, len(unused), ', '.join(unused[:8]) + (', ...' if len(unused) > 8 else '')),
+                  file=sys.stderr)
+        return unused
+    lines = ['checkpoint %s does not match the model built from the flags.' % prefix]
+    if hints:
+        lines.append('It was trained with: ' + ', '.join(hints) + '. Pass these flags to use it.')
+    if different:
+        lines.append('Shape differences (%d), first: %s' % (len(different), different[0]))
+    if missing:
+        lines.append('Missing from the checkpoint (%d), first: %s' % (len(missing), missing[0]))
+    if unused:
+        lines.append('In the checkpoint but not in the model (%d), first: %s' % (len(unused), unused[0]))
+    raise UserError('\n'.join(lines))
+
+
+def existing_checkpoints(checkpoint_dir):
+    """[(folder name, the --dataset its name implies or None)] of the folders in checkpoint_dir
+    that hold a checkpoint, sorted by name."""
+    try:
+        names = sorted(os.listdir(checkpoint_dir))
+    except OSError:
+        return []
+    return [(name, dataset_of_model_dir(name)) for name in names
+            if latest_in_folder(os.path.join(checkpoint_dir, name)) is not None]
+
+
+def no_checkpoint_message(config, tried, found='no checkpoint found'):
+    """The error when a run finds no checkpoint to restore: where it looked, the folder name its
+    flags expect, the checkpoints that do exist in --checkpoint_dir (with the --dataset each
+    implies), and how to get one."""
+    lines = ['%s. Tried: %s' % (found, ', '.join(tried)),
+             'Expected a folder named %s (made from the flags --light --dataset --gan_type --n_res --n_dis '
+             '--n_critic and the loss weights) holding %s.model-<step>.index/.data-*, or pass --checkpoint PATH '
+             '(a checkpoint prefix or folder).' % (config.model_dir, config.model.model_name)]
+    checkpoint_dir = config.paths.checkpoint_dir
+    existing = existing_checkpoints(checkpoint_dir)
+    if existing:
+        lines.append('Checkpoints in %s: %s. Restore one with its --dataset (and the other flags its name '
+                     'encodes), or with --checkpoint %s' % (
+                         checkpoint_dir, '; '.join('%s (--dataset %s)' % (name, dataset) if dataset else name
+                                                   for name, dataset in existing),
+                         os.path.join(checkpoint_dir, existing[0][0])))
+    else:
+        lines.append('There is no checkpoint in %s.' % checkpoint_dir)
+    lines.append('To get one: `make demo` trains the built-in demo (then run with --dataset demo); '
+                 '`python main.py --phase download` downloads the authors\' selfie2anime checkpoint '
+                 '(then run with --dataset selfie2anime); --phase train trains the flags\' model.')
+    return '\n'.join(lines)
+
+
+class Checkpoint(object):
+    """Owns the Saver of a list of variables: finds, checks, restores and saves checkpoints.
+
+    config: the run's Config (paths, model_dir and the flags checked against the checkpoint);
+    variables: the tf.Variables to save and restore (e.g. only the generators' at test time).
+    """
+
+    def __init__(self, config, variables, max_to_keep=5):
+        self.config = config
+        self.variables = list(variables)
+        # Relative paths in the `checkpoint` state file: a checkpoint folder can be moved and shared.
+        self.saver = tf.compat.v1.train.Saver(var_list=self.variables, max_to_keep=max_to_keep,
+                                              save_relative_paths=True)
+        self.folder = os.path.join(config.paths.checkpoint_dir, config.model_dir)
+
+    def find(self):
+        """(prefix or None, the places tried) of the checkpoint to restore: --checkpoint, else
+        the newest one in <checkpoint_dir>/<model_dir>."""
+        return find_checkpoint(self.config.paths.checkpoint, self.config.paths.checkpoint_dir, self.config.model_dir)
+
+    def restore(self, sess, required=False):
+        """Restore the checkpoint find() names into sess. Returns (prefix, step), or None when
+        there is none and not `required`. Raises UserError when required and none is found, or
+        when the checkpoint does not fit the flags (naming the flags to change)."""
+        prefix, tried = self.find()
+        if prefix is None:
+            if required:
+                raise UserError(no_checkpoint_message(self.config, tried))
+            return None
+        check_compatible(prefix, self.variables, self.config.model)
+        try:
+            if not restore_cast(sess, prefix, self.variables):
+                self.saver.restore(sess, prefix)
+        except tf.errors.OpError as exc:
+            raise UserError('checkpoint %s is damaged: its files %s.index / %s.data-* are truncated, missing or '
+                            'corrupt (%s). Restore another checkpoint with --checkpoint PATH, or download or '
+                            'train it again.' % (prefix, os.path.basename(prefix), os.path.basename(prefix),
+                                                 str(exc).strip().splitlines()[0][:200]))
+        return prefix, checkpoint_step(prefix)
+
+    def keep_track_of_older(self):
+        """Count the checkpoints already in the folder (an earlier run's) towards max_to_keep, so
+        that saves delete the oldest of them too instead of letting them pile up."""
+        self.saver.recover_last_checkpoints(_prefixes_in(self.folder))
+
+    def save(self, sess, step):
+        """Save the variables as <checkpoint_dir>/<model_dir>/<model_name>.model-<step>, with the
+        flags file beside them (no .meta graph: nothing restores it). Returns the prefix.
+
+        Raises UserError when the disk is full or the folder not writable; the previous
+        checkpoints are left intact (TensorFlow writes a new one under a temporary name first).
+        The temporary files of a save that was killed earlier are removed first: only the
+        folder's one writer calls this (training holds the folder's lock, ugatit/train/lock.py)."""
+        os.makedirs(self.folder, exist_ok=True)
+        write_flags_file(self.folder, self.config)
+        prefix = os.path.join(self.folder, self.config.model.model_name + '.model')
+        remove_interrupted_saves(prefix)
+        try:
+            return self.saver.save(sess, prefix, global_step=step, write_meta_graph=False)
+        except (tf.errors.OpError, OSError) as exc:
+            for name in os.listdir(self.folder):
+                if name.startswith('%s-%d_temp' % (os.path.basename(prefix), step)):  # TensorFlow's partial write
+                    shutil.rmtree(os.path.join(self.folder, name), ignore_errors=True)
+            raise UserError('could not save the checkpoint of step %d in %s (%s): free some space there (a '
+                            'checkpoint of this model takes %.0f MB) or choose another --checkpoint_dir; the '
+                            'earlier checkpoints are intact.' % (step, self.folder, first_line(exc),
+                                                                 self.size_bytes() / 1e6))
+
+    def size_bytes(self):
+        """Bytes of one checkpoint of these variables (float32)."""
+        return sum(4 * max(1, v.shape.num_elements() or 1) for v in self.variables)
+
+
+def remove_interrupted_saves(prefix):
+    """Remove the files `<prefix>-<step>.index.tempstate<n>` and `.data-*.tempstate<n>` beside
+    `prefix`: TensorFlow's checkpoint writer renames them to their final names when a save
+    completes, so any left were written by a process killed mid-save, and the keep-5 rotation
+    never removes them. Other models' files and the user's are left alone. Returns the names."""
+    folder, base = os.path.split(prefix)
+    temporary = re.compile(re.escape(base) + r'-\d+\.(index|data-\d+-of-\d+)\.tempstate\d+')
+    stale = sorted(name for name in os.listdir(folder) if temporary.fullmatch(name))
+    for name in stale:
+        os.remove(os.path.join(folder, name))
+    if stale:
+        print(' [*] Removed %d temporary file(s) of an interrupted save in %s: %s'
+              % (len(stale), folder, ', '.join(stale)))
+    return stale
+
+
+def refuse_missing_networks(prefix, shapes, variables):
+    """UserError when the checkpoint ({name: shape}) lacks a whole network the graph builds, as a
+    generators-only export (ugatit/infer/slim.py) does: training needs the discriminators and Adam
+    slots; a one-direction export has one generator. The message says what to do instead."""
+    held = {name.split('/')[0] for name in shapes}
+    needed = {v.op.name.split('/')[0] for v in variables}
+    trains = any(s.startswith('discriminator') for s in needed)
+    if trains and any(s.startswith('generator') for s in held) and not any(s.startswith('discriminator') for s in held):
+        raise UserError('checkpoint %s is a generators-only export (no discriminators, no Adam slots): it '
+                        'translates but cannot be trained further; train from the full checkpoint it was '
+                        'exported from (--checkpoint_dir / --checkpoint).' % prefix)
+    absent = [d for d, scope in sorted(GENERATOR_SCOPES.items()) if scope in needed and scope not in held]
+    kept = [d for d, scope in sorted(GENERATOR_SCOPES.items()) if scope in held]
+    if absent and kept and not trains:
+        raise UserError('checkpoint %s holds no generator for %s (scope %s): it is a one-direction export of '
+                        '%s only. Translate with --direction %s, or export both directions with --phase export '
+                        '--format checkpoint without --direction.'
+                        % (prefix, absent[0], GENERATOR_SCOPES[absent[0]], kept[0], kept[0]))
+
+
+def restore_cast(sess, prefix, variables):
+    """Restore `variables` key by key when the checkpoint stores some of them in another float
+    type (a float16 export, ugatit/infer/slim.py): each tensor is read, its name and shape checked, and
+    cast to the variable's type. Returns False, restoring nothing, when every stored type already
+    matches (then the Saver restores them bit for bit)."""
+    reader = tf.train.load_checkpoint(prefix)
+    stored = reader.get_variable_to_dtype_map()
+    if all(stored.get(v.op.name) == v.dtype.base_dtype for v in variables):
+        return False
+    shapes = reader.get_variable_to_shape_map()
+    for var in variables:
+        name, want = var.op.name, var.shape.as_list()
+        if name not in stored or list(shapes[name]) != want or not stored[name].is_floating:
+            raise UserError('checkpoint %s: variable %s is %s there, the model needs a %s float of shape %s'
+                            % (prefix, name, 'missing' if name not in stored else
+                               'a %s of shape %s' % (stored[name].name, list(shapes[name])),
+                               var.dtype.base_dtype.name, want))
+    # Read and cast in the graph (numpy's float16 conversion and a 1 GB feed took twice as long),
+    # every op built first (a graph that grows between runs is re-sent each time), one variable
+    # per run (one tensor and its cast in memory at a time).
+    with sess.graph.as_default():
+        assigns = []
+        for var in variables:
+            stored_value, = tf.raw_ops.RestoreV2(prefix=prefix, tensor_names=[var.op.name], shape_and_slices=[''],
+                                                 dtypes=[stored[var.op.name]])
+            assigns.append(var.assign(tf.cast(stored_value, var.dtype.base_dtype)).op)
+    for assign in assigns:
+        sess.run(assign)
+    return True
+
+
+def write_state_file(folder, prefix):
+    """Write <folder>/checkpoint naming `prefix` with a relative path, as the official save() does."""
+    text = 'model_checkpoint_path: "%s"\nall_model_checkpoint_paths: "%s"\n' % ((os.path.basename(prefix),) * 2)
+    write_atomic(os.path.join(folder, 'checkpoint'), text.encode())
+
+
+def first_line(exc):
+    """The first line of an exception's message (at most 200 characters), for one-line errors."""
+    text = getattr(exc, 'message', None) or str(exc)
+    return text.strip().splitlines()[0][:200] if text.strip() else type(exc).__name__
+
+
+def checkpoint_folder(config):
+    """The folder whose checkpoint a run restores (for its flags file): the --checkpoint folder
+    (or the prefix's folder), else <checkpoint_dir>/<model_dir>."""
+    path = config.paths.checkpoint
+    if not path:
+        return os.path.join(config.paths.checkpoint_dir, config.model_dir)
+    if os.path.isdir(path):
+        nested = os.path.join(path, config.model_dir)
+        return nested if latest_in_folder(path) is None and os.path.isdir(nested) else path
+    return os.path.dirname(path) or '.'

@@ -1,0 +1,1 @@
+"""Training: the loop, the input pipeline, device placement, locking and evaluation during training."""
