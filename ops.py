@@ -18,7 +18,7 @@ This file imports nothing application-specific but the names of the adversarial 
 
 import tensorflow as tf
 
-from ugatit.config import GAN_TYPES  # noqa: F401 (the losses below accept these)
+from ugatit.config import GAN_TYPES  # the losses below; declared with the flags, read without TensorFlow
 
 tf1 = tf.compat.v1
 

@@ -30,13 +30,14 @@ import os
 import re
 import shlex
 import signal
-import socket
 import subprocess
 import sys
 import time
 import urllib.request
 
 import pytest
+
+from ugatit.benchmarks.loadtest import free_port, multipart
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DOCUMENTS = ['README.md'] + sorted(os.path.join('docs', n) for n in os.listdir(os.path.join(ROOT, 'docs'))
@@ -195,12 +196,6 @@ def environment(folder):
     return env
 
 
-def free_port():
-    with socket.socket() as s:
-        s.bind(('127.0.0.1', 0))
-        return s.getsockname()[1]
-
-
 def run_command(command, folder, timeout=600):
     """Run one documented command in `folder` as SUBSTITUTIONS and SERVERS say; returns
     (exit status, output). A server's status is 0 when it answered a translation."""
@@ -246,14 +241,10 @@ def run_server(command, folder, port, timeout=180):
 def translated(url):
     """True when POST /api/translate answers a photo with a translation."""
     import json
-    import uuid
-    boundary = uuid.uuid4().hex
     with open(os.path.join(ROOT, 'docs', 'photos', 'eileen_collins.jpg'), 'rb') as f:
-        photo = f.read()
-    body = (('--%s\r\nContent-Disposition: form-data; name="image"; filename="photo.jpg"\r\n'
-             'Content-Type: image/jpeg\r\n\r\n' % boundary).encode() + photo + ('\r\n--%s--\r\n' % boundary).encode())
+        body, content_type = multipart(f.read(), {})
     request = urllib.request.Request(url + '/api/translate', data=body, method='POST',
-                                     headers={'Content-Type': 'multipart/form-data; boundary=' + boundary})
+                                     headers={'Content-Type': content_type})
     with urllib.request.urlopen(request, timeout=120) as answer:
         return answer.status == 200 and bool(json.loads(answer.read()).get('images'))
 
