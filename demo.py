@@ -17,6 +17,7 @@ import os
 import sys
 
 import main
+from ugatit import cli
 
 
 def run(extra=()):
@@ -25,7 +26,7 @@ def run(extra=()):
         rc = main.main(['--phase', phase, '--dataset', 'demo'] + extra)
         if rc:
             return rc
-    config = main.parse_config(['--phase', 'test', '--dataset', 'demo'] + extra)
+    config = cli.parse_config(['--phase', 'test', '--dataset', 'demo'] + extra)
     out_dir = os.path.join(config.paths.result_dir, config.model_dir)
     with open(os.path.join(out_dir, 'metrics.json')) as f:
         metrics = json.load(f)

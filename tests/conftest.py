@@ -47,8 +47,8 @@ TINY_MODEL = ['--light', 'true', '--ch', '4', '--img_size', '32', '--n_dis', '3'
 
 def tiny_config(*extra, phase='test'):
     """The Config of `main.py --phase <phase> <TINY_MODEL> <extra>`."""
-    import main
-    return main.parse_config(['--phase', phase] + TINY_MODEL + list(extra))
+    from ugatit import cli
+    return cli.parse_config(['--phase', phase] + TINY_MODEL + list(extra))
 
 
 def placeholders(config, batch=1):

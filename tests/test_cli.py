@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 import main
+from ugatit import cli
 from conftest import save_random_generators, shared_path, tiny_config
 from ugatit.config import learning_rate, min_img_size
 from utils import claim_unique_path, release_unwritten, safe_name, str2bool, unique_stem
@@ -22,7 +23,7 @@ def run_main(capsys, *argv):
 
 
 def test_defaults_are_the_official_ones():
-    a = main.parse_args([])
+    a = cli.parse_args([])
     assert (a.phase, a.light, a.dataset, a.epoch, a.iteration, a.batch_size) == ('train', False, 'selfie2anime', 100, 10000, 1)
     assert (a.print_freq, a.save_freq, a.decay_flag, a.decay_epoch, a.lr, a.GP_ld) == (1000, 1000, True, 50, 0.0001, 10)
     assert (a.adv_weight, a.cycle_weight, a.identity_weight, a.cam_weight, a.gan_type) == (1, 10, 10, 1000, 'lsgan')
@@ -32,8 +33,8 @@ def test_defaults_are_the_official_ones():
 
 
 def test_model_dir_official_naming():
-    assert main.parse_config([]).model_dir == OFFICIAL_DIR
-    assert main.parse_config(['--light', 'true', '--dataset', 'x', '--sn', 'no', '--smoothing', '0']).model_dir == \
+    assert cli.parse_config([]).model_dir == OFFICIAL_DIR
+    assert cli.parse_config(['--light', 'true', '--dataset', 'x', '--sn', 'no', '--smoothing', '0']).model_dir == \
         'UGATIT_light_x_lsgan_4resblock_6dis_1_1_10_10_1000'
 
 
@@ -54,7 +55,7 @@ def test_str2bool_accepts(text, value):
 @pytest.mark.parametrize('text', ['t', '', 'ture', 'Flase', 'maybe', '2'])
 def test_str2bool_rejects_what_the_official_version_accepted(text, capsys):
     with pytest.raises(SystemExit) as exc:
-        main.parse_args(['--light', text])
+        cli.parse_args(['--light', text])
     assert exc.value.code == 2
     assert '--light' in capsys.readouterr().err
 
@@ -75,13 +76,13 @@ def test_str2bool_rejects_what_the_official_version_accepted(text, capsys):
 ])
 def test_invalid_flags_are_refused_with_a_message(argv, message, capsys):
     with pytest.raises(SystemExit) as exc:
-        main.parse_args(argv)
+        cli.parse_args(argv)
     assert exc.value.code == 2
     assert message in capsys.readouterr().err
 
 
 def test_small_image_is_fine_for_test_phase_which_has_no_discriminator():
-    main.parse_args(['--phase', 'test', '--img_size', '64'])
+    cli.parse_args(['--phase', 'test', '--img_size', '64'])
     assert min_img_size(6) == 96 and min_img_size(4) == 24
 
 
@@ -135,7 +136,7 @@ def test_no_checkpoint_message_names_the_checkpoints_that_exist(tmp_path):
     (tmp_path / demo / 'UGATIT_light.model-1500.index').write_bytes(b'')
     os.makedirs(tmp_path / 'UGATIT_light_empty_lsgan_4resblock_4dis_1_1_10_10_1000_sn_smoothing')  # no checkpoint
     os.makedirs(tmp_path / 'notes')
-    config = main.parse_config(['--phase', 'test', '--checkpoint_dir', str(tmp_path)])
+    config = cli.parse_config(['--phase', 'test', '--checkpoint_dir', str(tmp_path)])
     message = no_checkpoint_message(config, [str(tmp_path / OFFICIAL_DIR)])
     assert message.startswith('no checkpoint found. Tried: %s' % (tmp_path / OFFICIAL_DIR))
     assert 'Checkpoints in %s: %s (--dataset demo).' % (tmp_path, demo) in message
@@ -241,7 +242,7 @@ def test_test_phase_with_batches_larger_than_one_matches_batch_one(graph):
     """The official MLP reshape used --batch_size and crashed at test time with more than 1."""
     from ugatit.infer.translator import Translator
     cfg = shared_path('reference', 'a')
-    config = main.parse_config(_reference_a_flags('--light', 'true', '--ch', '8', '--batch_size', '2',
+    config = cli.parse_config(_reference_a_flags('--light', 'true', '--ch', '8', '--batch_size', '2',
                                                   '--checkpoint_dir', os.path.join(cfg, 'checkpoint')))
     inputs = np.load(os.path.join(cfg, 'inputs.npy'))
     with Translator(config, ('a2b',)) as translator:
@@ -254,7 +255,7 @@ def test_n_res_other_than_4_builds_and_runs(graph, light):
     """The official MLP width ch*n_res only matched the bottleneck (4*ch) for n_res = 4."""
     import tensorflow as tf
     from ugatit.infer.translator import build_generators
-    config = main.parse_config(['--phase', 'test', '--light', light, '--ch', '4', '--img_size', '16', '--n_res', '2'])
+    config = cli.parse_config(['--phase', 'test', '--light', light, '--ch', '4', '--img_size', '16', '--n_res', '2'])
     placeholder, output, heatmap = build_generators(config.model, ('a2b',))['a2b']
     graph.run(tf.compat.v1.global_variables_initializer())
     out, heat = graph.run([output, heatmap], {placeholder: np.zeros((3, 16, 16, 3), np.float32)})
@@ -303,7 +304,7 @@ def test_a_broken_flags_file_is_named(tmp_path, capsys):
 
 
 def test_demo_preset_fills_only_the_flags_not_given():
-    config = main.parse_config(['--dataset', 'demo', '--ch', '8'])
+    config = cli.parse_config(['--dataset', 'demo', '--ch', '8'])
     assert (config.model.light, config.model.ch, config.model.img_size, config.train.epoch) == (True, 8, 64, 6)
-    assert main.parse_config(['--dataset', 'demo', '--ch=8']).model.ch == 8
-    assert main.parse_config(['--dataset', 'demo']).model.ch == 16
+    assert cli.parse_config(['--dataset', 'demo', '--ch=8']).model.ch == 8
+    assert cli.parse_config(['--dataset', 'demo']).model.ch == 16

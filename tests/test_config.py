@@ -32,8 +32,8 @@ def test_flags_file_round_trip_and_merge(tmp_path):
     path = write_flags_file(str(tmp_path), trained)
     assert path == str(tmp_path / FLAGS_FILE)
     assert json.load(open(path))['model_dir'] == trained.model_dir
-    saved = read_flags_file(str(tmp_path))
-    assert saved == dataclasses.asdict(trained.model)
+    saved, unknown = read_flags_file(str(tmp_path))
+    assert saved == dataclasses.asdict(trained.model) and unknown == []
 
     merged, lines = merge_saved_flags(Config(), saved, explicit=set(), source=path)
     assert merged.model == trained.model
@@ -45,10 +45,26 @@ def test_flags_file_round_trip_and_merge(tmp_path):
 
 
 def test_no_flags_file_and_a_foreign_one(tmp_path):
-    assert read_flags_file(str(tmp_path)) is None  # official checkpoints: shapes decide
+    assert read_flags_file(str(tmp_path)) == (None, [])  # official checkpoints: shapes decide
     (tmp_path / FLAGS_FILE).write_text(json.dumps({'model': {'ch': 4}}))
     with pytest.raises(ValueError, match='is not a valid flags file'):
         read_flags_file(str(tmp_path))
+
+
+def test_keys_of_a_flags_file_this_version_does_not_know_are_named(tmp_path, capsys):
+    from ugatit.cli.phases import with_saved_flags
+    trained = Config().replace_model(light=True, ch=4, img_size=32)
+    folder = tmp_path / trained.model_dir
+    folder.mkdir()
+    path = write_flags_file(str(folder), trained, extra={'future_key': 1})
+    data = json.load(open(path))
+    data['model']['new_knob'] = 3
+    (folder / FLAGS_FILE).write_text(json.dumps(data))
+    assert read_flags_file(str(folder))[1] == ['future_key', 'model.new_knob']
+    config = Config.from_flags({'checkpoint_dir': str(tmp_path), 'light': True, 'ch': 4, 'img_size': 32})
+    assert with_saved_flags(config).model == trained.model  # the run goes on
+    assert capsys.readouterr().out.splitlines() == [
+        ' [!] %s has keys this version does not know, ignored: future_key, model.new_knob' % path]
 
 
 def test_the_dataset_of_a_checkpoint_folder_name():

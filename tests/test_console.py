@@ -11,6 +11,8 @@ import numpy as np
 import pytest
 
 import main
+from ugatit import cli
+from ugatit.cli import phases
 from conftest import ROOT
 from ugatit.console import IMPORT_NOISE, VERBOSE_ENV, verbose_from_env
 from ugatit.flags_doc import DOC_PATH, REGENERATE, flags_doc_difference, flags_markdown
@@ -29,23 +31,23 @@ def committed_flags_doc():
 
 
 def test_flags_doc_is_the_parser():
-    difference = flags_doc_difference(main.build_parser(), committed_flags_doc())
+    difference = flags_doc_difference(cli.build_parser(), committed_flags_doc())
     assert difference is None, difference
 
 
 def test_flags_doc_check_fails_when_a_flag_or_a_help_text_changes():
     committed = committed_flags_doc()
-    parser = main.build_parser()
+    parser = cli.build_parser()
     parser.add_argument('--brand_new', type=int, default=3, help='a flag the file does not list')
     difference = flags_doc_difference(parser, committed)
     assert difference and '--brand_new' in difference and REGENERATE in difference
     edited = committed.replace('weight of the cycle loss', 'weight of the cycle-consistency loss')
-    difference = flags_doc_difference(main.build_parser(), edited)
+    difference = flags_doc_difference(cli.build_parser(), edited)
     assert difference and 'weight of the cycle loss' in difference
 
 
 def test_flags_doc_lists_every_flag_in_its_group():
-    parser = main.build_parser()
+    parser = cli.build_parser()
     doc = flags_markdown(parser)
     for action in parser._actions:
         for option in action.option_strings:
@@ -56,13 +58,13 @@ def test_flags_doc_lists_every_flag_in_its_group():
 
 
 def test_help_and_help_flags_answer_without_tensorflow():
-    code = ('import sys, main\n'
+    code = ('import sys, main\nfrom ugatit import cli\n'
             'for argv in ([\'--help\'], [\'--help-flags\', \'md\']):\n'
             '    try:\n'
             '        main.main(argv)\n'
             '    except SystemExit as exc:\n'
             '        assert exc.code == 0, exc.code\n'
-            'main.parse_args([\'--phase\', \'test\', \'--input\', \'x.jpg\', \'--dataset\', \'demo\'])\n'
+            'cli.parse_args([\'--phase\', \'test\', \'--input\', \'x.jpg\', \'--dataset\', \'demo\'])\n'
             'print(\'tensorflow imported:\', \'tensorflow\' in sys.modules)\n')
     rc, out = run_python(code)
     assert rc == 0, out
@@ -71,8 +73,8 @@ def test_help_and_help_flags_answer_without_tensorflow():
 
 
 def test_verbose_flag_and_environment_variable():
-    assert main.verbose_requested(['--phase', 'test', '--verbose', 'true']) is True
-    assert main.verbose_requested(['--phase', 'test', '--unknown_here']) is False
+    assert cli.verbose_requested(['--phase', 'test', '--verbose', 'true']) is True
+    assert cli.verbose_requested(['--phase', 'test', '--unknown_here']) is False
     assert verbose_from_env({VERBOSE_ENV: '1'}) and verbose_from_env({VERBOSE_ENV: 'yes'})
     assert not verbose_from_env({}) and not verbose_from_env({VERBOSE_ENV: '0'})
 
@@ -112,7 +114,7 @@ def test_tensorflow_errors_are_one_line_unless_verbose(tmp_path, monkeypatch, ca
     def out_of_memory(config):
         raise tf.errors.ResourceExhaustedError(None, None, 'OOM when allocating tensor with shape[8,64,256,256]\n'
                                                'Hint: a long report')
-    monkeypatch.setattr(main, 'run_phase', out_of_memory)
+    monkeypatch.setattr(phases, 'run_phase', out_of_memory)
     monkeypatch.delenv(VERBOSE_ENV, raising=False)
     argv = ['--phase', 'test', '--dataset', 'tiny', '--checkpoint_dir', str(tmp_path)]
     assert main.main(argv) == 1
@@ -122,7 +124,7 @@ def test_tensorflow_errors_are_one_line_unless_verbose(tmp_path, monkeypatch, ca
                                 'for training). --verbose true shows its whole report.']
     with pytest.raises(tf.errors.ResourceExhaustedError):
         main.main(argv + ['--verbose', 'true'])
-    monkeypatch.setattr(main, 'run_phase', lambda config: 1 / 0)  # not TensorFlow's: the traceback stays
+    monkeypatch.setattr(phases, 'run_phase', lambda config: 1 / 0)  # not TensorFlow's: the traceback stays
     with pytest.raises(ZeroDivisionError):
         main.main(argv)
 

@@ -10,6 +10,7 @@ import pytest
 from PIL import Image
 
 import main
+from ugatit import cli
 from net_helpers import closed_port_url, server  # noqa: F401 (fixture)
 from ugatit.assets import dataset_download
 from ugatit.assets.dataset_download import DATASETS, count_problems
@@ -200,5 +201,5 @@ def test_no_network_gives_the_manual_steps(small_release, tmp_path, capsys):
 ])
 def test_flags_that_do_not_go_with_the_dataset(flags, message, capsys):
     with pytest.raises(SystemExit) as exit_:
-        main.parse_config(flags)
+        cli.parse_config(flags)
     assert exit_.value.code == 2 and message in capsys.readouterr().err

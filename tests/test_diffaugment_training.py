@@ -8,6 +8,7 @@ import pytest
 import tensorflow as tf
 
 import main
+from ugatit import cli
 from conftest import placeholders, tiny_config
 from ops import discriminator_loss
 from ugatit.model.model import UGATIT
@@ -163,7 +164,7 @@ def test_the_flag_is_validated(capsys):
     assert tiny_config(phase='train').train.diff_augment == ''
     assert tiny_config('--diff_augment', 'color, cutout', phase='train').train.diff_augment == 'color, cutout'
     with pytest.raises(SystemExit) as exit_info:
-        main.parse_config(['--phase', 'train', '--diff_augment', 'color,colour'])
+        cli.parse_config(['--phase', 'train', '--diff_augment', 'color,colour'])
     assert exit_info.value.code == 2
     err = capsys.readouterr().err
     assert '--diff_augment' in err and 'colour' in err and 'translation' in err
@@ -190,6 +191,6 @@ def test_a_short_training_run_with_the_flag(tmp_path, monkeypatch, capsys):
     make_dataset('dataset')
     assert main.main(['--phase', 'train', '--epoch', '1', '--diff_augment', POLICY] + TINY) == 0
     out, _ = capsys.readouterr()
-    config = main.parse_config(['--phase', 'train'] + TINY)
+    config = cli.parse_config(['--phase', 'train'] + TINY)
     assert steps_saved(tmp_path / 'checkpoint' / config.model_dir) == [2, 3]
     assert losses_printed(out) and all(np.isfinite(v) for pair in losses_printed(out) for v in pair)

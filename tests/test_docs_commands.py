@@ -78,8 +78,8 @@ SLOW = ('--phase train', '--dataset demo')
 def demo_model(folder):
     """Stands in for the model `make demo` trains (minutes): the demo's architecture with random
     weights, saved where `--dataset demo` looks, in the scratch folder's checkpoint/."""
-    code = ('import main; from ugatit.infer.translator import save_random_generators; '
-            'save_random_generators(main.parse_config(["--phase", "test", "--dataset", "demo"]), 1500)')
+    code = ('from ugatit import cli; from ugatit.infer.translator import save_random_generators; '
+            'save_random_generators(cli.parse_config(["--phase", "test", "--dataset", "demo"]), 1500)')
     subprocess.run([sys.executable, '-c', code], cwd=folder, env=environment(folder), check=True, capture_output=True)
 
 

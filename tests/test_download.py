@@ -11,6 +11,7 @@ from collections import namedtuple
 import pytest
 
 import main
+from ugatit import cli
 from ckpt_helpers import A_FOLDER, reference_a_folder
 from conftest import shared_path
 from net_helpers import closed_port_url, server, silent_server  # noqa: F401 (fixtures)
@@ -252,7 +253,7 @@ def test_expected_variables_are_the_released_architecture():
     """The names and shapes --phase download checks are those of the official test graph of the
     released selfie2anime model (../shared/reference/e), built from the project's model code."""
     want = json.load(open(shared_path('reference', 'e', 'graph_variables.json')))['variables']
-    got = download.expected_variables(download.released_config(main.parse_config(['--phase', 'download'])))
+    got = download.expected_variables(download.released_config(cli.parse_config(['--phase', 'download'])))
     assert [(v.op.name, v.shape.as_list()) for v in got] == [(v['name'], v['shape']) for v in want]
 
 
@@ -262,6 +263,6 @@ def test_a_training_checkpoint_passes_the_check_without_warnings(monkeypatch, ca
     cfg = shared_path('reference', 'a_train_ndis4', 'checkpoint',
                       'UGATIT_light_tiny_lsgan_4resblock_4dis_1_1_10_10_1000_sn_smoothing')
     monkeypatch.setattr(download, 'RELEASED_MODEL', dataclasses.replace(A_RELEASED, n_dis=4))
-    config = download.released_config(main.parse_config(['--phase', 'download']))
+    config = download.released_config(cli.parse_config(['--phase', 'download']))
     assert download.verify_checkpoint(os.path.join(cfg, 'UGATIT_light.model-1000'), config) == []
     assert 'warning' not in capfd.readouterr().err

@@ -9,6 +9,7 @@ import pytest
 import tensorflow as tf
 
 import main
+from ugatit import cli
 from ckpt_helpers import A_FLAGS, A_FOLDER, reference_a_folder
 from conftest import shared_path
 from ugatit.errors import UserError
@@ -26,7 +27,7 @@ MEAN_TOLERANCE = {'saved_model': 0.01, 'float32': 0.01, 'float16': 0.2, 'dynamic
 @pytest.mark.parametrize('cfg,light,direction', [('a', 'true', 'a2b'), ('b', 'false', 'b2a')])
 def test_exported_models_match_the_graph(tmp_path, cfg, light, direction):
     cfg_dir = shared_path('reference', cfg)
-    config = main.parse_config(['--phase', 'export', '--dataset', 'tiny', '--light', light, '--ch', '8',
+    config = cli.parse_config(['--phase', 'export', '--dataset', 'tiny', '--light', light, '--ch', '8',
                                 '--img_size', '64', '--direction', direction, '--export_dir', str(tmp_path),
                                 '--checkpoint_dir', os.path.join(cfg_dir, 'checkpoint')])
     written = export(config)
@@ -71,7 +72,7 @@ def test_the_saved_model_refuses_inputs_of_another_size(tmp_path):
     import subprocess
     import sys
     cfg_dir = shared_path('reference', 'a')
-    config = main.parse_config(['--phase', 'export', '--dataset', 'tiny', '--light', 'true', '--ch', '8',
+    config = cli.parse_config(['--phase', 'export', '--dataset', 'tiny', '--light', 'true', '--ch', '8',
                                 '--img_size', '64', '--export_dir', str(tmp_path),
                                 '--checkpoint_dir', os.path.join(cfg_dir, 'checkpoint')])
     written = export(config)
@@ -147,5 +148,5 @@ def test_a_full_disk_is_named_and_leaves_no_partial_export(tmp_path, monkeypatch
     export_dir = tmp_path / 'exported'
     with pytest.raises(UserError, match='could not write the export %s .*No space left on device'
                        % re.escape(str(export_dir / A_FOLDER / 'a2b'))):
-        export(main.parse_config(export_flags(export_dir)))
+        export(cli.parse_config(export_flags(export_dir)))
     assert os.listdir(tmp_path) == []

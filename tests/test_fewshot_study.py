@@ -7,7 +7,7 @@ import os
 import numpy as np
 import pytest
 
-import main
+from ugatit import cli
 from ugatit.benchmarks.fewshot_study import SPLITS, main as study_main, make_subset, markdown_table, run_flags, summarise
 
 
@@ -43,7 +43,7 @@ def test_subset_larger_than_trainB_is_refused(tmp_path):
 
 def test_run_flags_are_the_demo_preset_with_a_shorter_schedule(tmp_path):
     flags = run_flags(str(tmp_path), 'demo40', str(tmp_path / 'run'), 2, 'color,cutout', 2)
-    config = main.parse_config(['--phase', 'train'] + flags)
+    config = cli.parse_config(['--phase', 'train'] + flags)
     assert config.train.epoch == 2 and config.train.iteration == 250 and config.train.seed == 2
     assert config.train.diff_augment == 'color,cutout'
     assert (config.model.light, config.model.ch, config.model.img_size, config.model.n_dis) == (True, 16, 64, 4)

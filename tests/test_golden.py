@@ -8,7 +8,7 @@ import pytest
 import tensorflow as tf
 
 from conftest import placeholders, shared_path
-from main import parse_config
+from ugatit.cli import parse_config
 from ugatit.model.checkpoint import Checkpoint
 from ugatit.model.model import UGATIT
 from ugatit.infer.translator import Translator, build_generators

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 import main
+from ugatit import cli
 from conftest import TINY_MODEL, save_random_generators, shared_path
 
 TINY = TINY_MODEL + ['--dataset', 'photo']
@@ -25,7 +26,7 @@ def grace_hopper_path(tmp_path):
 def tiny_checkpoint(tmp_path_factory):
     """A random-weight checkpoint of a tiny light model (no training needed to test plumbing)."""
     folder = str(tmp_path_factory.mktemp('ckpt'))
-    save_random_generators(main.parse_config(['--phase', 'test', '--checkpoint_dir', folder] + TINY), 7)
+    save_random_generators(cli.parse_config(['--phase', 'test', '--checkpoint_dir', folder] + TINY), 7)
     return folder
 
 
@@ -128,10 +129,10 @@ def test_input_matching_nothing_and_bad_landmarks(tmp_path, capsys, tiny_checkpo
     rc, text = run(capsys, tiny_checkpoint, tmp_path / 'out', '--input', str(tmp_path / 'nope*.jpg'))
     assert rc == 2 and 'matched no file' in text
     with pytest.raises(SystemExit):
-        main.parse_args(['--phase', 'test', '--input', 'x', '--landmarks', str(tmp_path / 'missing.dat')])
+        cli.parse_args(['--phase', 'test', '--input', 'x', '--landmarks', str(tmp_path / 'missing.dat')])
     assert 'missing.dat: no such file' in capsys.readouterr().err
     with pytest.raises(SystemExit):
-        main.parse_args(['--phase', 'train', '--input', 'x'])
+        cli.parse_args(['--phase', 'train', '--input', 'x'])
     assert '--input translates photos and needs --phase test' in capsys.readouterr().err
 
 
@@ -158,14 +159,14 @@ def test_upscale_enlarges_the_translation_and_pastes_it_back_sharp(tmp_path, cap
 
 def test_upscale_flag_needs_a_phase_that_writes_images(capsys):
     with pytest.raises(SystemExit):
-        main.parse_args(['--phase', 'train', '--upscale', '2'])
+        cli.parse_args(['--phase', 'train', '--upscale', '2'])
     assert '--upscale enlarges translations and images: it needs --phase test, upscale or serve' in capsys.readouterr().err
-    assert main.parse_args(['--phase', 'serve', '--upscale', '4']).upscale == 4
+    assert cli.parse_args(['--phase', 'serve', '--upscale', '4']).upscale == 4
     with pytest.raises(SystemExit):
-        main.parse_args(['--phase', 'serve', '--upscale', 'auto'])
+        cli.parse_args(['--phase', 'serve', '--upscale', 'auto'])
     assert '--phase serve takes --upscale 2 or 4' in capsys.readouterr().err
     with pytest.raises(SystemExit):
-        main.parse_args(['--phase', 'test', '--upscale', 'auto'])
+        cli.parse_args(['--phase', 'test', '--upscale', 'auto'])
     assert '--upscale auto enlarges each face to its size in the photo: it needs --input PATH' in capsys.readouterr().err
 
 

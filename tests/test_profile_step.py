@@ -7,7 +7,7 @@ import tempfile
 
 import pytest
 
-import main
+from ugatit import cli
 from conftest import TINY_MODEL
 from test_end_to_end import make_dataset
 from ugatit.benchmarks import profile_step
@@ -16,7 +16,7 @@ from ugatit.train.train import TrainingLoop
 
 def test_train_flags_come_after_the_tools_defaults_and_the_step_count_last():
     argv = profile_step.train_argv(['--print_freq', '5', '--epoch', '9'], 'tmp', 7)
-    config = main.parse_config(argv)
+    config = cli.parse_config(argv)
     assert config.phase == 'train'
     assert config.train.print_freq == 5                   # the user's flag wins
     assert config.train.save_freq == 10 ** 9               # the tool's default: no checkpoint on the way

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-import main
+from ugatit import cli
 from ckpt_helpers import A_FLAGS, read_tensors, reference_a_folder, write_checkpoint
 from conftest import shared_path
 from ugatit.model.checkpoint import check_compatible
@@ -44,7 +44,7 @@ def _fifth_residual_block(tensors):
 
 
 def _translate(prefix):
-    config = main.parse_config(['--phase', 'test', '--checkpoint', prefix] + A_FLAGS)
+    config = cli.parse_config(['--phase', 'test', '--checkpoint', prefix] + A_FLAGS)
     inputs = np.load(shared_path('reference', 'a', 'inputs.npy'))
     with Translator(config) as translator:
         return translator.translate('a2b', inputs)[0], translator.translate('b2a', inputs)[0]
@@ -77,7 +77,7 @@ def test_fifth_residual_block_is_refused_naming_n_res(tmp_path):
 
 def test_check_compatible_takes_any_object_with_the_flags_and_returns_the_ignored_names(graph, tmp_path):
     prefix = _reference_a_plus(tmp_path, _leftover_cam_dense)
-    build_generators(main.parse_config(['--phase', 'test'] + A_FLAGS).model)
+    build_generators(cli.parse_config(['--phase', 'test'] + A_FLAGS).model)
     variables = tf.compat.v1.global_variables()
     flags = types.SimpleNamespace(light=True, ch=8, n_res=4, n_dis=6, img_size=64, img_ch=3)
     assert check_compatible(prefix, variables, flags) == sorted(LEFTOVERS)

@@ -18,6 +18,7 @@ import pytest
 import tensorflow as tf
 
 import main
+from ugatit import cli
 from conftest import TINY_MODEL, save_random_generators, shared_path, tiny_config
 
 TRAIN = ['--phase', 'train', '--dataset', 'tiny', '--epoch', '1', '--iteration', '3', '--print_freq', '1',
@@ -396,7 +397,7 @@ def test_a_corrupt_ground_truth_file_is_reported_not_fatal(tmp_path, capsys):
 ])
 def test_non_finite_and_unbuildable_values_are_refused(argv, message, capsys):
     with pytest.raises(SystemExit) as exc:
-        main.parse_args(argv)
+        cli.parse_args(argv)
     assert exc.value.code == 2 and message in capsys.readouterr().err
 
 

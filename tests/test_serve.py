@@ -394,22 +394,22 @@ def test_timeout_is_a_504(engine):
 # --------------------------------------------------------------------------------------------
 
 def test_serve_flags():
-    import main
-    config = main.parse_config(['--phase', 'serve'])
+    from ugatit import cli
+    config = cli.parse_config(['--phase', 'serve'])
     assert (config.serve.host, config.serve.port, config.serve.keep_uploads) == ('127.0.0.1', 8000, None)
-    config = main.parse_config(['--phase', 'serve', '--host', '0.0.0.0', '--port', '9000', '--keep_uploads', 'up'])
+    config = cli.parse_config(['--phase', 'serve', '--host', '0.0.0.0', '--port', '9000', '--keep_uploads', 'up'])
     assert (config.serve.host, config.serve.port, config.serve.keep_uploads) == ('0.0.0.0', 9000, 'up')
     with pytest.raises(SystemExit):
-        main.parse_args(['--phase', 'serve', '--port', '70000'])
+        cli.parse_args(['--phase', 'serve', '--port', '70000'])
 
 
 def test_serve_refuses_a_missing_keep_folder_and_a_busy_port(tmp_path):
     import dataclasses
     import socket
-    import main
+    from ugatit import cli
     from ugatit.errors import UserError
     from ugatit.apps.serve import serve
-    config = main.parse_config(['--phase', 'serve', '--keep_uploads', str(tmp_path / 'absent')])
+    config = cli.parse_config(['--phase', 'serve', '--keep_uploads', str(tmp_path / 'absent')])
     with pytest.raises(UserError, match='keep_uploads'):
         serve(config)
     with socket.socket() as taken:

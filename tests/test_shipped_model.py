@@ -8,6 +8,8 @@ import numpy as np
 import pytest
 
 import main
+from ugatit import cli
+from ugatit.cli import phases
 from ckpt_helpers import reference_a_folder
 from ugatit import config as config_module
 from ugatit.config import Config, write_flags_file
@@ -31,41 +33,41 @@ def shipped(tmp_path, monkeypatch):
 
 
 def _config(tmp_path, *flags):
-    return main.parse_config(['--checkpoint_dir', str(tmp_path / 'checkpoint')] + list(flags))
+    return cli.parse_config(['--checkpoint_dir', str(tmp_path / 'checkpoint')] + list(flags))
 
 
 def test_preset_cpu_is_the_recipe_and_given_flags_win():
-    config = main.parse_config(['--preset', 'cpu'])
+    config = cli.parse_config(['--preset', 'cpu'])
     assert (config.model.light, config.model.ch, config.model.img_size, config.model.n_dis) == (True, 32, 64, 4)
     assert (config.train.epoch, config.train.iteration, config.train.decay_epoch) == (40, 1000, 20)
     assert config.model_dir == 'UGATIT_light_selfie2anime_lsgan_4resblock_4dis_1_1_10_10_1000_sn_smoothing'
-    assert main.parse_config(['--preset', 'cpu', '--ch', '16']).model.ch == 16
-    assert main.parse_config([]).model.ch == 64  # no preset: the official defaults
+    assert cli.parse_config(['--preset', 'cpu', '--ch', '16']).model.ch == 16
+    assert cli.parse_config([]).model.ch == 64  # no preset: the official defaults
 
 
 def test_shipped_model_is_used_only_when_nothing_else_is_given(tmp_path, shipped):
     photo = ('--phase', 'test', '--input', 'x.jpg')
-    assert main.uses_shipped_model(_config(tmp_path, *photo))
-    assert main.uses_shipped_model(_config(tmp_path, '--phase', 'serve'))
-    assert main.uses_shipped_model(_config(tmp_path, '--phase', 'test', '--input', 'clip.mp4'))
-    assert main.uses_shipped_model(_config(tmp_path, '--phase', 'test', '--input', 'camera:0'))
+    assert phases.uses_shipped_model(_config(tmp_path, *photo))
+    assert phases.uses_shipped_model(_config(tmp_path, '--phase', 'serve'))
+    assert phases.uses_shipped_model(_config(tmp_path, '--phase', 'test', '--input', 'clip.mp4'))
+    assert phases.uses_shipped_model(_config(tmp_path, '--phase', 'test', '--input', 'camera:0'))
     # Never over a given --checkpoint, another dataset, or phases that need the flags' own model.
-    assert not main.uses_shipped_model(_config(tmp_path, *photo, '--checkpoint', 'mine'))
-    assert not main.uses_shipped_model(_config(tmp_path, *photo, '--dataset', 'other'))
+    assert not phases.uses_shipped_model(_config(tmp_path, *photo, '--checkpoint', 'mine'))
+    assert not phases.uses_shipped_model(_config(tmp_path, *photo, '--dataset', 'other'))
     for phase in ('train', 'test', 'export', 'eval'):
-        assert not main.uses_shipped_model(_config(tmp_path, '--phase', phase))
+        assert not phases.uses_shipped_model(_config(tmp_path, '--phase', phase))
     # Never over a checkpoint of the flags' own model_dir.
     config = _config(tmp_path, *photo)
     own = tmp_path / 'checkpoint' / config.model_dir
     own.mkdir(parents=True)
     for suffix in ('.index', '.data-00000-of-00001'):
         shutil.copy(os.path.join(reference_a_folder(), A_PREFIX + suffix), str(own))
-    assert not main.uses_shipped_model(config)
+    assert not phases.uses_shipped_model(config)
 
 
 def test_no_shipped_model_folder_means_the_usual_error(tmp_path, monkeypatch):
     monkeypatch.setitem(config_module.SHIPPED_MODELS, 'selfie2anime', str(tmp_path / 'missing'))
-    assert not main.uses_shipped_model(_config(tmp_path, '--phase', 'test', '--input', 'x.jpg'))
+    assert not phases.uses_shipped_model(_config(tmp_path, '--phase', 'test', '--input', 'x.jpg'))
 
 
 @pytest.mark.slow
@@ -83,7 +85,7 @@ def test_photo_mode_translates_with_the_shipped_model_and_says_so(tmp_path, ship
 
 def _shipped_config(tmp_path):
     argv = ['--phase', 'test', '--input', 'face.jpg', '--checkpoint_dir', str(tmp_path / 'none')]
-    return main.with_saved_flags(main.with_shipped_model(main.parse_config(argv)), argv)
+    return phases.with_saved_flags(phases.with_shipped_model(cli.parse_config(argv)))
 
 
 def test_the_shipped_checkpoint_is_float16_generators_of_its_flags(tmp_path):

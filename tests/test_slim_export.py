@@ -15,6 +15,8 @@ import pytest
 import tensorflow as tf
 
 import main
+from ugatit import cli
+from ugatit.cli import phases
 from conftest import TINY_MODEL, shared_path, tiny_config
 from ugatit.model.checkpoint import Checkpoint, restore_cast
 from ugatit.errors import UserError
@@ -43,8 +45,8 @@ def exported(tmp_path_factory):
     root = tmp_path_factory.mktemp('slim')
     dirs = {'full': root / 'full', 'slim': root / 'slim', 'half_a2b': root / 'half'}
     save_random_training_checkpoint(tiny_config('--checkpoint_dir', str(dirs['full']), *DATASET, phase='train'), 5)
-    export_slim(main.parse_config(export_flags(dirs['full'], dirs['slim'])))
-    export_slim(main.parse_config(export_flags(dirs['full'], dirs['half_a2b'], '--float16', '--direction', 'a2b')))
+    export_slim(cli.parse_config(export_flags(dirs['full'], dirs['slim'])))
+    export_slim(cli.parse_config(export_flags(dirs['full'], dirs['half_a2b'], '--float16', '--direction', 'a2b')))
     return {k: str(v) for k, v in dirs.items()}
 
 
@@ -59,7 +61,7 @@ def test_the_random_training_checkpoint_has_the_official_training_variables():
     with open(os.path.join(cfg_dir, 'graph_variables.json')) as f:
         official = sorted((v['name'], v['shape']) for v in json.load(f)['variables'])
     with tf.Graph().as_default():
-        ours = sorted((v.op.name, v.shape.as_list()) for v in training_variables(main.parse_config(['--phase', 'train'])))
+        ours = sorted((v.op.name, v.shape.as_list()) for v in training_variables(cli.parse_config(['--phase', 'train'])))
     assert len(official) == 776 and ours == official
 
 
@@ -104,11 +106,11 @@ def test_float16_export_of_a_reference_checkpoint_is_within_tolerance(tmp_path, 
         flags = json.load(f)['flags']
     model = ['--dataset', flags['dataset'], '--light', str(flags['light']), '--ch', str(flags['ch']),
              '--img_size', str(flags['img_size'])]
-    main.run_phase(main.parse_config(['--phase', 'export', '--format', 'checkpoint', '--float16',
+    phases.run_phase(cli.parse_config(['--phase', 'export', '--format', 'checkpoint', '--float16',
                                       '--checkpoint_dir', os.path.join(cfg_dir, 'checkpoint'),
                                       '--export_dir', str(tmp_path)] + model))
     inputs = np.load(os.path.join(cfg_dir, 'inputs.npy'))
-    with Translator(main.parse_config(['--phase', 'test', '--checkpoint', str(tmp_path)] + model)) as translator:
+    with Translator(cli.parse_config(['--phase', 'test', '--checkpoint', str(tmp_path)] + model)) as translator:
         for direction, official in (('a2b', 'test_fake_B.npy'), ('b2a', 'test_fake_A.npy')):
             diff = np.abs(translator.translate(direction, inputs)[0] - np.load(os.path.join(cfg_dir, official)))
             assert 0 < diff.max() <= FLOAT16_MAX and np.median(diff) <= FLOAT16_MEDIAN, (diff.max(), np.median(diff))
@@ -209,12 +211,12 @@ def test_a_failed_write_leaves_nothing_behind(exported, tmp_path, monkeypatch):
         raise tf.errors.ResourceExhaustedError(None, None, 'No space left on device')
     monkeypatch.setattr(ugatit.infer.slim, 'write_checkpoint', full_disk)
     with pytest.raises(UserError, match='could not write the checkpoint.*No space left'):
-        export_slim(main.parse_config(export_flags(exported['full'], tmp_path / 'out')))
+        export_slim(cli.parse_config(export_flags(exported['full'], tmp_path / 'out')))
     assert not os.path.exists(tmp_path / 'out' / 'UGATIT_light_slim_lsgan_4resblock_3dis_1_1_10_10_1000_sn_smoothing')
 
 
 @pytest.mark.parametrize('argv', [['--phase', 'test', '--format', 'checkpoint'], ['--phase', 'export', '--float16']])
 def test_format_flags_need_the_export_phase(argv, capsys):
     with pytest.raises(SystemExit):
-        main.parse_config(argv)
+        cli.parse_config(argv)
     assert '--float16 (a float16 generators-only checkpoint) need --phase export' in capsys.readouterr().err

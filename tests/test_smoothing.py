@@ -4,7 +4,7 @@ generated clip of a real face photo."""
 import numpy as np
 import pytest
 
-import main
+from ugatit import cli
 from conftest import shared_path
 from ugatit.apps import smoothing as S
 from ugatit.infer.faces import Face
@@ -68,7 +68,7 @@ def moving_face():
     from ugatit.benchmarks.video_bench import moving_photo_clip
     from ugatit.apps.video import make_aligner
     from utils import read_image_rgb
-    config = main.parse_config(['--phase', 'test', '--light', 'true', '--img_size', '32', '--input', 'x.mp4', '--align_face'])
+    config = cli.parse_config(['--phase', 'test', '--light', 'true', '--img_size', '32', '--input', 'x.mp4', '--align_face'])
     photo = read_image_rgb(shared_path('data', 'faces', 'obama.jpg'))
     frames, warps = moving_photo_clip(photo, 192, 144, 24)
     aligner = make_aligner(config)

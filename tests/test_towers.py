@@ -11,7 +11,7 @@ import tensorflow as tf
 
 from conftest import shared_path, tiny_config
 from test_golden import NOISE_FLOOR
-from main import parse_config
+from ugatit.cli import parse_config
 from ugatit.config import RuntimeConfig, session_config
 from ugatit.errors import UserError
 from ugatit.model.model import UGATIT
@@ -141,9 +141,10 @@ def test_session_config_for_splits_the_cpu_only_for_cpu_towers():
 
 
 def test_towers_flag_is_validated():
-    import main
-    assert main.validate(main.build_parser().parse_args(['--towers', '0'])) == ['--towers must be >= 1 (got 0)']
-    assert main.parse_config(['--towers', '2']).runtime.towers == 2
+    from ugatit import cli
+    from ugatit.cli.validate import validate
+    assert validate(cli.build_parser().parse_args(['--towers', '0'])) == ['--towers must be >= 1 (got 0)']
+    assert cli.parse_config(['--towers', '2']).runtime.towers == 2
 
 
 def test_towers_and_tf_config_together_are_refused(monkeypatch):

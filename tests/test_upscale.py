@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 import main
+from ugatit import cli
 from conftest import ROOT, shared_path
 from ugatit.infer import faces
 from ugatit.infer import upscale as U
@@ -456,13 +457,13 @@ def test_cli_refuses_a_result_dir_holding_an_input(tmp_path, capsys):
 
 def test_flag_combinations():
     with pytest.raises(SystemExit):
-        main.parse_args(['--phase', 'upscale'])  # no --input
+        cli.parse_args(['--phase', 'upscale'])  # no --input
     with pytest.raises(SystemExit):
-        main.parse_args(['--phase', 'upscale', '--input', 'x', '--upscale', '3'])
+        cli.parse_args(['--phase', 'upscale', '--input', 'x', '--upscale', '3'])
     with pytest.raises(SystemExit):
-        main.parse_args(['--phase', 'export', '--upscale', '2'])
-    assert main.parse_args(['--phase', 'test', '--upscale', '2']).upscale == 2
-    args = main.parse_args(['--phase', 'upscale', '--input', 'x'])
+        cli.parse_args(['--phase', 'export', '--upscale', '2'])
+    assert cli.parse_args(['--phase', 'test', '--upscale', '2']).upscale == 2
+    args = cli.parse_args(['--phase', 'upscale', '--input', 'x'])
     assert args.upscale == 1 and args.upscaler == U.DEFAULT_UPSCALER
 
 

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 import main
+from ugatit import cli
 from conftest import TINY_MODEL, save_random_generators, shared_path
 from ugatit.errors import UserError
 from ugatit.apps import video_io as V
@@ -20,12 +21,12 @@ TINY = TINY_MODEL + ['--dataset', 'video']
 @pytest.fixture(scope='module')
 def tiny_checkpoint(tmp_path_factory):
     folder = str(tmp_path_factory.mktemp('ckpt'))
-    save_random_generators(main.parse_config(['--phase', 'test', '--checkpoint_dir', folder] + TINY), 3)
+    save_random_generators(cli.parse_config(['--phase', 'test', '--checkpoint_dir', folder] + TINY), 3)
     return folder
 
 
 def config_for(checkpoint, out, *argv):
-    return main.parse_config(['--phase', 'test', '--checkpoint_dir', checkpoint, '--result_dir', str(out)] + TINY + list(argv))
+    return cli.parse_config(['--phase', 'test', '--checkpoint_dir', checkpoint, '--result_dir', str(out)] + TINY + list(argv))
 
 
 def gradient_frames(n, width=64, height=48):
@@ -249,7 +250,7 @@ def test_bad_videos_give_clear_errors_and_leave_nothing(tmp_path, capsys, tiny_c
 
 def test_bad_video_flags_and_a_camera_that_does_not_open(tmp_path, capsys, tiny_checkpoint):
     with pytest.raises(SystemExit):
-        main.parse_config(['--phase', 'test', '--input', 'clip.mp4', '--fade_frames', '0'])
+        cli.parse_config(['--phase', 'test', '--input', 'clip.mp4', '--fade_frames', '0'])
     assert '--fade_frames must be >= 1' in capsys.readouterr().err
     missing = 'camera:%s' % (tmp_path / 'nothing.mp4')
     rc = main.main(['--phase', 'test', '--checkpoint_dir', tiny_checkpoint, '--result_dir', str(tmp_path / 'out'),

@@ -125,7 +125,8 @@ class PhotoConfig:
     brightness: float = 0
     show: bool = False
     upscale: object = 1         # 1, 2, 4 or 'auto': enlarge the translations (ugatit/infer/upscale.py)
-    upscaler: str = 'waifu2x'   # waifu2x, anime4k or lanczos
+    # waifu2x, anime4k or lanczos; chosen from `python -m ugatit.benchmarks.bench --what upscale` (docs/upscale.md)
+    upscaler: str = 'waifu2x'
 
 
 @dataclasses.dataclass(frozen=True)
@@ -182,6 +183,7 @@ class Config:
     video: VideoConfig = VideoConfig()
     serve: ServeConfig = ServeConfig()
     export: ExportConfig = ExportConfig()
+    given: frozenset = frozenset()  # the names of the flags given on the command line
 
     @property
     def model_dir(self):
@@ -190,19 +192,35 @@ class Config:
     @classmethod
     def from_flags(cls, flags):
         """Build from a mapping (or argparse namespace) of flag name -> value; the names are the
-        dataclasses' field names, and flags that no part has are ignored."""
+        dataclasses' field names, and flags that no part has are ignored. `given`, when there,
+        is the set of flag names given on the command line."""
         values = flags if isinstance(flags, dict) else vars(flags)
         parts = {}
-        for field in dataclasses.fields(cls):
-            if field.name == 'phase':
-                continue
-            part = type(field.default)
-            parts[field.name] = part(**{f.name: values[f.name] for f in dataclasses.fields(part) if f.name in values})
-        return cls(phase=values.get('phase', 'train'), **parts)
+        for part_name, part in _config_parts():
+            parts[part_name] = part(**{f.name: values[f.name] for f in dataclasses.fields(part) if f.name in values})
+        return cls(phase=values.get('phase', cls.phase), given=frozenset(values.get('given', ())), **parts)
 
     def replace_model(self, **changes):
         """A copy with some architecture flags changed."""
         return dataclasses.replace(self, model=dataclasses.replace(self.model, **changes))
+
+
+def _config_parts():
+    """(field name, dataclass) of each part of Config: ('model', ModelConfig), ..."""
+    return [(f.name, type(f.default)) for f in dataclasses.fields(Config) if dataclasses.is_dataclass(f.default)]
+
+
+def _flag_defaults():
+    # Every flag is a field of one part of Config (and --phase of Config itself).
+    defaults = {'phase': Config.phase}
+    for _, part in _config_parts():
+        defaults.update({f.name: f.default for f in dataclasses.fields(part)})
+    return defaults
+
+
+# Flag name -> default: the one place the defaults are declared is the dataclasses above; the
+# parser of ugatit/cli/parser.py takes them from here.
+FLAG_DEFAULTS = _flag_defaults()
 
 
 def preset_name(values):
@@ -251,19 +269,27 @@ def write_flags_file(folder, config, extra=None):
     return path
 
 
+# The entries write_flags_file writes (the "slim" marker only for ugatit/infer/slim.py exports).
+FLAGS_FILE_KEYS = ('model', 'model_dir', 'dataset', 'train', 'slim')
+
+
 def read_flags_file(folder):
-    """The architecture flags saved in <folder>/FLAGS_FILE as a dict, or None if there is no
-    such file. Raises ValueError for a file that is not the project's."""
+    """(the architecture flags saved in <folder>/FLAGS_FILE as a dict, the keys of the file this
+    version does not know, as 'name' or 'model.name', sorted); (None, []) if there is no such
+    file. Raises ValueError for a file that is not the project's."""
     path = os.path.join(folder, FLAGS_FILE)
     if not os.path.isfile(path):
-        return None
+        return None, []
     try:
         with open(path) as f:
-            model = json.load(f)['model']
-        return {f.name: model[f.name] for f in dataclasses.fields(ModelConfig)}
-    except (OSError, ValueError, KeyError, TypeError) as exc:
+            data = json.load(f)
+        model = data['model']
+        flags = {f.name: model[f.name] for f in dataclasses.fields(ModelConfig)}
+        unknown = [k for k in data if k not in FLAGS_FILE_KEYS] + ['model.' + k for k in model if k not in flags]
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
         raise ValueError('%s is not a valid flags file (%s); delete it to restore by the variable '
                          'shapes alone' % (path, exc))
+    return flags, sorted(unknown)
 
 
 def merge_saved_flags(config, saved, explicit, source):

@@ -96,11 +96,11 @@ def child_train(opts):
     """One D step + one G step at the flags' batch size, fed from arrays (the input pipeline is
     not timed). opts.config: 'default', 'small' or a string of main.py training flags."""
     import tensorflow as tf
-    import main
+    from ugatit import cli
     from ugatit.model.model import UGATIT
     tf.compat.v1.disable_eager_execution()
     argv = ['--phase', 'train', '--dataset', 'bench'] + TRAIN_CONFIGS.get(opts.config, shlex.split(opts.config))
-    config = main.parse_config(argv)
+    config = cli.parse_config(argv)
     size, batch = config.model.img_size, config.runtime.batch_size
     with _session(opts) as sess:
         domain_A, domain_B = (tf.compat.v1.placeholder(tf.float32, [batch, size, size, 3]) for _ in range(2))

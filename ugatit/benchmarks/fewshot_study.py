@@ -68,14 +68,14 @@ def run_flags(data_dir, dataset, run_dir, seed, policy, epoch):
 
 def run_one(flags, run_dir):
     """Train then test in fresh processes (logs in run_dir); returns the test's metrics.json."""
-    import main
+    from ugatit import cli
     for phase in ('train', 'test'):
         with open(os.path.join(run_dir, phase + '.log'), 'w') as log:
             rc = subprocess.call([sys.executable, os.path.join(ROOT, 'main.py'), '--phase', phase] + flags,
                                  stdout=log, stderr=subprocess.STDOUT, cwd=ROOT)
         if rc:
             raise RuntimeError('%s failed (exit status %d); see %s' % (phase, rc, log.name))
-    config = main.parse_config(['--phase', 'test'] + flags)
+    config = cli.parse_config(['--phase', 'test'] + flags)
     with open(os.path.join(config.paths.result_dir, config.model_dir, 'metrics.json')) as f:
         return json.load(f)
 

@@ -102,8 +102,8 @@ def track_clip(config, frames, fps, smooth, translate=None):
 
 
 def _config(img_size, *extra):
-    import main
-    return main.parse_config(['--phase', 'test', '--light', 'true', '--img_size', str(img_size),
+    from ugatit import cli
+    return cli.parse_config(['--phase', 'test', '--light', 'true', '--img_size', str(img_size),
                               '--input', 'clip.mp4', '--align_face'] + list(extra))
 
 
@@ -149,8 +149,8 @@ def speed_report(photo_path, width, height, frames, img_size, align, batch_size,
     write_test_clip(path, clip, fps=10, tone_hz=440)
     flags = ['--checkpoint_dir', os.path.join(work, 'ckpt'), '--result_dir', os.path.join(work, 'out'),
              '--batch_size', str(batch_size)] + (['--align_face'] if align else [])
-    import main
-    config = main.parse_config(['--phase', 'test', '--light', 'true', '--img_size', str(img_size), '--input', path] + flags)
+    from ugatit import cli
+    config = cli.parse_config(['--phase', 'test', '--light', 'true', '--img_size', str(img_size), '--input', path] + flags)
     if model:
         save_random_generators(config, 1)
     start = time.perf_counter()

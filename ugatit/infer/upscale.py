@@ -23,12 +23,12 @@ import cv2
 import numpy as np
 from tqdm import tqdm
 
+from ugatit.config import PhotoConfig
 from ugatit.errors import UserError
 
 UPSCALERS = ('waifu2x', 'anime4k', 'lanczos')
 FACTORS = (1, 2, 4)
-# Chosen from `python -m ugatit.benchmarks.bench --what upscale` (docs/upscale.md).
-DEFAULT_UPSCALER = 'waifu2x'
+DEFAULT_UPSCALER = PhotoConfig.upscaler  # the --upscaler default, declared in ugatit/config.py
 WAIFU2X_MODEL = 'models-cunet'
 UPCONV7_MODEL = 'models-upconv_7_anime_style_art_rgb'
 # -1: no denoising, the scale-only model. The denoising models lose detail on clean input

@@ -31,6 +31,12 @@ from utils import check_folder, ensure_writable_folder, heatmap_to_rgb, imwrite_
 tf1 = tf.compat.v1
 
 
+def run_training(config):
+    """--phase train: train, then say at which step training stopped; returns the exit status 0."""
+    print(' [*] Training finished at step %d' % train(config))
+    return 0
+
+
 def train(config):
     """Train (or resume) the model of `config`; returns the number of steps done."""
     paths = config.paths

@@ -1,0 +1,44 @@
+"""The command line of main.py.
+
+    parser.py   the flags, one function per group, and argv -> Config
+    validate.py the checks of the flags across each other
+    phases.py   the table from a phase and its mode to the function that runs it
+"""
+
+import errno
+import sys
+
+from ugatit.cli import phases
+from ugatit.cli.parser import build_parser, parse_args, parse_config, verbose_requested
+from utils import printable
+
+__all__ = ['main', 'build_parser', 'parse_args', 'parse_config']
+
+
+def main(argv=None):
+    """Run main.py with argv (default: sys.argv[1:]); returns the exit status. User errors, a
+    full disk and TensorFlow's own errors become one line on stderr (tracebacks with --verbose)."""
+    argv = sys.argv[1:] if argv is None else list(argv)
+    from ugatit.console import quiet_console, tensorflow_error_message
+    quiet = quiet_console(verbose_requested(argv))
+    config = parse_config(argv)
+    from ugatit.errors import UserError
+    try:
+        return phases.run_phase(config)
+    except UserError as exc:
+        print('error: %s' % exc, file=sys.stderr)
+        return 2
+    except OSError as exc:
+        if exc.errno not in (errno.ENOSPC, errno.EDQUOT, errno.EACCES, errno.EROFS):
+            raise
+        print('error: cannot write %s: %s. Free some space or choose another output folder; files written '
+              'before are complete.' % (printable(exc.filename or 'a file'), exc.strerror), file=sys.stderr)
+        return 2
+    except KeyboardInterrupt as exc:
+        return getattr(exc, 'exit_status', 130)  # 130: Ctrl-C; 143: SIGTERM (ugatit.errors.Stopped)
+    except Exception as exc:
+        message = tensorflow_error_message(exc)
+        if message is None or not quiet:
+            raise
+        print('error: %s' % message, file=sys.stderr)
+        return 1

@@ -1,0 +1,164 @@
+"""What main.py runs: one table from a phase and its mode to the function that runs it.
+
+Runners are named by dotted path and imported only when run, so that `--help` and the phases
+without a model never import TensorFlow.
+"""
+
+import collections
+import dataclasses
+import importlib
+import os
+
+from ugatit.apps.video_io import is_video_path
+from ugatit.errors import UserError
+from utils import printable
+
+# target: 'module:function', called with the Config. restores_model: the run restores a model of
+# the flags (it gets graph mode, the device line, the demo data, the shipped model and the flags
+# saved beside the checkpoint first). exit_status: the function returns the exit status; else
+# what it returns is a result, and the exit status is 0.
+Runner = collections.namedtuple('Runner', 'target restores_model exit_status')
+
+RUNNERS = {
+    ('train', None): Runner('ugatit.train.train:run_training', True, True),
+    ('test', 'dataset'): Runner('ugatit.infer.testing:run_test', True, False),
+    ('test', 'photos'): Runner('ugatit.infer.photo:run_photos', True, True),
+    ('test', 'video'): Runner('ugatit.apps.video:run_video', True, True),
+    ('test', 'camera'): Runner('ugatit.apps.camera:run_camera', True, True),
+    ('export', 'savedmodel'): Runner('ugatit.infer.export:export', True, False),
+    ('export', 'checkpoint'): Runner('ugatit.infer.slim:export_slim', True, False),
+    ('eval', 'model'): Runner('ugatit.eval.eval_model:run_eval_model', True, True),
+    ('eval', 'folders'): Runner('ugatit.eval.metrics:run_eval_folders', False, True),
+    ('download', 'model'): Runner('ugatit.assets.download:run_download', False, True),
+    ('download', 'dataset'): Runner('ugatit.assets.dataset_download:run_dataset_download', False, True),
+    ('upscale', None): Runner('ugatit.apps.upscale_phase:run_upscale', False, True),
+    ('serve', None): Runner('ugatit.apps.serve:serve', True, True),
+}
+
+
+def mode_of(config):
+    """The key of RUNNERS for config: (phase, mode), where the mode is, for
+    test: what --input is (none: 'dataset', the test folders; 'camera', 'video' or 'photos');
+    eval: 'folders' with --eval_real/--eval_fake, else 'model' (the flags' model translates);
+    download: --what; export: --format; the other phases have one mode, None."""
+    if config.phase == 'test':
+        source = config.photo.input
+        if source is None:
+            return 'test', 'dataset'
+        if source.startswith('camera:'):
+            return 'test', 'camera'
+        return 'test', 'video' if is_video_path(source) else 'photos'
+    if config.phase == 'eval':
+        return 'eval', 'model' if config.eval.eval_real is None else 'folders'
+    if config.phase == 'download':
+        return 'download', config.download.what
+    if config.phase == 'export':
+        return 'export', config.export.format
+    return config.phase, None
+
+
+def run_phase(config):
+    """Run the runner of config's mode (RUNNERS), after model_run_set_up when it restores a model
+    of the flags; returns the exit status."""
+    runner = RUNNERS[mode_of(config)]
+    if runner.restores_model:
+        config = model_run_set_up(config)
+    module, function = runner.target.split(':')
+    result = getattr(importlib.import_module(module), function)(config)
+    return result if runner.exit_status else 0
+
+
+def model_run_set_up(config):
+    """Before a run that restores a model of the flags: the demo data when it is needed, graph
+    mode, the device line, the bfloat16 check; returns config with the shipped model when the
+    user has none (with_shipped_model) and the flags saved beside the checkpoint (with_saved_flags)."""
+    if config.paths.dataset == 'demo' and config.photo.input is None and config.phase != 'serve':
+        from ugatit.assets.demo_data import ensure_demo_dataset
+        try:
+            ensure_demo_dataset(os.path.join(config.paths.dataset_dir, 'demo'))
+        except ValueError as exc:
+            raise UserError(str(exc))
+    import tensorflow as tf
+    tf.compat.v1.disable_eager_execution()
+    check_bfloat16(config, log_device())
+    return with_saved_flags(with_shipped_model(config))
+
+
+def log_device():
+    """Print which device TensorFlow will use; return 'GPU' or 'CPU'."""
+    import tensorflow as tf
+    gpus = tf.config.list_physical_devices('GPU')
+    if gpus:
+        for gpu in gpus:
+            try:
+                tf.config.experimental.set_memory_growth(gpu, True)
+            except (RuntimeError, ValueError):
+                pass
+        print(' [*] Device: GPU (%s)' % ', '.join(g.name for g in gpus))
+        return 'GPU'
+    print(' [*] Device: CPU (TensorFlow sees no GPU; see docs/install.md "GPU" to use one)')
+    return 'CPU'
+
+
+def check_bfloat16(config, device):
+    """UserError unless --bfloat16 is off or the CPU computes bfloat16 natively and no GPU is used."""
+    from ugatit import config as config_module
+    if config.runtime.bfloat16 and (device == 'GPU' or not config_module.cpu_has_native_bfloat16()):
+        raise UserError('--bfloat16 needs a CPU that computes bfloat16 natively (flags avx512_bf16 or amx_bf16 in '
+                        '/proc/cpuinfo) and no GPU; %s. Run without --bfloat16.'
+                        % ('TensorFlow uses a GPU here' if device == 'GPU' else 'this CPU does not'))
+
+
+def with_saved_flags(config):
+    """config with the architecture flags saved beside the checkpoint it will restore (the
+    flags file of ugatit.config), where the user gave none (config.given); raises UserError on
+    a conflict."""
+    from ugatit.model.checkpoint import checkpoint_folder
+    from ugatit.config import FLAGS_FILE, merge_saved_flags, read_flags_file
+    folder = checkpoint_folder(config)
+    try:
+        saved, unknown = read_flags_file(folder)
+        if saved is None:
+            return config
+        source = os.path.join(folder, FLAGS_FILE)
+        config, lines = merge_saved_flags(config, saved, config.given, source)
+    except ValueError as exc:
+        raise UserError(str(exc))
+    if unknown:
+        print(' [!] %s has keys this version does not know, ignored: %s'
+              % (printable(source), ', '.join(map(printable, unknown))))
+    for line in lines:
+        print(line)
+    return config
+
+
+def uses_shipped_model(config):
+    """True when a run translates photos, video or a camera, or serves the page (phases whose user
+    may have trained nothing), with no --checkpoint, no checkpoint for its flags in
+    <checkpoint_dir>/<model_dir>, and a model this project ships for its --dataset."""
+    from ugatit.model.checkpoint import latest_in_folder
+    from ugatit.config import SHIPPED_MODELS
+    translates = config.phase == 'serve' or (config.phase == 'test' and config.photo.input is not None)
+    shipped = SHIPPED_MODELS.get(config.paths.dataset)
+    return (translates and config.paths.checkpoint is None and shipped is not None
+            and latest_in_folder(os.path.join(config.paths.checkpoint_dir, config.model_dir)) is None
+            and latest_in_folder(shipped) is not None)
+
+
+def short_path(path):
+    """path relative to the working directory when it lies below it, else absolute."""
+    relative = os.path.relpath(path)
+    return path if relative.startswith('..') else relative
+
+
+def with_shipped_model(config):
+    """config restoring the shipped model (ugatit.config.SHIPPED_MODELS) when uses_shipped_model
+    says so, with one line that says it; else config unchanged."""
+    if not uses_shipped_model(config):
+        return config
+    from ugatit.config import SHIPPED_MODELS
+    shipped = SHIPPED_MODELS[config.paths.dataset]
+    print(' [*] No checkpoint in %s: using the model this project ships, %s (docs/cpu_model.md); '
+          '--checkpoint PATH restores another' % (printable(os.path.join(config.paths.checkpoint_dir, config.model_dir)),
+                                                  printable(short_path(shipped))))
+    return dataclasses.replace(config, paths=dataclasses.replace(config.paths, checkpoint=shipped))
