@@ -27,7 +27,7 @@ def run(extra=()):
         if rc:
             return rc
     config = cli.parse_config(['--phase', 'test', '--dataset', 'demo'] + extra)
-    out_dir = os.path.join(config.paths.result_dir, config.model_dir)
+    out_dir = config.run_folder('result')
     with open(os.path.join(out_dir, 'metrics.json')) as f:
         metrics = json.load(f)
     print()

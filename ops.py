@@ -378,13 +378,14 @@ def spectral_norm_sigma(w, iteration=1):
     interpolated images) returns one shared tensor, so u is read once and assigned once per run:
     every use sees the u stored before the run (with a read per call, the calls raced on the
     assignments; the official numbers are those of every call reading the stored value), and
-    back-propagation adds up the calls' gradients before differentiating sigma once.
+    back-propagation adds up the calls' gradients before differentiating sigma once. The shared
+    tensor is kept in a collection of the graph named after u (sigma_collection).
     """
     u = tf1.get_variable('u', [1, w.shape.as_list()[-1]], initializer=tf1.random_normal_initializer(),
                          trainable=False, use_resource=True)
-    shared = getattr(u, '_sigma', None)
-    if shared is not None and shared[0] is w and shared[1].graph is tf1.get_default_graph():
-        return shared[1]
+    shared = tf1.get_collection(sigma_collection(u))
+    if shared:
+        return shared[0]
     w_matrix = tf.reshape(w, [-1, w.shape.as_list()[-1]])
     u_hat = u.read_value()
     v_hat = None
@@ -396,8 +397,13 @@ def spectral_norm_sigma(w, iteration=1):
     sigma = tf.matmul(tf.matmul(v_hat, w_matrix), u_hat, transpose_b=True)
     with tf.control_dependencies([u.assign(u_hat)]):
         sigma = tf.identity(sigma)
-    u._sigma = (w, sigma)
+    tf1.add_to_collection(sigma_collection(u), sigma)
     return sigma
+
+
+def sigma_collection(u):
+    """The name of the graph collection that holds the one sigma tensor of the estimate `u`."""
+    return 'spectral_norm_sigma/' + u.op.name
 
 
 ##################################################################################

@@ -11,6 +11,7 @@ import html
 import itertools
 import os
 import re
+import shutil
 import tempfile
 
 import cv2
@@ -172,6 +173,27 @@ def inverse_transform(images):
 def to_uint8(images):
     """[-1, 1] float -> uint8, rounded and clipped."""
     return np.clip(inverse_transform(np.asarray(images)) + 0.5, 0, 255).astype(np.uint8)
+
+
+def size_text(n):
+    """A byte count for messages: '2.5 GB', '3.2 MB', '126 kB'."""
+    if n >= 1e9:
+        return '%.1f GB' % (n / 1e9)
+    if n >= 1e6:
+        return '%.1f MB' % (n / 1e6)
+    return '%.0f kB' % (n / 1e3)
+
+
+def check_disk_space(folder, needed_bytes, message):
+    """UserError unless the file system holding `folder` (or its nearest existing parent, for a
+    folder not made yet) has `needed_bytes` free. message(folder checked, needed, free) -> the
+    error's text, the sizes given as size_text strings."""
+    probe = os.path.abspath(folder)
+    while not os.path.isdir(probe):
+        probe = os.path.dirname(probe)
+    free = shutil.disk_usage(probe).free
+    if free < needed_bytes:
+        raise UserError(message(probe, size_text(needed_bytes), size_text(free)))
 
 
 def usual_file_mode():

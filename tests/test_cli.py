@@ -221,6 +221,7 @@ def test_checkpoint_flag_mismatch_names_the_flag(tmp_path, capsys, wrong, hint):
 
 
 def test_checkpoint_folder_without_state_file_and_stale_state_file(tmp_path):
+    from ugatit.config import Config
     from ugatit.model.checkpoint import find_checkpoint, latest_in_folder
     src = shared_path('reference', 'a', 'checkpoint', 'UGATIT_light_tiny_lsgan_4resblock_6dis_1_1_10_10_1000_sn_smoothing')
     folder = tmp_path / 'ckpt'
@@ -232,9 +233,9 @@ def test_checkpoint_folder_without_state_file_and_stale_state_file(tmp_path):
     # A state file from another machine (absolute path that does not exist here).
     (folder / 'checkpoint').write_text('model_checkpoint_path: "/other/machine/UGATIT_light.model-1000"\n')
     assert latest_in_folder(str(folder)) == str(folder / 'UGATIT_light.model-1000')
-    prefix, tried = find_checkpoint(str(folder / 'UGATIT_light.model-1000.index'), 'checkpoint', 'x')
+    prefix, tried = find_checkpoint(Config.from_flags({'checkpoint': str(folder / 'UGATIT_light.model-1000.index')}))
     assert prefix == str(folder / 'UGATIT_light.model-1000')
-    prefix, tried = find_checkpoint(str(tmp_path / 'nothing'), 'checkpoint', 'x')
+    prefix, tried = find_checkpoint(Config.from_flags({'checkpoint': str(tmp_path / 'nothing')}))
     assert prefix is None and tried == [str(tmp_path / 'nothing') + '.index']
 
 

@@ -6,6 +6,7 @@ import dataclasses
 import json
 import os
 import re
+import shutil
 from collections import namedtuple
 
 import pytest
@@ -158,7 +159,7 @@ def test_not_enough_disk_space_stops_before_downloading(server, sources, tmp_pat
     server.files['/a.zip'] = _zip_bytes(tmp_path)
     sources.update(archive_url=server.url + '/a.zip', archive_bytes=4.8e9, unpacked_bytes=8.1e9)
     usage = namedtuple('usage', 'total used free')
-    monkeypatch.setattr(download.shutil, 'disk_usage', lambda path: usage(10e9, 8e9, 2e9))
+    monkeypatch.setattr(shutil, 'disk_usage', lambda path: usage(10e9, 8e9, 2e9))
     rc, out, err = run(capsys, tmp_path, '--source', 'gdrive')
     assert rc == 2
     assert 'not enough disk space' in err and '12.9 GB' in err and '2.0 GB are free' in err

@@ -15,7 +15,7 @@ from ugatit.cli import parse_config
 from ugatit.config import RuntimeConfig, session_config
 from ugatit.errors import UserError
 from ugatit.model.model import UGATIT
-from ugatit.train.towers import build_tower_losses, build_tower_train_ops, session_config_for, tower_devices
+from ugatit.train.towers import build_tower_losses, build_tower_train_ops, add_tower_devices, tower_devices
 
 tf1 = tf.compat.v1
 DEVICES = ['/cpu:0', '/cpu:1']
@@ -46,7 +46,7 @@ def _losses_and_gradients(towers, images, checkpoint):
             losses, _, gradients = build_tower_losses(gan, list(zip(_split(domain_A), _split(domain_B))), DEVICES)
         grads = {v.op.name: g for part in gradients.values() for g, v in part if g is not None}
         saver = tf1.train.Saver()
-        proto = session_config_for(session_config(RuntimeConfig(grappler=False)), DEVICES)
+        proto = add_tower_devices(session_config(RuntimeConfig(grappler=False)), DEVICES)
         with tf1.Session(config=proto) as sess:
             if os.path.exists(checkpoint + '.index'):
                 saver.restore(sess, checkpoint)
@@ -135,9 +135,9 @@ def test_tower_devices():
         tower_devices(0, 0)
 
 
-def test_session_config_for_splits_the_cpu_only_for_cpu_towers():
-    assert session_config_for(tf1.ConfigProto(), DEVICES).device_count['CPU'] == 2
-    assert 'CPU' not in session_config_for(tf1.ConfigProto(), ['/gpu:0', '/gpu:1']).device_count
+def test_add_tower_devices_splits_the_cpu_only_for_cpu_towers():
+    assert add_tower_devices(tf1.ConfigProto(), DEVICES).device_count['CPU'] == 2
+    assert 'CPU' not in add_tower_devices(tf1.ConfigProto(), ['/gpu:0', '/gpu:1']).device_count
 
 
 def test_towers_flag_is_validated():

@@ -14,6 +14,7 @@ from ugatit import cli
 from conftest import TINY_MODEL, save_random_generators, shared_path
 from ugatit.errors import UserError
 from ugatit.apps import video_io as V
+from utils import size_text
 
 TINY = TINY_MODEL + ['--dataset', 'video']
 
@@ -27,6 +28,29 @@ def tiny_checkpoint(tmp_path_factory):
 
 def config_for(checkpoint, out, *argv):
     return cli.parse_config(['--phase', 'test', '--checkpoint_dir', checkpoint, '--result_dir', str(out)] + TINY + list(argv))
+
+
+class ClipCapture(object):
+    """A stand-in camera: delivers `frames` (RGB uint8 [H, W, 3]) at `fps` in real time, then
+    None (the end). .delivered counts the frames handed out."""
+
+    def __init__(self, frames, fps=30.0):
+        self.frames, self.fps, self.delivered = list(frames), float(fps), 0
+        self.start = None
+
+    def read(self):
+        if self.start is None:
+            self.start = time.monotonic()
+        if self.delivered >= len(self.frames):
+            return None
+        wait = self.start + self.delivered / self.fps - time.monotonic()
+        if wait > 0:
+            time.sleep(wait)
+        self.delivered += 1
+        return self.frames[self.delivered - 1]
+
+    def close(self):
+        pass
 
 
 def gradient_frames(n, width=64, height=48):
@@ -142,7 +166,7 @@ def test_faces_per_frame_paste_back_and_fades(tmp_path, tiny_checkpoint):
 
 
 def test_camera_drops_frames_rather_than_lagging(tmp_path, tiny_checkpoint):
-    from ugatit.apps.camera import ClipCapture, run_camera
+    from ugatit.apps.camera import run_camera
     config = config_for(tiny_checkpoint, tmp_path / 'out', '--input', 'camera:0')
 
     def slow(chips):
@@ -167,7 +191,7 @@ def test_camera_drops_frames_rather_than_lagging(tmp_path, tiny_checkpoint):
 
 
 def test_camera_recording_never_replaces_a_file_and_gets_the_usual_permissions(tmp_path, tiny_checkpoint):
-    from ugatit.apps.camera import ClipCapture, run_camera
+    from ugatit.apps.camera import run_camera
     out = tmp_path / 'out'
     out.mkdir()
     (out / 'camera.mp4').write_bytes(b'mine')
@@ -460,10 +484,10 @@ def test_sizes_in_the_disk_check_have_sensible_units(tmp_path, monkeypatch):
     info = V.probe(small_clip(tmp_path, frames=30))
     monkeypatch.setattr(shutil, 'disk_usage', lambda p: shutil._ntuple_diskusage(10 ** 9, 10 ** 9 - 5000, 5000))
     with pytest.raises(UserError) as small:
-        V.check_disk_space(info, str(tmp_path))
+        V.check_video_fits(info, str(tmp_path))
     # 30 frames of 64x48 at 0.5 bit per pixel plus 3 s of audio at 40 kB/s
     assert 'would need about 126 kB' in str(small.value) and 'has 5 kB free' in str(small.value)
-    assert [V.size_text(n) for n in (2.5e9, 3.25e6, 999.4e3)] == ['2.5 GB', '3.2 MB', '999 kB']
+    assert [size_text(n) for n in (2.5e9, 3.25e6, 999.4e3)] == ['2.5 GB', '3.2 MB', '999 kB']
 
 
 def test_a_result_dir_that_is_a_file_is_a_clear_error(tmp_path, capsys, tiny_checkpoint):

@@ -24,6 +24,40 @@ MODEL_NAMES = {False: 'UGATIT', True: 'UGATIT_light'}
 # The adversarial losses of --gan_type (ops.py builds them).
 GAN_TYPES = ('gan', 'lsgan', 'wgan-gp', 'wgan-lp', 'dragan', 'hinge')
 
+
+@dataclasses.dataclass(frozen=True)
+class Direction:
+    """One translation direction: the domain it reads, the domain it makes, and its generator."""
+    name: str             # --direction: 'a2b' or 'b2a'
+    source: str           # the domain it translates: 'A' (selfies) or 'B' (anime)
+    target: str           # the domain it makes
+    generator_scope: str  # the variable scope of its generator in a checkpoint
+    opposite: str         # the other direction
+
+    @property
+    def source_split(self):
+        """The test folder it translates: 'testA' or 'testB'."""
+        return 'test' + self.source
+
+    @property
+    def target_split(self):
+        """The test folder of real images of the domain it makes."""
+        return 'test' + self.target
+
+
+# The one table of directions. OFFICIAL CHECKPOINT QUIRK: the generators are named after the
+# domain they make, so a2b (A -> B) is `generator_B` and b2a is `generator_A`.
+DIRECTIONS = {
+    'a2b': Direction('a2b', source='A', target='B', generator_scope='generator_B', opposite='b2a'),
+    'b2a': Direction('b2a', source='B', target='A', generator_scope='generator_A', opposite='a2b'),
+}
+
+
+def domain_folder(dataset_dir, dataset, split):
+    """`<dataset_dir>/<dataset>/<split>` (split: trainA, trainB, testA, testB): the dataset layout."""
+    return os.path.join(dataset_dir, dataset, split)
+
+
 # The flags a checkpoint's variables depend on: saved beside every checkpoint, and restored
 # from there (FLAGS_FILE) when the user does not give them.
 FLAGS_FILE = 'ugatit_flags.json'
@@ -167,7 +201,7 @@ class ServeConfig:
 class ExportConfig:
     format: str = 'savedmodel'                  # --phase export: savedmodel (+ TFLite) or checkpoint
     float16: bool = False                       # checkpoint: store the weights as float16
-    export_directions: tuple = ('a2b', 'b2a')   # checkpoint: the generators kept (--direction if given)
+    export_directions: tuple = tuple(DIRECTIONS)  # checkpoint: the generators kept (--direction if given)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -188,6 +222,11 @@ class Config:
     @property
     def model_dir(self):
         return model_dir_name(self.model, self.train, self.paths.dataset)
+
+    def run_folder(self, kind):
+        """<kind>_dir/<model_dir>: this model's folder under --checkpoint_dir, --result_dir,
+        --log_dir, --sample_dir or --export_dir (kind: 'checkpoint', 'result', 'log', 'sample', 'export')."""
+        return os.path.join(getattr(self.paths, kind + '_dir'), self.model_dir)
 
     @classmethod
     def from_flags(cls, flags):

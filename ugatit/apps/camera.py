@@ -8,7 +8,7 @@ window (--show; q or Esc stops) and written to <result_dir>/camera.mp4 with thei
 as timestamps (a variable frame rate: the rate the model reached).
 
 `camera:N` opens OpenCV's device N; `camera:URL` any capture URL OpenCV opens (RTSP, a file).
-Tests give run_camera a ClipCapture instead: generated frames delivered in real time.
+run_camera takes any object with read(), close() and .fps in its place (the tests' stand-in camera).
 """
 
 import fractions
@@ -42,29 +42,6 @@ class OpenCVCapture(object):
 
     def close(self):
         self.capture.release()
-
-
-class ClipCapture(object):
-    """A stand-in camera: delivers `frames` (RGB uint8 [H, W, 3]) at `fps` in real time, then
-    None (the end). .delivered counts the frames handed out."""
-
-    def __init__(self, frames, fps=30.0):
-        self.frames, self.fps, self.delivered = list(frames), float(fps), 0
-        self.start = None
-
-    def read(self):
-        if self.start is None:
-            self.start = time.monotonic()
-        if self.delivered >= len(self.frames):
-            return None
-        wait = self.start + self.delivered / self.fps - time.monotonic()
-        if wait > 0:
-            time.sleep(wait)
-        self.delivered += 1
-        return self.frames[self.delivered - 1]
-
-    def close(self):
-        pass
 
 
 class LatestFrame(object):

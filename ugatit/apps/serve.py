@@ -29,6 +29,7 @@ import uuid
 import cv2
 import numpy as np
 
+from ugatit.config import DIRECTIONS, PhotoConfig
 from ugatit.errors import UserError
 from utils import heatmap_to_rgb, write_atomic
 
@@ -228,7 +229,7 @@ def parse_options(fields, directions):
     if unknown:
         raise ApiError(400, 'unknown form field(s) %s: the photo goes in the file field "image", the '
                             'options are %s' % (', '.join(unknown), ', '.join(OPTION_FIELDS)))
-    options = {'direction': fields.get('direction', 'a2b'), 'no_face': fields.get('no_face', 'error')}
+    options = {'direction': fields.get('direction', PhotoConfig.direction), 'no_face': fields.get('no_face', 'error')}
     if options['direction'] not in directions:
         raise ApiError(400, 'direction must be one of %s (got %r)' % (', '.join(directions), options['direction']))
     if options['no_face'] not in ('error', 'center'):
@@ -384,7 +385,7 @@ async def translate_photo(engine, budget, data, options, limits, render):
 TRANSLATE_BODY = {'requestBody': {'required': True, 'content': {'multipart/form-data': {'schema': {
     'type': 'object', 'required': ['image'], 'properties': {
         'image': {'type': 'string', 'format': 'binary', 'description': 'the photo: JPEG, PNG, WebP or BMP'},
-        'direction': {'type': 'string', 'enum': ['a2b', 'b2a'], 'default': 'a2b'},
+        'direction': {'type': 'string', 'enum': list(DIRECTIONS), 'default': PhotoConfig.direction},
         'align_face': {'type': 'boolean', 'default': False, 'description': 'find the face (dlib) and translate it aligned'},
         'paste_back': {'type': 'boolean', 'default': False, 'description': 'also return the photo with the translation put back'},
         'contrast': {'type': 'number', 'default': 0, 'description': 'contrast boost before translating, in (-127, 255)'},

@@ -31,7 +31,7 @@ from tqdm import tqdm
 from ugatit.infer import faces as F
 from ugatit.errors import Stopped, UserError
 from ugatit.apps.smoothing import FaceTracker
-from ugatit.apps.video_io import VideoWriter, check_disk_space, probe, read_frames
+from ugatit.apps.video_io import VideoWriter, check_video_fits, probe, read_frames
 from utils import ensure_writable_folder, publish_unique, safe_name, unique_names
 
 QUEUE_BATCHES = 2   # batches each queue holds: enough to overlap, little memory
@@ -147,7 +147,7 @@ def run_video(config, translate=None):
     generator of --direction). UserError on a bad input; no partial output is left."""
     info = probe(config.photo.input)
     out_dir = ensure_writable_folder(config.paths.result_dir, '--result_dir')
-    check_disk_space(info, out_dir)
+    check_video_fits(info, out_dir)
     aligner = make_aligner(config)
     if translate is not None:
         return _convert(config, info, out_dir, FrameProcessor(config, translate, aligner))

@@ -15,11 +15,11 @@ codec, and re-encoded to AAC otherwise.
 import dataclasses
 import fractions
 import os
-import shutil
 
 import numpy as np
 
 from ugatit.errors import UserError
+from utils import check_disk_space
 
 VIDEO_EXTENSIONS = ('.mp4', '.m4v', '.mov', '.mkv', '.webm', '.avi', '.mpg', '.mpeg', '.ts', '.flv', '.wmv', '.3gp')
 # Audio codecs the MP4 muxer accepts as they are; others are re-encoded to AAC.
@@ -107,24 +107,13 @@ def read_frames(info):
                             'or truncated' % (info.path, count, exc))
 
 
-def size_text(n):
-    """A byte count for messages: '2.5 GB', '3.2 MB', '126 kB'."""
-    if n >= 1e9:
-        return '%.1f GB' % (n / 1e9)
-    if n >= 1e6:
-        return '%.1f MB' % (n / 1e6)
-    return '%.0f kB' % (n / 1e3)
-
-
-def check_disk_space(info, out_dir):
+def check_video_fits(info, out_dir):
     """UserError when the output's estimated size does not fit on the disk of out_dir."""
     frames = info.frames or 1
     estimate = frames * info.width * info.height * BITS_PER_PIXEL_ESTIMATE / 8 + info.duration * 40000
-    free = shutil.disk_usage(out_dir).free
-    if estimate > free:
-        raise UserError('--input %s: the output would need about %s (%d frames of %dx%d) but %s has %s free; '
-                        'free some space or choose another --result_dir'
-                        % (info.path, size_text(estimate), frames, info.width, info.height, out_dir, size_text(free)))
+    check_disk_space(out_dir, estimate, lambda _, needed, free: (
+        '--input %s: the output would need about %s (%d frames of %dx%d) but %s has %s free; free some space or '
+        'choose another --result_dir' % (info.path, needed, frames, info.width, info.height, out_dir, free)))
 
 
 class VideoWriter(object):

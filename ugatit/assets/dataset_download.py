@@ -15,7 +15,7 @@ from ugatit.assets import download
 from ugatit.assets.archive import ArchiveError, extract_split_folders
 from ugatit.assets.download import GB, DownloadError
 from ugatit.errors import UserError
-from utils import ImageError, image_header, printable
+from utils import ImageError, check_disk_space, image_header, printable
 
 SPLITS = ('trainA', 'trainB', 'testA', 'testB')
 # The selfie2anime dataset as the official README links it ("Dataset", added in e314508):
@@ -132,8 +132,8 @@ def fetch_archive(name, config):
         return archive
     os.makedirs(stash, exist_ok=True)
     partial = sum(os.path.getsize(os.path.join(stash, n)) for n in os.listdir(stash))
-    download.check_disk_space(stash, entry['archive_bytes'] + entry['unpacked_bytes'] - partial,
-                              'the dataset zip and its unpacked images', '--dataset_dir')
+    check_disk_space(stash, entry['archive_bytes'] + entry['unpacked_bytes'] - partial,
+                     download.not_enough_space('the dataset zip and its unpacked images', '--dataset_dir'))
     print(' [*] Downloading the %s dataset' % name)
     try:
         if entry['archive_url']:
@@ -155,8 +155,8 @@ def download_dataset(config):
     if given and not os.path.isfile(given):
         raise UserError('--archive %s: no such file' % given)
     archive = given or fetch_archive(name, config)
-    download.check_disk_space(config.paths.dataset_dir, DATASETS[name]['unpacked_bytes'],
-                              'the unpacked images', '--dataset_dir')
+    check_disk_space(config.paths.dataset_dir, DATASETS[name]['unpacked_bytes'],
+                     download.not_enough_space('the unpacked images', '--dataset_dir'))
     try:
         install(archive, folder, DATASETS[name])
     except DownloadError as exc:

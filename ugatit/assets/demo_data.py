@@ -39,6 +39,8 @@ import cv2
 import numpy as np
 from tqdm import tqdm
 
+from utils import write_atomic
+
 DEMO_SEED = 0
 DEMO_SIZE = 64
 DEFAULT_COUNTS = dict(trainA=400, trainB=400, testA=24, testB=24)
@@ -708,9 +710,7 @@ def generate_demo_dataset(root, seed=DEMO_SEED, counts=None, size=DEMO_SIZE, pro
                       for split, (folder, style) in TRUTH_SPLITS.items()},
             'scene_hashes': {split: [scene_hash(s) for s in scenes[split]] for split in SPLITS},
             'test_scenes': {split: scenes[split] for split in TRUTH_SPLITS}}
-    with open(info_path + '.tmp', 'w') as f:
-        json.dump(info, f, indent=1, sort_keys=True)
-    os.replace(info_path + '.tmp', info_path)
+    write_atomic(info_path, json.dumps(info, indent=1, sort_keys=True))
     return info
 
 

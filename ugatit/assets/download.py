@@ -19,7 +19,6 @@ import inspect
 import json
 import math
 import os
-import shutil
 import time
 from urllib.parse import urlsplit
 
@@ -30,7 +29,7 @@ from ugatit.model import checkpoint as ckpt
 from ugatit.assets.archive import ArchiveError, extract_checkpoint
 from ugatit.config import Config, ModelConfig, PathConfig
 from ugatit.errors import UserError
-from utils import write_atomic
+from utils import check_disk_space, write_atomic
 
 # The released checkpoints: the official default architecture (full model, 256 px) and losses
 # (TrainConfig()), trained on selfie2anime.
@@ -110,16 +109,11 @@ def verify_checkpoint(prefix, config):
     return ignored
 
 
-def check_disk_space(folder, needed_bytes, what, flag='--checkpoint_dir'):
-    """Raise UserError unless the file system holding `folder` has `needed_bytes` free; `flag`
-    is the option that chooses another place."""
-    probe = os.path.abspath(folder)
-    while not os.path.isdir(probe):
-        probe = os.path.dirname(probe)
-    free = shutil.disk_usage(probe).free
-    if free < needed_bytes:
-        raise UserError('not enough disk space in %s: %s needs %.1f GB, %.1f GB are free. Free some space '
-                        'or pass another %s.' % (probe, what, needed_bytes / GB, free / GB, flag))
+def not_enough_space(what, flag='--checkpoint_dir'):
+    """The message of utils.check_disk_space when `what` does not fit; `flag` is the option that
+    chooses another place."""
+    return lambda folder, needed, free: ('not enough disk space in %s: %s needs %s, %s are free. Free some '
+                                         'space or pass another %s.' % (folder, what, needed, free, flag))
 
 
 def _total_size(response, offset):
@@ -256,13 +250,13 @@ def from_gdrive(model, config, folder):
     archive = os.path.join(stash, model + '.zip')
     if not os.path.isfile(archive):
         check_disk_space(folder, entry['archive_bytes'] + entry['unpacked_bytes'] - _bytes_in(stash),
-                         'the archive and its unpacked checkpoint')
+                         not_enough_space('the archive and its unpacked checkpoint'))
         if entry['archive_url']:
             fetch(entry['archive_url'], archive, entry['archive_bytes_exact'])
         else:
             gdrive_download(entry['gdrive_id'], archive)
     else:
-        check_disk_space(folder, entry['unpacked_bytes'], 'the unpacked checkpoint')
+        check_disk_space(folder, entry['unpacked_bytes'], not_enough_space('the unpacked checkpoint'))
     size = os.path.getsize(archive)
     if entry['archive_bytes_exact'] is not None and size != entry['archive_bytes_exact']:
         raise DownloadError('%s is %d bytes, the released archive %d. Delete it and download it again.'
@@ -278,7 +272,7 @@ def from_mirror(model, config, folder):
     if not entry['mirror_files']:
         raise DownloadError('the mirror %s holds no %s checkpoint' % (MIRROR_PAGE, model))
     stash = _stash(config, model)
-    check_disk_space(folder, entry['unpacked_bytes'] - _bytes_in(stash), 'the checkpoint files')
+    check_disk_space(folder, entry['unpacked_bytes'] - _bytes_in(stash), not_enough_space('the checkpoint files'))
     base = '%s/%s' % (MIRROR_URL.rstrip('/'), os.path.basename(folder))
     for name in entry['mirror_files']:
         if not os.path.isfile(os.path.join(stash, name)):
@@ -339,14 +333,14 @@ def download(config):
     source worked)."""
     model, archive = config.download.model, config.download.archive
     arch = released_config(config)
-    folder = os.path.join(config.paths.checkpoint_dir, arch.model_dir)
+    folder = arch.run_folder('checkpoint')
     prefix = _existing(model, folder, arch)
     if prefix is not None:
         return prefix
     if archive:
         if not os.path.isfile(archive):
             raise UserError('--archive %s: no such file' % archive)
-        check_disk_space(folder, SOURCES[model]['unpacked_bytes'], 'the unpacked checkpoint')
+        check_disk_space(folder, SOURCES[model]['unpacked_bytes'], not_enough_space('the unpacked checkpoint'))
         try:
             prefix = unpack(archive, folder)
         except DownloadError as exc:

@@ -7,7 +7,7 @@ import argparse
 import sys
 
 from ugatit.config import FLAG_DEFAULTS as DEFAULTS
-from ugatit.config import GAN_TYPES, PRESETS, Config, apply_preset, preset_name
+from ugatit.config import DIRECTIONS, GAN_TYPES, PRESETS, Config, apply_preset, preset_name
 from utils import str2bool
 
 PHASES = ('train', 'test', 'export', 'download', 'eval', 'upscale', 'serve')
@@ -173,7 +173,7 @@ def add_photo_flags(add):
     """--phase test --input PATH: photos, faces, contrast, enlargement."""
     from ugatit.infer.upscale import UPSCALERS, parse_factor
     add('--input', type=str, default=DEFAULTS['input'], help='an image, a folder or a quoted glob to translate instead of testA/testB')
-    add('--direction', type=str, default=DEFAULTS['direction'], choices=('a2b', 'b2a'),
+    add('--direction', type=str, default=DEFAULTS['direction'], choices=tuple(DIRECTIONS),
         help='a2b: domain A -> B (selfie -> anime); b2a: B -> A (default: %(default)s)')
     add('--align_face', type=str2bool, nargs='?', const=True, default=DEFAULTS['align_face'],
         help='detect faces with dlib and translate aligned face chips (default: %(default)s)')
@@ -264,7 +264,7 @@ def parse_args(argv=None):
         parser.error('\n  '.join(errors))
     args.given = given
     # --phase export --format checkpoint keeps both generators unless --direction is given.
-    args.export_directions = (args.direction,) if 'direction' in given else ('a2b', 'b2a')
+    args.export_directions = (args.direction,) if 'direction' in given else tuple(DIRECTIONS)
     return args
 
 

@@ -141,7 +141,7 @@ def uses_shipped_model(config):
     translates = config.phase == 'serve' or (config.phase == 'test' and config.photo.input is not None)
     shipped = SHIPPED_MODELS.get(config.paths.dataset)
     return (translates and config.paths.checkpoint is None and shipped is not None
-            and latest_in_folder(os.path.join(config.paths.checkpoint_dir, config.model_dir)) is None
+            and latest_in_folder(config.run_folder('checkpoint')) is None
             and latest_in_folder(shipped) is not None)
 
 
@@ -159,6 +159,6 @@ def with_shipped_model(config):
     from ugatit.config import SHIPPED_MODELS
     shipped = SHIPPED_MODELS[config.paths.dataset]
     print(' [*] No checkpoint in %s: using the model this project ships, %s (docs/cpu_model.md); '
-          '--checkpoint PATH restores another' % (printable(os.path.join(config.paths.checkpoint_dir, config.model_dir)),
+          '--checkpoint PATH restores another' % (printable(config.run_folder('checkpoint')),
                                                   printable(short_path(shipped))))
     return dataclasses.replace(config, paths=dataclasses.replace(config.paths, checkpoint=shipped))

@@ -17,7 +17,7 @@ import os
 import numpy as np
 from tqdm import tqdm
 
-from ugatit.train.data import domain_folder
+from ugatit.config import DIRECTIONS, domain_folder
 from ugatit.errors import UserError
 from ugatit.eval.inception import load_inception
 from ugatit.eval.metrics import KID_BLOCK_SIZE, html_section, mean_kid, print_results, score_features, write_json_atomically
@@ -25,9 +25,6 @@ from ugatit.infer.report import put_block, shareable_checkpoint_name
 from ugatit.infer.testing import load_batch
 from ugatit.infer.translator import Translator
 from utils import ensure_writable_folder, list_images, to_uint8
-
-# direction -> (source split, target split, target domain)
-PAIRS = {'a2b': ('testA', 'testB', 'B'), 'b2a': ('testB', 'testA', 'A')}
 
 
 def read_split(config, split, limit=None):
@@ -74,13 +71,14 @@ def run_eval_model(config):
             raise UserError('%s: no image files (expected layout <dataset_dir>/<dataset>/{testA,testB}/)'
                             % domain_folder(config.paths.dataset_dir, config.paths.dataset, split))
     check_enough({domain_folder(config.paths.dataset_dir, config.paths.dataset, s): len(x) for s, x in inputs.items()})
-    out_dir = ensure_writable_folder(os.path.join(config.paths.result_dir, config.model_dir), '--result_dir')
+    out_dir = ensure_writable_folder(config.run_folder('result'), '--result_dir')
     with load_inception(config.eval.inception) as inception:  # first: a missing graph fails before translating
-        with Translator(config, tuple(PAIRS)) as translator:
+        with Translator(config, tuple(DIRECTIONS)) as translator:
             print(' [*] Restored %s (step %d)' % (translator.checkpoint, translator.step))
-            fakes = {d: translate_in_batches(lambda batch, d=d: translator.translate(d, batch)[0], inputs[source],
-                                             config.runtime.batch_size, '%s -> %s' % (source, target))
-                     for d, (source, _, target) in PAIRS.items()}
+            fakes = {d: translate_in_batches(lambda batch, d=d: translator.translate(d, batch)[0],
+                                             inputs[DIRECTIONS[d].source_split], config.runtime.batch_size,
+                                             '%s -> %s' % (DIRECTIONS[d].source_split, DIRECTIONS[d].target))
+                     for d in DIRECTIONS}
             checkpoint = shareable_checkpoint_name(translator.checkpoint)
         real = {s: inception.features(to_uint8(x), desc='features (%s)' % s) for s, x in inputs.items()}
         fake = {d: inception.features(to_uint8(x), desc='features (%s translated)' % d) for d, x in fakes.items()}
@@ -106,7 +104,8 @@ def score_model(real, fake):
     source domain) and the authors' 'mean_kid_x100', 'mean_kid_std_x100'.
     """
     results = {}
-    for direction, (source, target, domain) in PAIRS.items():
+    for direction, way in DIRECTIONS.items():
+        source, target, domain = way.source_split, way.target_split, way.target
         translated = score_features(real[target], fake[direction])
         translated['source'] = score_features(real[source], fake[direction])
         translated['mean_kid_x100'], translated['mean_kid_std_x100'] = mean_kid(translated, translated['source'])

@@ -25,11 +25,10 @@ from tqdm import tqdm
 
 from ugatit.model.checkpoint import (Checkpoint, check_compatible, checkpoint_step, find_checkpoint, first_line,
                                latest_in_folder, no_checkpoint_message, write_state_file)
-from ugatit.config import FLAGS_FILE, write_flags_file
+from ugatit.config import DIRECTIONS, FLAGS_FILE, write_flags_file
 from ugatit.errors import UserError
 from ugatit.infer.export import check_export_dir
-from ugatit.model.model import GENERATOR_SCOPES
-from ugatit.infer.translator import DIRECTIONS, build_generators
+from ugatit.infer.translator import build_generators
 
 tf1 = tf.compat.v1
 
@@ -44,7 +43,7 @@ def export_slim(config):
     fit the flags, or when <export_dir>/<model_dir> already holds a checkpoint."""
     directions = config.export.export_directions
     dtype = DTYPES[config.export.float16]
-    folder = os.path.join(config.paths.export_dir, config.model_dir)
+    folder = config.run_folder('export')
     check_export_dir(folder)
     if latest_in_folder(folder) or os.path.exists(os.path.join(folder, FLAGS_FILE)):
         raise UserError('%s already holds a checkpoint: nothing was overwritten. Choose another --export_dir, '
@@ -85,12 +84,12 @@ def held_directions(config):
     """The directions whose generator the checkpoint that config restores holds (a one-direction
     export holds one); all of DIRECTIONS when there is none or it cannot be read (the restore
     then says why)."""
-    prefix, _ = find_checkpoint(config.paths.checkpoint, config.paths.checkpoint_dir, config.model_dir)
+    prefix, _ = find_checkpoint(config)
     try:
         held = {name.split('/')[0] for name, _ in tf.train.list_variables(prefix)} if prefix else set()
     except Exception:  # unreadable: Checkpoint.restore reports it
         held = set()
-    return tuple(d for d in DIRECTIONS if GENERATOR_SCOPES[d] in held) or DIRECTIONS
+    return tuple(d for d in DIRECTIONS if DIRECTIONS[d].generator_scope in held) or tuple(DIRECTIONS)
 
 
 def _source(config, variables):
@@ -170,7 +169,7 @@ def save_random_training_checkpoint(config, step):
     the values."""
     with tf.Graph().as_default():
         specs = [(v.op.name, v.shape.as_list(), v.dtype.base_dtype) for v in training_variables(config)]
-    folder = os.path.join(config.paths.checkpoint_dir, config.model_dir)
+    folder = config.run_folder('checkpoint')
     os.makedirs(folder, exist_ok=True)
     name = '%s.model-%d' % (config.model.model_name, step)
     write_checkpoint(os.path.join(folder, name), specs,

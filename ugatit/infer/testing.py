@@ -26,7 +26,7 @@ import os
 import numpy as np
 from tqdm import tqdm
 
-from ugatit.train.data import domain_folder
+from ugatit.config import DIRECTIONS, domain_folder
 from ugatit.errors import UserError
 from ugatit.infer.report import Section, shareable_checkpoint_name, write_index
 from ugatit.infer.translator import Translator
@@ -34,7 +34,6 @@ from ugatit.infer.upscale import enlarge
 from utils import (ImageError, check_folder, ensure_writable_folder, heatmap_to_rgb, imwrite_rgb, list_images, preprocess,
                    printable, read_image_rgb, to_uint8, unique_stem, write_atomic)
 
-DIRECTIONS = {'a2b': ('testA', 'B'), 'b2a': ('testB', 'A')}
 # Sub-folder of each image kind written next to the translations.
 KINDS = ('input', 'attention', 'truth')
 
@@ -67,14 +66,14 @@ def load_batch(files, size):
 def run_test(config):
     """Test phase on <dataset_dir>/<dataset>/test{A,B}; returns the report dict per direction."""
     paths = config.paths
-    folders = {d: domain_folder(paths.dataset_dir, paths.dataset, split) for d, (split, _) in DIRECTIONS.items()}
+    folders = {d: domain_folder(paths.dataset_dir, paths.dataset, DIRECTIONS[d].source_split) for d in DIRECTIONS}
     files = {d: list_images(f) for d, f in folders.items()}
     directions = [d for d in DIRECTIONS if files[d]]
     if not directions:
         raise UserError('no test images: %s and %s are missing or hold no image files '
                         '(expected layout <dataset_dir>/<dataset>/{testA,testB}/)'
                         % (folders['a2b'], folders['b2a']))
-    out_dir = ensure_writable_folder(os.path.join(paths.result_dir, config.model_dir), '--result_dir')
+    out_dir = ensure_writable_folder(config.run_folder('result'), '--result_dir')
     if os.path.exists(os.path.join(out_dir, 'index.html')):
         print(' [*] %s holds the results of an earlier test run: they are replaced (copy the folder '
               'first to keep them)' % printable(out_dir))
@@ -96,7 +95,7 @@ def translate_folder(translator, config, direction, files, out_dir):
 
     translator: anything with translate(direction, [N, S, S, 3] floats) -> (images, heatmaps).
     """
-    split, target = DIRECTIONS[direction]
+    split, target = DIRECTIONS[direction].source_split, DIRECTIONS[direction].target
     size, chunk_size = config.model.img_size, max(config.runtime.batch_size, 1) * 8
     for kind in KINDS[:2]:
         check_folder(os.path.join(out_dir, direction, kind))

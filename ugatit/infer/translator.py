@@ -12,14 +12,11 @@ import numpy as np
 import tensorflow as tf
 
 from ugatit.model.checkpoint import Checkpoint
-from ugatit.config import session_config
+from ugatit.config import DIRECTIONS, session_config
 from ugatit.model.model import UGATIT
 from ugatit.infer.session import OwnsSession
 
 tf1 = tf.compat.v1
-
-DIRECTIONS = ('a2b', 'b2a')
-
 
 class Translator(OwnsSession):
     """Restored generators, ready to translate numpy batches.
@@ -32,11 +29,11 @@ class Translator(OwnsSession):
     After construction: .checkpoint (the restored prefix) and .step (its global step).
     """
 
-    def __init__(self, config, directions=DIRECTIONS, batch=None, io='float'):
+    def __init__(self, config, directions=tuple(DIRECTIONS), batch=None, io='float'):
         unknown = [d for d in directions if d not in DIRECTIONS]
         if unknown or not directions or io not in ('float', 'uint8'):
             raise ValueError('directions must be among %s and io float or uint8; got %r, %r'
-                             % (DIRECTIONS, directions, io))
+                             % (tuple(DIRECTIONS), directions, io))
         self.config = config
         self.io = io
         self.batch_size = config.runtime.batch_size
@@ -73,7 +70,7 @@ class Translator(OwnsSession):
 
 
 
-def build_generators(model_config, directions=DIRECTIONS, batch=None, io='float'):
+def build_generators(model_config, directions=tuple(DIRECTIONS), batch=None, io='float'):
     """Build the generators of `directions` (in that order) in the default graph.
 
     Returns {direction: (input placeholder, translated image, heatmap)}; see Translator's io.

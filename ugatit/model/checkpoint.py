@@ -13,9 +13,8 @@ import sys
 
 import tensorflow as tf
 
-from ugatit.config import dataset_of_model_dir, write_flags_file
+from ugatit.config import DIRECTIONS, dataset_of_model_dir, write_flags_file
 from ugatit.errors import UserError
-from ugatit.model.model import GENERATOR_SCOPES
 from utils import write_atomic
 
 tf1 = tf.compat.v1
@@ -60,32 +59,21 @@ def latest_in_folder(folder):
     return prefixes[-1] if prefixes else None
 
 
-def find_checkpoint(checkpoint_arg, checkpoint_dir, model_dir):
-    """Resolve the checkpoint to restore.
+def find_checkpoint(config):
+    """Resolve the checkpoint to restore: the --checkpoint prefix, else the newest checkpoint in
+    checkpoint_folder(config).
 
-    checkpoint_arg: the --checkpoint flag (a prefix or a folder) or None, in which case the
-    official location `<checkpoint_dir>/<model_dir>` is used.
     Returns (prefix or None, list of the places tried, for error messages).
     """
-    tried = []
-    if checkpoint_arg:
-        path = checkpoint_arg
-        if os.path.isdir(path):
-            tried.append(path + os.sep)
-            found = latest_in_folder(path)
-            if found is None:
-                # Accept the parent of the official folder too: <dir>/<model_dir>.
-                nested = os.path.join(path, model_dir)
-                tried.append(nested + os.sep)
-                found = latest_in_folder(nested)
-            return found, tried
-        for suffix in ('', '.index'):
-            if suffix and path.endswith(suffix):
-                path = path[:-len(suffix)]
-        tried.append(path + '.index')
-        return (path if os.path.isfile(path + '.index') else None), tried
-    folder = os.path.join(checkpoint_dir, model_dir)
-    tried.append(folder + os.sep)
+    path = config.paths.checkpoint
+    if path and not os.path.isdir(path):
+        if path.endswith('.index'):
+            path = path[:-len('.index')]
+        return (path if os.path.isfile(path + '.index') else None), [path + '.index']
+    folder = checkpoint_folder(config)
+    tried = [folder + os.sep]
+    if path and latest_in_folder(path) is None:  # a --checkpoint folder, then its <model_dir> inside
+        tried = [path + os.sep, os.path.join(path, config.model_dir) + os.sep]
     return latest_in_folder(folder), tried
 
 
@@ -221,12 +209,12 @@ class Checkpoint(object):
         # Relative paths in the `checkpoint` state file: a checkpoint folder can be moved and shared.
         self.saver = tf.compat.v1.train.Saver(var_list=self.variables, max_to_keep=max_to_keep,
                                               save_relative_paths=True)
-        self.folder = os.path.join(config.paths.checkpoint_dir, config.model_dir)
+        self.folder = config.run_folder('checkpoint')
 
     def find(self):
         """(prefix or None, the places tried) of the checkpoint to restore: --checkpoint, else
         the newest one in <checkpoint_dir>/<model_dir>."""
-        return find_checkpoint(self.config.paths.checkpoint, self.config.paths.checkpoint_dir, self.config.model_dir)
+        return find_checkpoint(self.config)
 
     def restore(self, sess, required=False):
         """Restore the checkpoint find() names into sess. Returns (prefix, step), or None when
@@ -308,13 +296,14 @@ def refuse_missing_networks(prefix, shapes, variables):
         raise UserError('checkpoint %s is a generators-only export (no discriminators, no Adam slots): it '
                         'translates but cannot be trained further; train from the full checkpoint it was '
                         'exported from (--checkpoint_dir / --checkpoint).' % prefix)
-    absent = [d for d, scope in sorted(GENERATOR_SCOPES.items()) if scope in needed and scope not in held]
-    kept = [d for d, scope in sorted(GENERATOR_SCOPES.items()) if scope in held]
+    scopes = {d: DIRECTIONS[d].generator_scope for d in sorted(DIRECTIONS)}
+    absent = [d for d, scope in scopes.items() if scope in needed and scope not in held]
+    kept = [d for d, scope in scopes.items() if scope in held]
     if absent and kept and not trains:
         raise UserError('checkpoint %s holds no generator for %s (scope %s): it is a one-direction export of '
                         '%s only. Translate with --direction %s, or export both directions with --phase export '
                         '--format checkpoint without --direction.'
-                        % (prefix, absent[0], GENERATOR_SCOPES[absent[0]], kept[0], kept[0]))
+                        % (prefix, absent[0], scopes[absent[0]], kept[0], kept[0]))
 
 
 def restore_cast(sess, prefix, variables):
@@ -361,11 +350,13 @@ def first_line(exc):
 
 
 def checkpoint_folder(config):
-    """The folder whose checkpoint a run restores (for its flags file): the --checkpoint folder
-    (or the prefix's folder), else <checkpoint_dir>/<model_dir>."""
+    """The folder whose checkpoint a run restores, the one rule for it: the --checkpoint folder
+    (or the folder of a --checkpoint prefix), or <it>/<model_dir> when it holds no checkpoint but
+    that folder exists (the parent of the official folder is accepted); with no --checkpoint,
+    <checkpoint_dir>/<model_dir>, where training saves."""
     path = config.paths.checkpoint
     if not path:
-        return os.path.join(config.paths.checkpoint_dir, config.model_dir)
+        return config.run_folder('checkpoint')
     if os.path.isdir(path):
         nested = os.path.join(path, config.model_dir)
         return nested if latest_in_folder(path) is None and os.path.isdir(nested) else path

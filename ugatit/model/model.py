@@ -22,7 +22,7 @@ from ops import (L1_loss, adaptive_ins_layer_resblock, cam_non_source_loss, cam_
                  discriminator_loss, fully_connected, fully_connected_with_w, generator_loss,
                  global_avg_pooling, global_max_pooling, gradient_penalty, instance_norm,
                  layer_instance_norm, lrelu, regularization_loss, relu, resblock, tanh, up_sample)
-from ugatit.config import ModelConfig, TrainConfig
+from ugatit.config import DIRECTIONS, ModelConfig, TrainConfig
 from ugatit.model.diffaugment import diff_augment
 
 tf1 = tf.compat.v1
@@ -31,10 +31,6 @@ tf1 = tf.compat.v1
 G_SUMMARIES = ('G_A_loss', 'G_A_gan', 'G_A_cycle', 'G_A_identity', 'G_A_cam',
                'G_B_loss', 'G_B_gan', 'G_B_cycle', 'G_B_identity', 'G_B_cam', 'Generator_loss')
 D_SUMMARIES = ('D_A_loss', 'D_B_loss', 'Discriminator_loss')
-
-# Direction -> generator scope (official naming: generator_B makes B images from A).
-GENERATOR_SCOPES = {'a2b': 'generator_B', 'b2a': 'generator_A'}
-
 
 @dataclasses.dataclass
 class TrainOps:
@@ -133,7 +129,7 @@ class UGATIT(object):
     def generate(self, direction, x, reuse=False):
         """Translate x [N, S, S, 3] in `direction` ('a2b' or 'b2a').
         Returns (image [N, S, S, 3], CAM logits [N, 2], heatmap [N, S/4, S/4])."""
-        return self.generator(x, reuse=reuse, scope=GENERATOR_SCOPES[direction])
+        return self.generator(x, reuse=reuse, scope=DIRECTIONS[direction].generator_scope)
 
     def generate_a2b(self, x_A, reuse=False):
         """A -> B with scope generator_B (official naming). Returns (image, CAM logits, heatmap)."""

@@ -11,15 +11,11 @@ import numpy as np
 import tensorflow as tf
 from tqdm import tqdm
 
+from ugatit.config import domain_folder
 from ugatit.errors import UserError
 from utils import ImageError, list_images, read_image_rgb
 
 tf1 = tf.compat.v1
-
-
-def domain_folder(dataset_dir, dataset, split):
-    """`<dataset_dir>/<dataset>/<split>` (split: trainA, trainB, testA, testB)."""
-    return os.path.join(dataset_dir, dataset, split)
 
 
 def scan_images(folder, label, min_size=1, show_progress=True):

@@ -16,10 +16,10 @@ import sys
 
 import numpy as np
 
+from ugatit.config import DIRECTIONS
 from ugatit.errors import UserError
 from utils import write_atomic
 
-DIRECTIONS = ('a2b', 'b2a')
 METRICS = ('kid_x100', 'kid_std_x100', 'fid', 'l1', 'psnr')
 COLUMNS = ['step'] + ['%s_%s' % (d, m) for d in DIRECTIONS for m in METRICS]
 PANELS = (('kid_x100', 'KID×100 (lower is better)'), ('fid', 'FID (lower is better)'),

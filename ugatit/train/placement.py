@@ -35,9 +35,9 @@ class Placement(object):
     def session(self, config_proto):
         """A tf1.Session for this placement (on this worker's server under TF_CONFIG)."""
         if self.cluster is None:
-            return tf1.Session(config=towers.session_config_for(config_proto, self.devices))
+            return tf1.Session(config=towers.add_tower_devices(config_proto, self.devices))
         self.server = workers.start_server(self.cluster, config_proto)
-        return tf1.Session(self.server.target, config=workers.session_config(self.cluster, config_proto))
+        return tf1.Session(self.server.target, config=workers.add_worker_settings(config_proto, self.cluster))
 
     def train_ops(self, files_A, files_B, config):
         """The TrainOps of config on this placement; a worker reads its own share of the files."""
@@ -49,22 +49,8 @@ class Placement(object):
         ops, self.sync = workers.build_worker_train_ops(UGATIT(config.model, config.train), domain_A, domain_B, c)
         return ops
 
-    def loop(self, loop_class):
-        """loop_class (train.TrainingLoop), adapted for a worker: after the restore every worker
-        takes worker 0's variables, and only worker 0 writes checkpoints."""
-        if self.cluster is None:
-            return loop_class
-        sync, is_chief = self.sync, self.cluster.is_chief
-
-        class WorkerLoop(loop_class):
-            def _resume(self):
-                start = super()._resume()
-                self.sess.run(sync)
-                return start
-
-            def _save(self):
-                if is_chief:
-                    super()._save()
-                else:
-                    self.last_saved = self.done
-        return WorkerLoop
+    def after_restore(self, sess):
+        """Under TF_CONFIG, every worker takes worker 0's variables once the checkpoint (if any)
+        is restored; with one process there is nothing to do."""
+        if self.sync is not None:
+            sess.run(self.sync)

@@ -34,7 +34,7 @@ tf1 = tf.compat.v1
 
 def tower_devices(towers, gpu_count):
     """Device names of `towers` towers on a machine with gpu_count GPUs: /gpu:0../gpu:N-1, or,
-    on a machine without a GPU, the logical CPUs /cpu:0../cpu:N-1 (see session_config_for;
+    on a machine without a GPU, the logical CPUs /cpu:0../cpu:N-1 (see add_tower_devices;
     they share the same cores, so this is for testing, not for speed). UserError when the
     machine has GPUs but fewer than `towers`."""
     if towers < 1:
@@ -47,9 +47,10 @@ def tower_devices(towers, gpu_count):
     return ['/gpu:%d' % i for i in range(towers)]
 
 
-def session_config_for(config_proto, devices):
-    """config_proto (a ConfigProto, changed in place and returned) with as many logical CPU
-    devices as `devices` names, so that /cpu:1.. exist in the session."""
+def add_tower_devices(config_proto, devices):
+    """config_proto (the session configuration of ugatit.config.session_config, changed in place
+    and returned) with as many logical CPU devices as `devices` names, so that /cpu:1.. exist in
+    the session."""
     cpus = sum(1 for d in devices if d.startswith('/cpu:'))
     if cpus > 1:
         config_proto.device_count['CPU'] = cpus

@@ -40,9 +40,9 @@ def run_training(config):
 def train(config):
     """Train (or resume) the model of `config`; returns the number of steps done."""
     paths = config.paths
-    folders = {'--checkpoint_dir': os.path.join(paths.checkpoint_dir, config.model_dir),
-               '--log_dir': os.path.join(paths.log_dir, config.model_dir),
-               '--sample_dir': os.path.join(paths.sample_dir, config.model_dir)}
+    folders = {'--checkpoint_dir': config.run_folder('checkpoint'),
+               '--log_dir': config.run_folder('log'),
+               '--sample_dir': config.run_folder('sample')}
     for flag, folder in folders.items():
         ensure_writable_folder(folder, flag)
     files_A, files_B, _ = scan_training_sets(paths)
@@ -63,7 +63,7 @@ def train(config):
         # No graph in the event file: it would carry the training files' paths.
         writer = tf1.summary.FileWriter(folders['--log_dir'])
         try:
-            return placement.loop(TrainingLoop)(config, sess, ops, checkpoint, writer, finite, evaluator).run()
+            return TrainingLoop(config, sess, ops, checkpoint, writer, finite, placement, evaluator).run()
         finally:
             writer.close()
             if evaluator is not None:
@@ -75,14 +75,17 @@ class TrainingLoop(object):
 
     sess: the session holding the graph; ops: the model's TrainOps; checkpoint: a Checkpoint
     of every variable; writer: a tf.summary FileWriter; finite: a boolean scalar tensor, true
-    when every trainable weight is finite; evaluator: a train_eval.TrainingEval or None.
+    when every trainable weight is finite; placement: the run's Placement (under TF_CONFIG the
+    workers take worker 0's weights after the restore, and only worker 0 saves); evaluator: a
+    train_eval.TrainingEval or None.
     """
 
-    def __init__(self, config, sess, ops, checkpoint, writer, finite, evaluator=None):
+    def __init__(self, config, sess, ops, checkpoint, writer, finite, placement, evaluator=None):
         self.config, self.sess, self.ops = config, sess, ops
+        self.placement = placement
         self.evaluator = evaluator
         self.checkpoint, self.writer, self.finite = checkpoint, writer, finite
-        self.sample_dir = check_folder(os.path.join(config.paths.sample_dir, config.model_dir))
+        self.sample_dir = check_folder(config.run_folder('sample'))
         self.done = 0             # steps done; the next step is number done + 1
         self.last_saved = None    # self.done at the last save
         self.past_g_loss = float('nan')
@@ -93,6 +96,7 @@ class TrainingLoop(object):
         current state is saved and KeyboardInterrupt raised."""
         t = self.config.train
         start_epoch, start_batch_id = self._resume()
+        self.placement.after_restore(self.sess)
         old_term = signal.signal(signal.SIGTERM, self._request_stop)
         done_before = start_epoch * t.iteration + start_batch_id
         self.bar = tqdm(total=max(t.epoch * t.iteration - done_before, 0), unit='step',
@@ -173,7 +177,11 @@ class TrainingLoop(object):
         return d_loss, self.past_g_loss, sample
 
     def _save(self):
-        """Save the weights as the checkpoint of step self.done, unless they are not finite."""
+        """Save the weights as the checkpoint of step self.done, unless they are not finite.
+        Under TF_CONFIG only worker 0 saves; the others only note the step."""
+        if not self.placement.writes_checkpoints:
+            self.last_saved = self.done
+            return
         if not self.sess.run(self.finite):
             self._diverged('a weight is no longer finite')
         self.checkpoint.save(self.sess, self.done)

@@ -21,10 +21,10 @@ import numpy as np
 import tensorflow as tf
 from tqdm import tqdm
 
-from ugatit.train.data import domain_folder
+from ugatit.config import DIRECTIONS, domain_folder
 from ugatit.errors import UserError
 from ugatit.train.eval_curve import History
-from ugatit.eval.eval_model import PAIRS, read_split, translate_in_batches
+from ugatit.eval.eval_model import read_split, translate_in_batches
 from ugatit.eval.inception import InceptionFeatures, find_graph, read_graph_def
 from ugatit.eval.metrics import KID_BLOCK_SIZE, score_features
 from ugatit.model.model import UGATIT
@@ -44,7 +44,8 @@ def build_training_eval(config, log_folder):
     TrainingEval, or None (after a warning) when nothing can be scored.
     """
     inputs, truths = {}, {}
-    for direction, (source, _, _) in PAIRS.items():
+    for direction in DIRECTIONS:
+        source = DIRECTIONS[direction].source_split
         files, inputs[direction], _ = read_split(config, source, config.eval.eval_images)
         truths[direction] = read_truth(config, source, files)
     inception = local_inception(config, min(len(x) for x in inputs.values()))
@@ -55,12 +56,13 @@ def build_training_eval(config, log_folder):
     real = None
     if inception is not None:
         # The real images of each direction's target domain are the other direction's inputs.
-        real = {d: inception.features(to_uint8(inputs[other]), desc='features (%s)' % PAIRS[other][0])
-                for d, other in (('a2b', 'b2a'), ('b2a', 'a2b'))}
+        real = {d: inception.features(to_uint8(inputs[DIRECTIONS[d].opposite]),
+                                      desc='features (%s)' % DIRECTIONS[d].target_split)
+                for d in DIRECTIONS}
     model, size = UGATIT(config.model), config.model.img_size
     signatures = {}
     with tf1.name_scope(SCOPE):
-        for direction in PAIRS:
+        for direction in DIRECTIONS:
             image = tf1.placeholder(tf.float32, [None, size, size, config.model.img_ch], name='image_' + direction)
             signatures[direction] = (image, model.generate(direction, image, reuse=True)[0])
     history = History(os.path.join(log_folder, HISTORY_NAME))
@@ -151,7 +153,7 @@ class TrainingEval(object):
 def format_row(row):
     """One console line of a history row."""
     parts = []
-    for direction in PAIRS:
+    for direction in DIRECTIONS:
         get = lambda name: row.get('%s_%s' % (direction, name))  # noqa: E731
         text = []
         if get('kid_x100') is not None:

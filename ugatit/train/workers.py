@@ -70,8 +70,9 @@ def cluster_from_environment():
     return cluster_from_tf_config(os.environ.get('TF_CONFIG', ''))
 
 
-def session_config(cluster, config_proto):
-    """config_proto (changed in place, returned) with worker 0 as the collectives' group leader
+def add_worker_settings(config_proto, cluster):
+    """config_proto (the session configuration of ugatit.config.session_config, changed in place
+    and returned) with worker 0 as the collectives' group leader
     and this worker's session seeing its own devices only (the others are reached by the
     collectives alone)."""
     config_proto.experimental.collective_group_leader = '/job:worker/replica:0/task:0'
@@ -84,7 +85,7 @@ def start_server(cluster, config_proto):
     """This worker's in-process server (it serves the other workers' collectives)."""
     spec = tf1.train.ClusterSpec({'worker': cluster.workers})
     return tf1.train.Server(spec, job_name='worker', task_index=cluster.index,
-                            config=session_config(cluster, config_proto))
+                            config=add_worker_settings(config_proto, cluster))
 
 
 class AllReduce(object):
