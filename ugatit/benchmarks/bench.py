@@ -41,9 +41,8 @@ import time
 import numpy as np
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-sys.path.insert(0, ROOT)
 
-from utils import str2bool  # noqa: E402
+from utils import str2bool
 
 SMALL_TRAIN = ['--light', 'true', '--ch', '16', '--img_size', '64', '--n_dis', '4']
 

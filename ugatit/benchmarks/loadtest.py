@@ -30,9 +30,8 @@ import uuid
 import numpy as np
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-sys.path.insert(0, ROOT)
 
-from utils import str2bool  # noqa: E402
+from utils import str2bool
 
 DEFAULT_PHOTO = os.path.join(os.path.dirname(ROOT), 'shared', 'data', 'selfie2anime-mini', 'testA', 'female_11827.jpg')
 

@@ -46,12 +46,9 @@ import time
 import numpy as np
 import tensorflow as tf
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-sys.path.insert(0, ROOT)
-
-import main  # noqa: E402
-from ugatit.train import train as train_module  # noqa: E402
-from ugatit.config import session_config  # noqa: E402
+import main
+from ugatit.train import train as train_module
+from ugatit.config import session_config
 
 tf1 = tf.compat.v1
 

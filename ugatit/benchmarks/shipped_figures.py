@@ -12,14 +12,13 @@ shipped model.
 import argparse
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
 import time
 import urllib.request
 
-import numpy as np
+from ugatit.benchmarks.loadtest import free_port
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 DOCS = os.path.join(ROOT, 'docs')
@@ -71,12 +70,6 @@ def draw_pairs(rows, path):
     plt.close(fig)
 
 
-def free_port():
-    with socket.socket() as s:
-        s.bind(('127.0.0.1', 0))
-        return s.getsockname()[1]
-
-
 def screenshot(photo, path):
     """Start `--phase serve` on the shipped model, translate `photo` in Chromium, save the page."""
     from playwright.sync_api import sync_playwright
@@ -108,7 +101,6 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument('--screenshot', action='store_true', help='also docs/serve_screenshot.png')
     args = parser.parse_args(argv)
-    sys.path.insert(0, ROOT)
     people = portraits()
     with tempfile.TemporaryDirectory() as tmp:
         out = translate([p for _, p in people], tmp)

@@ -10,7 +10,6 @@ and returns each frame's exact warp, so that the true motion of a face is known.
 import argparse
 import math
 import os
-import sys
 import tempfile
 import time
 
@@ -138,7 +137,6 @@ def jitter_report(photo_path, width=320, height=240, frames=40, fps=10.0):
 def speed_report(photo_path, width, height, frames, img_size, align, batch_size, model=True):
     """Time the whole video mode on a generated clip with a random-weight light model (model
     False: chips pasted back untranslated, which times decoding, faces and encoding alone)."""
-    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
     from ugatit.infer.translator import save_random_generators
     from utils import read_image_rgb
     from ugatit.apps.video import run_video
