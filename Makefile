@@ -1,6 +1,6 @@
 # Two commands do all set-up on a fresh machine (Python 3.11+, pip, git):
 #   make demo   trains the built-in demo dataset, then tests it (7 to 10 minutes on 2 CPU cores, install included)
-#   make test   runs the test suite (make test-fast: the unit tests only)
+#   make test   runs the test suite (make test-fast: the unit and golden tests, without the slow whole runs)
 # `sudo make sysdeps` installs the Debian libraries that --upscaler waifu2x needs (libvulkan1, libomp5).
 #   make serve  the web page on http://127.0.0.1:8000 with the model this project ships (docs/serve.md)
 PYTHON ?= python3
@@ -9,13 +9,13 @@ STAMP := $(VENV)/.installed
 
 .PHONY: demo test test-fast venv clean sysdeps serve
 
+# The last install is the project itself, editable (pyproject.toml): its modules import from any
+# folder. Without PYTHONWARNINGS, setuptools warns that folders here may shadow the package.
 $(STAMP): requirements.txt requirements-nodeps.txt pyproject.toml
 	test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/python -m pip install --quiet --upgrade pip
 	$(VENV)/bin/python -m pip install --quiet -r requirements.txt
 	$(VENV)/bin/python -m pip install --quiet --no-deps -r requirements-nodeps.txt
-	# the project itself, editable (pyproject.toml): its modules import from any folder. Without
-	# PYTHONWARNINGS, setuptools warns that folders of the working directory may shadow the package.
 	PYTHONWARNINGS=ignore $(VENV)/bin/python -m pip install --quiet --no-deps -e .
 	touch $(STAMP)
 
@@ -30,9 +30,9 @@ venv: $(STAMP)
 test: $(STAMP)
 	$(VENV)/bin/python -m pytest -q -n 2 --dist loadfile --durations=15 tests
 
-# The unit tests alone (ops, losses, config, flags, metrics, faces): under a minute.
+# The tests not marked slow: tests/unit and tests/golden (tests/e2e is marked slow as a whole).
 test-fast: $(STAMP)
-	$(VENV)/bin/python -m pytest -q tests/test_ops.py tests/test_config.py tests/test_truth_metrics.py tests/test_faces.py
+	$(VENV)/bin/python -m pytest -q -n 2 --dist loadfile -m "not slow" tests
 
 demo: $(STAMP)
 	$(VENV)/bin/python demo.py

@@ -3,7 +3,7 @@
     python main.py --help-flags md > docs/flags.md
 
 writes it: one table per group of the parser (as `--help` groups them), each flag with the
-values it takes, its default and its help text. tests/test_console.py regenerates it and fails
+values it takes, its default and its help text. tests/e2e/test_console.py regenerates it and fails
 when the committed file and the parser differ (flags_doc_difference).
 """
 

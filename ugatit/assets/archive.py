@@ -6,7 +6,7 @@ offset and size beyond 4 GiB is stored modulo 2**32. The central directory then 
 4294967296 bytes before it does: Info-ZIP `unzip` reports "4294967296 extra bytes at beginning or
 within zipfile" and stops on "overlapped components"; Python's zipfile takes those 2**32 bytes
 for data prepended to the archive, adds them to every member's offset and fails with "Bad magic
-number for file header" (tests/test_archive.py builds such an archive). 7-Zip and fastjar read
+number for file header" (tests/unit/test_archive.py builds such an archive). 7-Zip and fastjar read
 the members in order from their local headers instead, and so does the fallback here: a deflate
 stream marks its own end, so the truncated size fields are not needed to find the next member.
 """

@@ -1,0 +1,137 @@
+"""End to end through main.py on generated images: train a tiny model, resume it, then test."""
+
+import glob
+import os
+import re
+
+import cv2
+import numpy as np
+import pytest
+
+import main
+from tests.support import TINY_MODEL
+
+TINY = ['--dataset', 'tiny', '--iteration', '3', '--print_freq', '2', '--save_freq', '2'] + TINY_MODEL
+MODEL_DIR = 'UGATIT_light_tiny_lsgan_4resblock_3dis_1_1_10_10_1000_sn_smoothing'
+
+
+def make_dataset(root):
+    rng = np.random.default_rng(0)
+    for split in ('trainA', 'trainB', 'testA', 'testB'):
+        os.makedirs(os.path.join(root, 'tiny', split))
+        for i in range(3):
+            img = rng.integers(0, 256, (40, 48, 3), dtype=np.uint8)
+            cv2.imwrite(os.path.join(root, 'tiny', split, '%d.png' % i), img)
+    # Awkward but valid inputs, and broken files that must be reported, not crash the run.
+    gray = rng.integers(0, 256, (30, 30), dtype=np.uint8)
+    cv2.imwrite(os.path.join(root, 'tiny', 'trainB', 'gray.png'), gray)
+    rgba = rng.integers(0, 256, (30, 30, 4), dtype=np.uint8)
+    cv2.imwrite(os.path.join(root, 'tiny', 'testA', 'a&b<c>.png'), rgba)
+    deep = rng.integers(0, 65536, (30, 30, 3), dtype=np.uint16)
+    cv2.imwrite(os.path.join(root, 'tiny', 'testA', 'deep16.png'), deep)
+    # PNG data under a .jpg name, as in the real selfie2anime testB.
+    ok, png = cv2.imencode('.png', rng.integers(0, 256, (30, 30, 3), dtype=np.uint8))
+    png.tofile(os.path.join(root, 'tiny', 'testB', 'png_named.jpg'))
+    with open(os.path.join(root, 'tiny', 'trainA', 'broken.jpg'), 'wb') as f:
+        f.write(b'\xff\xd8\xff garbage')
+    with open(os.path.join(root, 'tiny', 'testB', 'empty.png'), 'wb'):
+        pass
+
+
+def steps_saved(folder):
+    return sorted(int(re.search(r'-(\d+)\.index$', p).group(1)) for p in glob.glob(os.path.join(folder, '*.index')))
+
+
+def losses_printed(text):
+    pairs = re.findall(r'd_loss ([-\w.+]+) g_loss ([-\w.+]+)', text)
+    return [(float(d), float(g)) for d, g in pairs]
+
+
+@pytest.mark.slow
+def test_train_resume_test(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    make_dataset('dataset')
+
+    assert main.main(['--phase', 'train', '--epoch', '1'] + TINY) == 0
+    out, err = capsys.readouterr()
+    ckpt_dir = os.path.join('checkpoint', MODEL_DIR)
+    # Checkpoints are named after the steps done: after step 2 (save_freq) and at the epoch end.
+    assert steps_saved(ckpt_dir) == [2, 3]
+    assert 'broken.jpg' in out + err
+    losses = losses_printed(out)
+    assert losses and all(np.isfinite(v) for pair in losses for v in pair)
+    sample = os.path.join('samples', MODEL_DIR, 'sample_000_00002.png')
+    grid = cv2.imread(sample)
+    assert grid.shape == (32, 6 * 32, 3)  # real A | fake B | attention | real B | fake A | attention
+    assert glob.glob(os.path.join('logs', MODEL_DIR, 'events.out.tfevents.*'))
+
+    # Resume: the second epoch continues with step 4 (epoch 1, batch 0).
+    assert main.main(['--phase', 'train', '--epoch', '2'] + TINY) == 0
+    out, err = capsys.readouterr()
+    assert 'Resumed from %s' % os.path.join(ckpt_dir, 'UGATIT_light.model-3') in out
+    assert 'Training finished at step 6' in out
+    assert steps_saved(ckpt_dir)[-1] == 6
+
+    # Test, in batches of 2, with awkward inputs.
+    assert main.main(['--phase', 'test', '--batch_size', '2'] + TINY) == 0
+    out, err = capsys.readouterr()
+    res = os.path.join('results', MODEL_DIR)
+    assert 'UGATIT_light.model-6' in out
+    for direction, names in (('a2b', ['0', '1', '2', 'a_b_c', 'deep16']), ('b2a', ['0', '1', '2', 'png_named'])):
+        for name in names:
+            for kind in ('', 'input', 'attention'):
+                img = cv2.imread(os.path.join(res, direction, kind, name + '.png'))
+                assert img is not None and img.shape == (32, 32, 3), (direction, name, kind)
+    html = open(os.path.join(res, 'index.html'), encoding='utf-8').read()
+    assert 'a&amp;b&lt;c&gt;.png' in html and 'a&b<c>' not in html
+    assert 'empty.png' in html and 'empty' in out  # reported as skipped, not a crash
+
+    # --upscale 2 enlarges the translations only (lanczos: no system library needed).
+    assert main.main(['--phase', 'test', '--upscale', '2', '--upscaler', 'lanczos', '--result_dir', 'big'] + TINY) == 0
+    big = os.path.join('big', MODEL_DIR, 'a2b')
+    assert cv2.imread(os.path.join(big, '0.png')).shape == (64, 64, 3)
+    assert cv2.imread(os.path.join(big, 'input', '0.png')).shape == (32, 32, 3)
+
+
+@pytest.mark.slow
+def test_interrupt_saves_a_checkpoint(tmp_path, monkeypatch, capsys):
+    """Ctrl-C (KeyboardInterrupt) in the middle of an epoch saves the current step first."""
+    import ugatit.train.train
+
+    class InterruptingBar(ugatit.train.train.tqdm):
+        def update(self, n=1):
+            super().update(n)
+            if self.n == 2:
+                raise KeyboardInterrupt
+
+    monkeypatch.chdir(tmp_path)
+    make_dataset('dataset')
+    monkeypatch.setattr(ugatit.train.train, 'tqdm', InterruptingBar)
+    argv = ['--phase', 'train', '--epoch', '1'] + TINY
+    argv[argv.index('--save_freq') + 1] = '100'
+    assert main.main(argv) == 130
+    out, err = capsys.readouterr()
+    assert 'Interrupted: checkpoint saved at step 2' in out
+    assert steps_saved(os.path.join('checkpoint', MODEL_DIR)) == [2]
+
+
+@pytest.mark.slow
+def test_bfloat16_trains_float32_checkpoints(tmp_path, monkeypatch, capsys):
+    """--bfloat16 (CPUs with native bfloat16 only) trains with finite losses and saves float32
+    variables, which a float32 test phase restores."""
+    from ugatit.config import cpu_has_native_bfloat16
+    if not cpu_has_native_bfloat16():
+        pytest.skip('this CPU has no native bfloat16')
+    import tensorflow as tf
+    monkeypatch.chdir(tmp_path)
+    make_dataset('dataset')
+    assert main.main(['--phase', 'train', '--epoch', '1'] + TINY + ['--bfloat16', 'true', '--grappler', 'true']) == 0
+    out, err = capsys.readouterr()
+    losses = losses_printed(out)
+    assert losses and all(np.isfinite(v) for pair in losses for v in pair)
+    ckpt = tf.train.latest_checkpoint(os.path.join('checkpoint', MODEL_DIR))
+    dtypes = set(tf.train.load_checkpoint(ckpt).get_variable_to_dtype_map().values())
+    assert dtypes == {tf.float32}
+    assert main.main(['--phase', 'test'] + TINY) == 0
+    capsys.readouterr()
+    assert cv2.imread(os.path.join('results', MODEL_DIR, 'a2b', '0.png')).shape == (32, 32, 3)
