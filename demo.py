@@ -16,14 +16,13 @@ import json
 import os
 import sys
 
-import main
 from ugatit import cli
 
 
 def run(extra=()):
     extra = list(extra)
     for phase in ('train', 'test'):
-        rc = main.main(['--phase', phase, '--dataset', 'demo'] + extra)
+        rc = cli.main(['--phase', phase, '--dataset', 'demo'] + extra)
         if rc:
             return rc
     config = cli.parse_config(['--phase', 'test', '--dataset', 'demo'] + extra)

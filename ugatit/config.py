@@ -1,4 +1,4 @@
-"""The run's configuration: frozen dataclasses built once from the flags (main.py), and what
+"""The run's configuration: frozen dataclasses built once from the flags (ugatit/cli/), and what
 derives from them without TensorFlow: model_dir, the lr schedule, size limits, presets, the
 flags file saved beside every checkpoint, and the session configuration.
 

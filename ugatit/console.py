@@ -12,11 +12,11 @@ Hidden, unless `--verbose true` or the environment variable UGATIT_VERBOSE=1:
     warnings are untouched).
 Errors are not hidden: TensorFlow raises them as exceptions, which the modules main.py runs
 turn into the project's one-line messages where they expect them (a damaged checkpoint, a full
-disk), and main.py turns the others into one line too (tensorflow_error_message); with
+disk), and ugatit.cli.main turns the others into one line too (tensorflow_error_message); with
 --verbose they keep their whole traceback.
 
 quiet_console() must run before TensorFlow is first imported: its C++ logging reads the level
-once. main.py calls it first thing.
+once. ugatit.cli.main (what main.py runs) calls it first thing.
 """
 
 import contextlib

@@ -46,7 +46,7 @@ import time
 import numpy as np
 import tensorflow as tf
 
-import main
+from ugatit import cli
 from ugatit.train import train as train_module
 from ugatit.config import session_config
 
@@ -330,7 +330,7 @@ def main_cli(argv=None):
     profiler.install()
     folder = tempfile.mkdtemp(prefix='profile_step_')
     try:
-        status = main.main(train_argv(flags, folder, args.warmup + args.steps))
+        status = cli.main(train_argv(flags, folder, args.warmup + args.steps))
     finally:
         profiler.uninstall()
         shutil.rmtree(folder, ignore_errors=True)

@@ -33,12 +33,12 @@ def portraits():
 
 def translate(paths, work_dir):
     """Run the photo mode on copies of `paths` with the shipped model; returns its result folder."""
-    import main
+    from ugatit import cli
     inputs, out_dir = os.path.join(work_dir, 'in'), os.path.join(work_dir, 'out')
     os.makedirs(inputs)
     for path in paths:
         shutil.copy(path, inputs)
-    status = main.main(['--phase', 'test', '--input', inputs, '--align_face', 'true', '--upscale', '4',
+    status = cli.main(['--phase', 'test', '--input', inputs, '--align_face', 'true', '--upscale', '4',
                         '--result_dir', out_dir])
     if status != 0:
         sys.exit('the photo mode failed (status %d)' % status)
