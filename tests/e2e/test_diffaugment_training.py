@@ -186,7 +186,7 @@ def test_two_towers_augment_every_discriminator_call():
 
 @pytest.mark.slow
 def test_a_short_training_run_with_the_flag(tmp_path, monkeypatch, capsys):
-    from tests.e2e.test_end_to_end import TINY, losses_printed, make_dataset, steps_saved
+    from tests.support.runs import TINY, losses_printed, make_dataset, steps_saved
     monkeypatch.chdir(tmp_path)
     make_dataset('dataset')
     assert main.main(['--phase', 'train', '--epoch', '1', '--diff_augment', POLICY] + TINY) == 0

@@ -11,13 +11,13 @@ import main
 from tests.support import TINY_MODEL, tiny_config
 from ugatit.infer.translator import save_random_generators
 from tests.support.inception import small_graph_def
+from tests.support.runs import MODEL_DIR
 from ugatit.eval.inception import load_inception
 from ugatit.eval.metrics import score_features
 from ugatit.infer.report import Section, put_block, write_index
 from ugatit.infer.translator import Translator
 from utils import preprocess, read_image_rgb, to_uint8
 
-MODEL_DIR = 'UGATIT_light_tiny_lsgan_4resblock_3dis_1_1_10_10_1000_sn_smoothing'
 
 
 @pytest.fixture(scope='module')

@@ -9,7 +9,7 @@ import pytest
 
 from ugatit import cli
 from tests.support import TINY_MODEL
-from tests.e2e.test_end_to_end import make_dataset
+from tests.support.runs import make_dataset
 from ugatit.benchmarks import profile_step
 from ugatit.train.train import TrainingLoop
 

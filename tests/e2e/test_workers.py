@@ -13,7 +13,7 @@ import pytest
 import tensorflow as tf
 
 from tests.support import ROOT, child_environment, placeholders, tiny_config
-from tests.unit.test_towers import GRADIENT_TOLERANCE, gradient_errors
+from tests.support.compare import SPLIT_GRADIENT_TOLERANCE as GRADIENT_TOLERANCE, relative_errors
 from ugatit.errors import UserError
 from ugatit.model.model import UGATIT
 from ugatit.train.workers import cluster_from_tf_config
@@ -22,7 +22,7 @@ tf1 = tf.compat.v1
 STEP = os.path.join(ROOT, 'tests', 'support', 'worker_step.py')
 TIMEOUT = 900  # seconds for the processes of one step (minutes on 2 busy cores)
 LR = 1e-4      # worker_step.py's learning rate
-# Tolerances: test_towers.GRADIENT_TOLERANCE (the same comparison, the same float32 noise).
+# Tolerances: tests/support/compare.py SPLIT_GRADIENT_TOLERANCE (as the towers: the same comparison).
 
 
 def _free_ports(n):
@@ -64,9 +64,9 @@ def _run_all(commands):
 
 
 def _slot_errors(got, want):
-    """gradient_errors of Adam's first moments (m = (1 - beta1) * gradient after one step)."""
+    """relative_errors of Adam's first moments (m = (1 - beta1) * gradient after one step)."""
     slots = [k for k in want.files if k.endswith('/Adam')]
-    return gradient_errors({k: got[k] for k in slots}, {k: want[k] for k in slots})
+    return relative_errors({k: got[k] for k in slots}, {k: want[k] for k in slots})
 
 
 @pytest.mark.slow

@@ -8,6 +8,7 @@ import pytest
 import tensorflow as tf
 
 from tests.support import placeholders, shared_path
+from tests.support.compare import network_of, relative_errors
 from ugatit.cli import parse_config
 from ugatit.model.checkpoint import Checkpoint
 from ugatit.model.model import UGATIT
@@ -88,7 +89,6 @@ def _relative(a, b):
 # themselves sit on an edge for generator_A's decoder (moved by one ulp they give 4.7e-6): its
 # tensors differ by ~1e-3, a CPU-dependent rounding, not a code change. The generator median
 # bound sits between that and the negative control.
-NOISE_FLOOR = 1e-5
 GRADIENT_BOUNDS = {'generator': {'median': 1.2e-3, 'max': 0.06}, 'discriminator': {'median': 1e-5, 'max': 1e-4}}
 
 
@@ -125,10 +125,6 @@ def _official_after_step():
     return tf.train.load_checkpoint(os.path.join(folder, 'UGATIT_light.model-1001'))
 
 
-def _network(name):
-    return 'generator' if name.startswith('generator') else 'discriminator'
-
-
 def gradient_errors(values, official):
     """Per-tensor relative errors of the gradients seen through the Adam slots after one step.
 
@@ -142,18 +138,14 @@ def gradient_errors(values, official):
         if name.endswith(('/Adam', '/Adam_1')):
             want = official(name)
             slots[name] = (value, want) if name.endswith('/Adam') else (np.sqrt(value), np.sqrt(want))
-    largest = {}
-    for name, (_, want) in slots.items():
-        largest[_network(name)] = max(largest.get(_network(name), 0), np.abs(want).max())
-    return {name: float(np.abs(got - want).max() / max(np.abs(want).max(), NOISE_FLOOR * largest[_network(name)]))
-            for name, (got, want) in slots.items()}
+    return relative_errors({n: got for n, (got, _) in slots.items()}, {n: want for n, (_, want) in slots.items()})
 
 
 def gradient_error_summary(errors):
     """{network: {'median': ..., 'max': ..., 'worst': slot name}} of gradient_errors' output."""
     summary = {}
     for network in ('generator', 'discriminator'):
-        part = {n: e for n, e in errors.items() if _network(n) == network}
+        part = {n: e for n, e in errors.items() if network_of(n) == network}
         worst = max(part, key=part.get)
         summary[network] = {'median': float(np.median(list(part.values()))), 'max': part[worst], 'worst': worst}
     return summary
@@ -231,13 +223,13 @@ def _check_weights_after_steps(values, official, lr, tol=1e-5):
     largest_m = {}
     for name in values:
         if name.endswith('/Adam'):
-            largest_m[_network(name)] = max(largest_m.get(_network(name), 0), np.abs(official(name)).max())
+            largest_m[network_of(name)] = max(largest_m.get(network_of(name), 0), np.abs(official(name)).max())
     for name, value in values.items():
         if name.endswith(('/Adam', '/Adam_1')):
             continue
         diff = np.abs(value - official(name))
         if name + '/Adam' in values:
-            undetermined = np.abs(official(name + '/Adam')) <= tol * largest_m[_network(name)]
+            undetermined = np.abs(official(name + '/Adam')) <= tol * largest_m[network_of(name)]
             assert diff[~undetermined].max(initial=0) <= tol, (name, diff[~undetermined].max())
             assert diff[undetermined].max(initial=0) <= 2 * lr + tol, (name, diff[undetermined].max())
         else:  # spectral-norm u, rho (not trained by these steps), Adam's beta powers

@@ -1,6 +1,7 @@
 """What the tests share: the project root, the reference data of ../shared, the tiny model.
 
-The other modules of this package: checkpoints (checkpoints built from the reference ones),
+The other modules of this package: runs (tiny training runs and their dataset), compare
+(per-tensor comparison against a reference), checkpoints (checkpoints built from the reference ones),
 inception (a small stand-in Inception graph), net (local HTTP stand-ins for the downloads),
 serve (the tiny model behind the web app), zips (archives written byte by byte),
 worker_step (one training step as its own process, for the multi-worker tests).

@@ -24,6 +24,7 @@ import sys
 import numpy as np
 from tqdm import tqdm
 
+from ugatit.config import DIRECTIONS
 from utils import write_atomic
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -90,7 +91,7 @@ def summarise(results):
     rows = []
     for (train_b, policy), runs in groups.items():
         row = {'train_b': train_b, 'diff_augment': policy, 'seeds': sorted(r['seed'] for r in runs)}
-        for direction in ('a2b', 'b2a'):
+        for direction in DIRECTIONS:
             values = {m: np.array([r[direction][m] for r in runs], dtype=np.float64) for m in METRICS}
             row[direction] = {m: (float(v.mean()), float(v.std(ddof=1)) if len(v) > 1 else 0.0)
                               for m, v in values.items()}
@@ -104,13 +105,13 @@ def markdown_table(rows):
              '|---|---|---|---|---|---|---|']
     for row in rows:
         cells = []
-        for direction in ('a2b', 'b2a'):
+        for direction in DIRECTIONS:
             (l1, l1_sd), (psnr, psnr_sd) = row[direction]['translation_l1'], row[direction]['translation_psnr']
             cells += ['%.4f ± %.4f' % (l1, l1_sd), '%.2f ± %.2f' % (psnr, psnr_sd)]
         lines.append('| %d | %s | %s | %s |' % (row['train_b'], row['diff_augment'] or 'off',
                                                 ' '.join(map(str, row['seeds'])), ' | '.join(cells)))
     if rows:
-        base = [rows[0][d][m][0] for d in ('a2b', 'b2a') for m in ('input_l1', 'input_psnr')]
+        base = [rows[0][d][m][0] for d in DIRECTIONS for m in ('input_l1', 'input_psnr')]
         lines.append('| untranslated input | | | %.4f | %.2f | %.4f | %.2f |' % tuple(base))
     return '\n'.join(lines) + '\n'
 
