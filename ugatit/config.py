@@ -201,7 +201,6 @@ class ServeConfig:
 class ExportConfig:
     format: str = 'savedmodel'                  # --phase export: savedmodel (+ TFLite) or checkpoint
     float16: bool = False                       # checkpoint: store the weights as float16
-    export_directions: tuple = tuple(DIRECTIONS)  # checkpoint: the generators kept (--direction if given)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -222,6 +221,12 @@ class Config:
     @property
     def model_dir(self):
         return model_dir_name(self.model, self.train, self.paths.dataset)
+
+    @property
+    def export_directions(self):
+        """--phase export --format checkpoint: the generators kept, --direction's alone when it
+        was given, else both."""
+        return (self.photo.direction,) if 'direction' in self.given else tuple(DIRECTIONS)
 
     def run_folder(self, kind):
         """<kind>_dir/<model_dir>: this model's folder under --checkpoint_dir, --result_dir,

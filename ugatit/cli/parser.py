@@ -263,8 +263,6 @@ def parse_args(argv=None):
     if errors:
         parser.error('\n  '.join(errors))
     args.given = given
-    # --phase export --format checkpoint keeps both generators unless --direction is given.
-    args.export_directions = (args.direction,) if 'direction' in given else tuple(DIRECTIONS)
     return args
 
 

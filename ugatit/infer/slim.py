@@ -41,7 +41,7 @@ def export_slim(config):
     """Write the generators-only checkpoint of config (see the module docstring); returns its
     prefix. Raises UserError, writing nothing, when the checkpoint cannot be found or does not
     fit the flags, or when <export_dir>/<model_dir> already holds a checkpoint."""
-    directions = config.export.export_directions
+    directions = config.export_directions
     dtype = DTYPES[config.export.float16]
     folder = config.run_folder('export')
     check_export_dir(folder)
