@@ -119,6 +119,7 @@ class TrainConfig:
     augment_flag: bool = True   # random flip / resize / crop
     seed: Optional[int] = None  # graph-level random seed; None: random
     diff_augment: str = ''      # DiffAugment policy before every discriminator call; '': off
+    ema_decay: float = 0.0      # moving average of the generator weights (ugatit/model/average.py); 0: off
 
 
 @dataclasses.dataclass(frozen=True)
@@ -127,6 +128,7 @@ class PathConfig:
     dataset_dir: str = 'dataset'
     checkpoint_dir: str = 'checkpoint'
     checkpoint: Optional[str] = None  # a prefix or folder to restore instead of the official place
+    raw_weights: bool = False         # translate with the raw generator weights, not their average
     result_dir: str = 'results'
     log_dir: str = 'logs'
     sample_dir: str = 'samples'

@@ -127,6 +127,10 @@ def add_architecture_flags(add):
     add('--diff_augment', type=str, default=DEFAULTS['diff_augment'],
         help="DiffAugment policy applied to real and translated images before every discriminator call, e.g. "
              "'color,translation,cutout' (docs/diffaugment.md); empty: off, as the official code (default: %(default)r)")
+    add('--ema_decay', type=float, default=DEFAULTS['ema_decay'],
+        help='keep an exponential moving average of the generator weights with this decay, e.g. 0.999, saved in the '
+             'checkpoint beside them and used to translate (docs/training.md); 0: off, as the official code '
+             '(default: %(default)s)')
 
 
 def add_folder_flags(add):
@@ -134,6 +138,9 @@ def add_folder_flags(add):
     add('--checkpoint_dir', type=str, default=DEFAULTS['checkpoint_dir'], help='checkpoint folder (default: %(default)s)')
     add('--checkpoint', type=str, default=DEFAULTS['checkpoint'],
         help='checkpoint prefix or folder to restore instead of <checkpoint_dir>/<model_dir> (default: %(default)s)')
+    add('--raw_weights', type=str2bool, default=DEFAULTS['raw_weights'],
+        help='translate with the raw generator weights even when the checkpoint holds their moving average '
+             '(--ema_decay) (default: %(default)s)')
     add('--result_dir', type=str, default=DEFAULTS['result_dir'], help='folder for test results (default: %(default)s)')
     add('--log_dir', type=str, default=DEFAULTS['log_dir'], help='folder for TensorBoard logs (default: %(default)s)')
     add('--sample_dir', type=str, default=DEFAULTS['sample_dir'], help='folder for training samples (default: %(default)s)')

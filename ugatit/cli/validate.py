@@ -45,6 +45,8 @@ def validate(args):
             errors.append('--%s must be >= 0 (got %d)' % (name, getattr(args, name)))
     if args.towers < 1:
         errors.append('--towers must be >= 1 (got %d)' % args.towers)
+    if not 0 <= args.ema_decay < 1:
+        errors.append('--ema_decay must be in [0, 1): 0 is off, 0.999 a usual value (got %s)' % args.ema_decay)
     errors += _validate_diff_augment(args)
     errors += _validate_download_flags(args)
     errors += _validate_photo_flags(args)
