@@ -11,7 +11,7 @@ the template). Medians over the photos with a face.
 """
 
 import argparse
-import os
+import dataclasses
 
 import cv2
 import numpy as np
@@ -37,7 +37,9 @@ def framings(aligner, template):
     """{name: function(photo, face) -> chip [S, S, 3]} of the framings compared."""
     from ugatit.infer.faces import FaceAligner
     templated = FaceAligner(template=template)
-    out = {'template': lambda img, face: templated.chip(img, face, size=img.shape[0])[0]}
+    upright = FaceAligner(template=dataclasses.replace(template, keep_roll=0.0))
+    out = {'template': lambda img, face: templated.chip(img, face, size=img.shape[0])[0],
+           'template, upright (no roll kept)': lambda img, face: upright.chip(img, face, size=img.shape[0])[0]}
     for padding in PADDINGS:
         out['dlib padding %.2f' % padding] = (
             lambda img, face, p=padding: aligner._dlib.get_face_chip(img, aligner._shape(face), size=img.shape[0],
