@@ -295,14 +295,11 @@ def array_to_rgb(array, name):
     """An image array -> RGB uint8 [H, W, 3]: uint8 as it is, uint16 / 257, float in [0, 1]
     * 255 (rounded, clipped); [H, W] and [H, W, 1] grey, [H, W, 3] RGB, [H, W, 4] RGBA."""
     import numpy as np
-    try:
-        a = np.asarray(array)
-    except Exception:
-        a = None
-    if a is None or a.dtype == object or a.ndim not in (2, 3) or (a.ndim == 3 and a.shape[2] not in (1, 3, 4)):
+    a = array if isinstance(array, np.ndarray) else None
+    if a is None or a.ndim not in (2, 3) or (a.ndim == 3 and a.shape[2] not in (1, 3, 4)):
+        what = 'an object of type %s' % type(array).__name__ if a is None else 'an array of shape %s' % (a.shape,)
         raise UserError('%s: cannot translate %s: give a file path, a PIL image or an image array '
-                        '[H, W], [H, W, 3] (RGB) or [H, W, 4] (RGBA)'
-                        % (name, 'an array of shape %s' % (a.shape,) if a is not None else 'a %s' % type(array).__name__))
+                        '[H, W], [H, W, 3] (RGB) or [H, W, 4] (RGBA)' % (name, what))
     if a.dtype == np.uint16:
         a = (a / 257.0 + 0.5).astype(np.uint8)
     elif a.dtype in (np.float16, np.float32, np.float64):
