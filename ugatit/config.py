@@ -119,6 +119,7 @@ class TrainConfig:
     augment_flag: bool = True   # random flip / resize / crop
     seed: Optional[int] = None  # graph-level random seed; None: random
     diff_augment: str = ''      # DiffAugment policy before every discriminator call; '': off
+    ema_decay: float = 0.0      # moving average of the generator weights (ugatit/model/average.py); 0: off
 
 
 @dataclasses.dataclass(frozen=True)
@@ -127,6 +128,7 @@ class PathConfig:
     dataset_dir: str = 'dataset'
     checkpoint_dir: str = 'checkpoint'
     checkpoint: Optional[str] = None  # a prefix or folder to restore instead of the official place
+    raw_weights: bool = False         # translate with the raw generator weights, not their average
     result_dir: str = 'results'
     log_dir: str = 'logs'
     sample_dir: str = 'samples'
@@ -151,14 +153,16 @@ class PhotoConfig:
     direction: str = 'a2b'
     align_face: bool = False
     landmarks: Optional[str] = None
-    face_padding: float = 0.65
+    face_padding: Optional[float] = None  # None: the model's face template (ugatit/infer/face_template.py)
     faces: str = 'largest'
     no_face: str = 'error'
     paste_back: bool = False
     contrast: float = 0
     brightness: float = 0
     show: bool = False
-    upscale: object = 1         # 1, 2, 4 or 'auto': enlarge the translations (ugatit/infer/upscale.py)
+    upscale: object = None      # 1, 2, 4 or 'auto': enlarge the translations (ugatit/infer/upscale.py);
+                                # None: to at least 256 px (photos, video, camera, serve), 2x (--phase upscale)
+    upscale_noise: Optional[int] = None  # waifu2x denoising -1..3; None: 3 for translations, -1 for --phase upscale
     # waifu2x, anime4k or lanczos; chosen from `python -m ugatit.benchmarks.bench --what upscale` (docs/upscale.md)
     upscaler: str = 'waifu2x'
 

@@ -301,17 +301,18 @@ class Engine:
 
     def _face_aligner(self):
         if self._aligner is None:
-            from ugatit.infer.faces import FaceAligner, FaceError
+            from ugatit.infer.photo import face_aligner
             try:
-                self._aligner = FaceAligner(landmarks_path=self.config.photo.landmarks)
-            except FaceError as exc:
+                self._aligner = face_aligner(self.config, force=True)
+            except UserError as exc:
                 raise ApiError(501, 'face alignment is not available on this server: %s' % exc)
         return self._aligner
 
     def enlarge(self, item, translated):
         """The translation uint8 [S, S, 3] of an Item enlarged as --upscale asks ([S*f, S*f, 3])."""
         from ugatit.infer.photo import enlarge_translation
-        if self.config.photo.upscale == 1:
+        from ugatit.infer.upscale import enlarge_factor
+        if enlarge_factor(self.config.photo, self.img_size) == 1:
             return translated
         with self._upscale_lock:
             return enlarge_translation(item, translated, self.config)

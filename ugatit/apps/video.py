@@ -49,6 +49,7 @@ class FrameProcessor(object):
     def __init__(self, config, translate, aligner=None, smooth=True):
         self.config, self.translate, self.aligner = config, translate, aligner
         self.size = config.model.img_size
+        self.photo = live_photo_flags(config)
         video = config.video
         self.tracker = FaceTracker(self.size, smooth=smooth and video.smooth, fade=video.fade_frames,
                                    min_cutoff=video.smooth_cutoff, beta=video.smooth_beta)
@@ -75,20 +76,33 @@ class FrameProcessor(object):
         out = []
         for frame, plan, centre in zip(frames, plans, whole):
             for index, transform, weight in plan:
-                frame = _blend(frame, F.paste_back(frame, translated[index], transform), weight)
+                frame = _blend(frame, F.paste_back(frame, translated[index], transform, chip_size=self.size), weight)
             out.append(self._whole([frame])[0] if centre else frame)
         return out
 
     def _translate(self, chips):
-        photo = self.config.photo
+        """Translate chips uint8 [S, S, 3]; returns them enlarged as self.photo says ([S*f, S*f, 3])."""
+        from ugatit.infer.upscale import enlarge
+        photo = self.photo
         chips = np.stack([F.adjust_contrast(c, photo.contrast, photo.brightness) for c in chips])
-        return self.translate(chips)
+        return [enlarge(y, photo) for y in self.translate(chips)]
 
     def _whole(self, frames):
         """Letterbox, translate, cut the bars, resize back."""
         boxes = [letterbox(frame, self.size) for frame in frames]
         translated = self._translate([chip for chip, _ in boxes])
-        return [unletterbox(y, crop, frame.shape) for y, (_, crop), frame in zip(translated, boxes, frames)]
+        return [unletterbox(y, [v * y.shape[0] // self.size for v in crop], frame.shape)
+                for y, (_, crop), frame in zip(translated, boxes, frames)]
+
+
+def live_photo_flags(config):
+    """The photo flags of videos and the camera: those of config, with Lanczos enlarging unless
+    --upscaler was given (waifu2x takes a second or more per face on two CPU cores,
+    docs/upscale.md, and the camera must stay live)."""
+    import dataclasses
+    if 'upscaler' in config.given:
+        return config.photo
+    return dataclasses.replace(config.photo, upscaler='lanczos')
 
 
 def _blend(frame, pasted, weight):
@@ -121,7 +135,7 @@ def unletterbox(square, crop, shape):
 def make_aligner(config):
     """The FaceAligner of the --align_face flags, or None."""
     from ugatit.infer.photo import face_aligner
-    return face_aligner(config.photo)
+    return face_aligner(config)
 
 
 def output_name(source_name):

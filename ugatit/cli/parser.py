@@ -127,6 +127,10 @@ def add_architecture_flags(add):
     add('--diff_augment', type=str, default=DEFAULTS['diff_augment'],
         help="DiffAugment policy applied to real and translated images before every discriminator call, e.g. "
              "'color,translation,cutout' (docs/diffaugment.md); empty: off, as the official code (default: %(default)r)")
+    add('--ema_decay', type=float, default=DEFAULTS['ema_decay'],
+        help='keep an exponential moving average of the generator weights with this decay, e.g. 0.999, saved in the '
+             'checkpoint beside them and used to translate (docs/training.md); 0: off, as the official code '
+             '(default: %(default)s)')
 
 
 def add_folder_flags(add):
@@ -134,6 +138,9 @@ def add_folder_flags(add):
     add('--checkpoint_dir', type=str, default=DEFAULTS['checkpoint_dir'], help='checkpoint folder (default: %(default)s)')
     add('--checkpoint', type=str, default=DEFAULTS['checkpoint'],
         help='checkpoint prefix or folder to restore instead of <checkpoint_dir>/<model_dir> (default: %(default)s)')
+    add('--raw_weights', type=str2bool, default=DEFAULTS['raw_weights'],
+        help='translate with the raw generator weights even when the checkpoint holds their moving average '
+             '(--ema_decay) (default: %(default)s)')
     add('--result_dir', type=str, default=DEFAULTS['result_dir'], help='folder for test results (default: %(default)s)')
     add('--log_dir', type=str, default=DEFAULTS['log_dir'], help='folder for TensorBoard logs (default: %(default)s)')
     add('--sample_dir', type=str, default=DEFAULTS['sample_dir'], help='folder for training samples (default: %(default)s)')
@@ -180,7 +187,8 @@ def add_photo_flags(add):
     add('--landmarks', type=str, default=DEFAULTS['landmarks'],
         help='dlib 5-point shape predictor .dat (default: the one of face-recognition-models)')
     add('--face_padding', type=float, default=DEFAULTS['face_padding'],
-        help='margin around the face in the chip, as get_face_chip padding (default: %(default)s)')
+        help='cut the face chip as dlib.get_face_chip does with this padding (0.65: the original demo\'s) instead '
+             'of the framing of the model\'s training photos (its face template, docs/photos.md) (default: the template)')
     add('--faces', type=str, default=DEFAULTS['faces'], choices=('largest', 'all'), help='faces per photo (default: %(default)s)')
     add('--no_face', type=str, default=DEFAULTS['no_face'], choices=('error', 'skip', 'center'),
         help='photo without a face: report an error, skip it, or use the centre crop (default: %(default)s)')
@@ -190,9 +198,15 @@ def add_photo_flags(add):
     add('--brightness', type=float, default=DEFAULTS['brightness'], help='brightness shift before translating (default: %(default)s)')
     add('--show', type=str2bool, nargs='?', const=True, default=DEFAULTS['show'], help='open each figure in a window (default: %(default)s)')
     add('--upscale', type=parse_factor, default=DEFAULTS['upscale'], metavar='{1,2,4,auto}',
-        help='enlarge results 1, 2 or 4 times, or auto (docs/upscale.md) (default: %(default)s)')
+        help='enlarge results 1, 2 or 4 times, or auto: each face to its size in the photo (docs/upscale.md) '
+             '(default: translations to at least 256 px, i.e. 4 for a 64 px model and 1 for a 256 px one; '
+             '2 for --phase upscale)')
     add('--upscaler', type=str, default=DEFAULTS['upscaler'], choices=UPSCALERS,
-        help='super-resolution for --upscale (default: %(default)s)')
+        help='super-resolution for --upscale; videos and the camera use lanczos unless this is given, to stay '
+             'live (default: %(default)s)')
+    add('--upscale_noise', type=int, default=DEFAULTS['upscale_noise'], choices=(-1, 0, 1, 2, 3),
+        help='waifu2x denoising level: -1 none, 3 the strongest (default: 3 for translations, whose colour noise '
+             'it flattens; -1 for --phase upscale)')
 
 
 def add_download_flags(add):

@@ -20,7 +20,7 @@ def validate(args):
         if getattr(args, name) < 1:
             errors.append('--%s must be >= 1 (got %s)' % (name, getattr(args, name)))
     for name in ('lr', 'face_padding', 'contrast', 'brightness'):
-        if not math.isfinite(getattr(args, name)):
+        if getattr(args, name) is not None and not math.isfinite(getattr(args, name)):
             errors.append('--%s must be a finite number (got %s)' % (name, getattr(args, name)))
     if not args.lr > 0:
         errors.append('--lr must be > 0 (got %s)' % args.lr)
@@ -45,6 +45,8 @@ def validate(args):
             errors.append('--%s must be >= 0 (got %d)' % (name, getattr(args, name)))
     if args.towers < 1:
         errors.append('--towers must be >= 1 (got %d)' % args.towers)
+    if not 0 <= args.ema_decay < 1:
+        errors.append('--ema_decay must be in [0, 1): 0 is off, 0.999 a usual value (got %s)' % args.ema_decay)
     errors += _validate_diff_augment(args)
     errors += _validate_download_flags(args)
     errors += _validate_photo_flags(args)
@@ -94,12 +96,10 @@ def _validate_photo_flags(args):
         errors.append('--input translates photos and needs --phase test (or enlarges images with --phase upscale)')
     if args.phase == 'upscale' and args.input is None:
         errors.append('--phase upscale needs --input PATH (an image, a folder or a quoted glob)')
-    if args.upscale != 1 and args.phase not in ('test', 'upscale', 'serve'):
+    if args.upscale not in (None, 1) and args.phase not in ('test', 'upscale', 'serve'):
         errors.append('--upscale enlarges translations and images: it needs --phase test, upscale or serve')
     elif args.upscale == 'auto' and args.phase == 'serve':
         errors.append('--phase serve takes --upscale 2 or 4 (the page shows the face, not the photo it came from)')
-    elif args.upscale != 1 and args.input is not None and (args.input.startswith('camera:') or is_video_path(args.input)):
-        errors.append('--upscale enlarges photos and test images; videos and the camera are not enlarged yet')
     elif args.upscale == 'auto' and args.input is None:
         errors.append('--upscale auto enlarges each face to its size in the photo: it needs --input PATH')
     if args.input is None:
@@ -108,7 +108,7 @@ def _validate_photo_flags(args):
                 errors.append('--%s applies to photos and needs --input PATH' % name)
     if args.fade_frames < 1 or args.smooth_cutoff <= 0 or args.smooth_beta < 0 or args.camera_seconds < 0:
         errors.append('--fade_frames must be >= 1, --smooth_cutoff > 0, --smooth_beta and --camera_seconds >= 0')
-    if not 0 <= args.face_padding <= 4:
+    if args.face_padding is not None and not 0 <= args.face_padding <= 4:
         errors.append('--face_padding must be in [0, 4] (got %s)' % args.face_padding)
     if not -127 < args.contrast < 255:
         errors.append('--contrast must be in (-127, 255) (got %s)' % args.contrast)

@@ -76,7 +76,7 @@ def cut_chips(path, image, stem_of, config, aligner, log):
         found = found[:1] if photo.faces == 'largest' else found
         cuts = []
         for k, face in enumerate(found):
-            chip, transform = aligner.chip(image, face, size=size, padding=photo.face_padding)
+            chip, transform = aligner.chip(image, face, size=size, padding=photo.face_padding)  # None: the template
             base, ext = os.path.splitext(os.path.basename(path))
             cuts.append((base + ext if len(found) == 1 else '%s_face%d%s' % (base, k, ext), chip, transform, face))
     items = [Item(path, stem_of(name), image, F.adjust_contrast(chip, photo.contrast, photo.brightness), transform, face)
@@ -123,7 +123,7 @@ def run_photos(config):
     out_dir = config.paths.result_dir
     refuse_result_dir_holding_inputs(out_dir, files)
     ensure_writable_folder(out_dir, '--result_dir')
-    aligner = face_aligner(photo)
+    aligner = face_aligner(config)
     rows, problems = [], []
     with Translator(config, (photo.direction,)) as translator:
         print(' [*] Restored %s (step %d)' % (printable(translator.checkpoint), translator.step))
@@ -139,16 +139,20 @@ def run_photos(config):
     return _summarise(files, rows, problems, out_dir, index)
 
 
-def face_aligner(photo):
-    """The dlib FaceAligner of the photo flags (None without --align_face); UserError when the
-    landmark model or dlib is missing."""
-    if not photo.align_face:
+def face_aligner(config, force=False):
+    """The dlib FaceAligner of the photo flags (None without --align_face, unless `force`), with
+    the face template of the model config restores; UserError when the landmark model, dlib or
+    the template is missing or broken."""
+    if not (config.photo.align_face or force):
         return None
+    from ugatit.infer.face_template import template_for_checkpoint
     from ugatit.infer.faces import FaceAligner, FaceError
+    from ugatit.model.checkpoint import find_checkpoint
     try:
-        return FaceAligner(landmarks_path=photo.landmarks)
-    except FaceError as exc:
-        raise UserError(printable(exc))  # it may name the --landmarks file
+        template = template_for_checkpoint(find_checkpoint(config)[0])
+        return FaceAligner(landmarks_path=config.photo.landmarks, template=template)
+    except (FaceError, ValueError) as exc:
+        raise UserError(printable(exc))  # it may name the --landmarks or template file
 
 
 def _translate_files(files, config, aligner, translator, outputs, rows, problems):

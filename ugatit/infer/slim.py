@@ -23,7 +23,8 @@ import tempfile
 import tensorflow as tf
 from tqdm import tqdm
 
-from ugatit.model.checkpoint import (Checkpoint, check_compatible, checkpoint_step, find_checkpoint, first_line,
+from ugatit.model.average import averaged_names
+from ugatit.model.checkpoint import (Checkpoint, by_name, check_compatible, checkpoint_step, find_checkpoint, first_line,
                                latest_in_folder, no_checkpoint_message, write_state_file)
 from ugatit.config import DIRECTIONS, FLAGS_FILE, write_flags_file
 from ugatit.errors import UserError
@@ -53,15 +54,19 @@ def export_slim(config):
         build_generators(config.model, directions)  # the variables a Translator restores
         variables = tf1.global_variables()
         source, step = _source(config, variables)
-    specs = [(v.op.name, v.shape.as_list(), dtype) for v in variables]
     stored = tf.train.load_checkpoint(source).get_variable_to_dtype_map()
+    # The averaged weights (--ema_decay) when the checkpoint has them and --raw_weights is not given.
+    averaged = None if config.paths.raw_weights else averaged_names(variables, set(stored))
+    read_as = {v.op.name: name for name, v in (averaged or by_name(variables)).items()}
+    specs = [(v.op.name, v.shape.as_list(), dtype) for v in variables]
     created = not os.path.isdir(folder)
     os.makedirs(folder, exist_ok=True)
     staging = tempfile.mkdtemp(prefix='.slim-', dir=folder)  # same file system: the moves are renames
     name = '%s.model-%d' % (config.model.model_name, step)
     try:
-        write_checkpoint(os.path.join(staging, name), specs, lambda chunk: _read_cast(source, stored, chunk))
-        marker = {'directions': list(directions), 'dtype': dtype.name, 'source': os.path.basename(source)}
+        write_checkpoint(os.path.join(staging, name), specs, lambda chunk: _read_cast(source, stored, chunk, read_as))
+        marker = {'directions': list(directions), 'dtype': dtype.name, 'source': os.path.basename(source),
+                  'weights': 'averaged' if averaged else 'raw'}
         write_flags_file(staging, config, extra={'slim': marker})
         _publish(staging, folder, name)
     except BaseException as exc:
@@ -74,8 +79,9 @@ def export_slim(config):
         raise
     os.rmdir(staging)
     prefix = os.path.join(folder, name)
-    print(' [*] Generators-only checkpoint (%s, %s) of %s: %s (%.1f MB; restore it with --checkpoint_dir %s)'
-          % (' and '.join(directions), dtype.name, source, prefix, checkpoint_bytes(prefix) / 1e6,
+    print(' [*] Generators-only checkpoint (%s, %s, %s weights) of %s: %s (%.1f MB; restore it with --checkpoint_dir %s)'
+          % (' and '.join(directions), dtype.name, 'averaged' if averaged else 'raw', source, prefix,
+             checkpoint_bytes(prefix) / 1e6,
              config.paths.export_dir))
     return prefix
 
@@ -102,10 +108,11 @@ def _source(config, variables):
     return prefix, checkpoint_step(prefix)
 
 
-def _read_cast(source, stored, chunk):
+def _read_cast(source, stored, chunk, read_as):
     """Tensors of `chunk` ([(name, shape, dtype)]) read from the checkpoint `source` (whose
-    stored types are {name: tf dtype}) and cast to the chunk's types."""
-    names = [name for name, _, _ in chunk]
+    stored types are {name: tf dtype}) under the names read_as gives ({name: stored name}) and
+    cast to the chunk's types."""
+    names = [read_as[name] for name, _, _ in chunk]
     values = tf.raw_ops.RestoreV2(prefix=source, tensor_names=names, shape_and_slices=[''] * len(names),
                                   dtypes=[stored[n] for n in names])
     return [tf.cast(value, dtype) for value, (_, _, dtype) in zip(values, chunk)]

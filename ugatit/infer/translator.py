@@ -26,7 +26,9 @@ class Translator(OwnsSession):
     batch: the static batch dimension of the inputs (None: any);
     io: 'float' (images float32 in [-1, 1]) or 'uint8' (the serving form: RGB uint8 in, uint8
         out, attention scaled to [0, 1] per image; what export writes).
-    After construction: .checkpoint (the restored prefix) and .step (its global step).
+    After construction: .checkpoint (the restored prefix), .step (its global step) and .averaged
+    (True when the generators hold the checkpoint's averaged weights, --ema_decay; --raw_weights
+    restores the raw ones instead).
     """
 
     def __init__(self, config, directions=tuple(DIRECTIONS), batch=None, io='float'):
@@ -43,7 +45,9 @@ class Translator(OwnsSession):
             self.session = tf1.Session(graph=self.graph, config=session_config(config.runtime))
             try:
                 restore = Checkpoint(self.config, tf1.global_variables())
-                self.checkpoint, self.step = restore.restore(self.session, required=True)
+                self.checkpoint, self.step = restore.restore(self.session, required=True,
+                                                             average=not config.paths.raw_weights)
+                self.averaged = restore.averaged
             except BaseException:
                 self.session.close()
                 raise

@@ -14,6 +14,7 @@ import sys
 import tensorflow as tf
 
 from ugatit.config import DIRECTIONS, dataset_of_model_dir, write_flags_file
+from ugatit.model.average import average_name, averaged_names
 from ugatit.errors import UserError
 from utils import write_atomic
 
@@ -110,7 +111,8 @@ def infer_flags(shapes):
 def check_compatible(prefix, variables, args):
     """Raise UserError unless every graph variable is in the checkpoint with the same shape.
 
-    variables: the tf.Variables to restore; args: any object with the architecture flags (light,
+    variables: the tf.Variables to restore, or {checkpoint name: tf.Variable} when some are
+    restored from other names (their averages, ugatit/model/average.py); args: any object with the architecture flags (light,
     ch, n_res, n_dis, img_size, img_ch). The message names the flags to change when the mismatch
     is explained by them (e.g. a light checkpoint restored with --light False).
     Checkpoint variables of a built network that the graph does not use (e.g. the CAM
@@ -122,18 +124,20 @@ def check_compatible(prefix, variables, args):
         shapes = dict(tf.train.list_variables(prefix))
     except Exception as exc:  # unreadable / truncated checkpoint files
         raise UserError('cannot read checkpoint %s: %s' % (prefix, str(exc).splitlines()[0]))
-    refuse_missing_networks(prefix, shapes, variables)
+    names = by_name(variables)
+    refuse_missing_networks(prefix, shapes, names.values())
     missing, different = [], []
-    for var in variables:
-        name = var.op.name
+    for name, var in names.items():
         want = var.shape.as_list()
         if name not in shapes:
             missing.append(name)
         elif list(shapes[name]) != want:
             different.append('%s: checkpoint %s, graph %s' % (name, list(shapes[name]), want))
-    built = {v.op.name for v in variables}
+    built = {v.op.name for v in names.values()}
     scopes = {name.split('/')[0] + '/' for name in built}
-    unused = sorted(n for n in shapes if n not in built and '/Adam' not in n
+    # The raw weights and their averages are two versions of the same variables: neither is unused.
+    known = set(names) | built | {average_name(name) for name in built}
+    unused = sorted(n for n in shapes if n not in known and '/Adam' not in n
                     and any(n.startswith(s) for s in scopes))
     inferred = infer_flags(shapes)
     if not any(s.startswith('discriminator') for s in scopes):
@@ -200,12 +204,19 @@ class Checkpoint(object):
     """Owns the Saver of a list of variables: finds, checks, restores and saves checkpoints.
 
     config: the run's Config (paths, model_dir and the flags checked against the checkpoint);
-    variables: the tf.Variables to save and restore (e.g. only the generators' at test time).
+    variables: the tf.Variables to save and restore (e.g. only the generators' at test time);
+    optional: those of them a checkpoint may lack (the averages of --ema_decay, for a run that
+        resumes from a checkpoint saved without): restore() leaves them as they are and lists
+        them in .not_restored.
+    After restore(): .averaged is True when the variables came from their averages.
     """
 
-    def __init__(self, config, variables, max_to_keep=5):
+    def __init__(self, config, variables, max_to_keep=5, optional=()):
         self.config = config
         self.variables = list(variables)
+        self.optional = list(optional)
+        self.not_restored = []
+        self.averaged = False
         # Relative paths in the `checkpoint` state file: a checkpoint folder can be moved and shared.
         self.saver = tf.compat.v1.train.Saver(var_list=self.variables, max_to_keep=max_to_keep,
                                               save_relative_paths=True)
@@ -216,25 +227,42 @@ class Checkpoint(object):
         the newest one in <checkpoint_dir>/<model_dir>."""
         return find_checkpoint(self.config)
 
-    def restore(self, sess, required=False):
+    def restore(self, sess, required=False, average=False):
         """Restore the checkpoint find() names into sess. Returns (prefix, step), or None when
         there is none and not `required`. Raises UserError when required and none is found, or
-        when the checkpoint does not fit the flags (naming the flags to change)."""
+        when the checkpoint does not fit the flags (naming the flags to change).
+        average: restore each variable from its moving average (ugatit/model/average.py) when the
+        checkpoint holds the averages of them all."""
         prefix, tried = self.find()
         if prefix is None:
             if required:
                 raise UserError(no_checkpoint_message(self.config, tried))
             return None
-        check_compatible(prefix, self.variables, self.config.model)
+        names = self._names_to_restore(prefix, average)
+        check_compatible(prefix, names, self.config.model)
         try:
-            if not restore_cast(sess, prefix, self.variables):
-                self.saver.restore(sess, prefix)
+            if not restore_cast(sess, prefix, names):
+                saver = self.saver if len(names) == len(self.variables) and not self.averaged else \
+                    tf1.train.Saver(var_list=names)
+                saver.restore(sess, prefix)
         except tf.errors.OpError as exc:
             raise UserError('checkpoint %s is damaged: its files %s.index / %s.data-* are truncated, missing or '
                             'corrupt (%s). Restore another checkpoint with --checkpoint PATH, or download or '
                             'train it again.' % (prefix, os.path.basename(prefix), os.path.basename(prefix),
                                                  str(exc).strip().splitlines()[0][:200]))
         return prefix, checkpoint_step(prefix)
+
+    def _names_to_restore(self, prefix, average):
+        """{checkpoint name: variable} to restore from `prefix`; sets .averaged and .not_restored."""
+        try:
+            held = {name for name, _ in tf.train.list_variables(prefix)}
+        except Exception:  # unreadable: check_compatible says so
+            held = set()
+        averaged = averaged_names(self.variables, held) if average else None
+        self.averaged = averaged is not None
+        self.not_restored = [v for v in self.optional if v.op.name not in held]
+        skipped = {v.op.name for v in self.not_restored}
+        return averaged or {name: v for name, v in by_name(self.variables).items() if name not in skipped}
 
     def keep_track_of_older(self):
         """Count the checkpoints already in the folder (an earlier run's) towards max_to_keep, so
@@ -307,17 +335,17 @@ def refuse_missing_networks(prefix, shapes, variables):
 
 
 def restore_cast(sess, prefix, variables):
-    """Restore `variables` key by key when the checkpoint stores some of them in another float
-    type (a float16 export, ugatit/infer/slim.py): each tensor is read, its name and shape checked, and
-    cast to the variable's type. Returns False, restoring nothing, when every stored type already
-    matches (then the Saver restores them bit for bit)."""
+    """Restore `variables` ({checkpoint name: tf.Variable}) key by key when the checkpoint stores
+    some of them in another float type (a float16 export, ugatit/infer/slim.py): each tensor is read,
+    its name and shape checked, and cast to the variable's type. Returns False, restoring nothing,
+    when every stored type already matches (then the Saver restores them bit for bit)."""
     reader = tf.train.load_checkpoint(prefix)
     stored = reader.get_variable_to_dtype_map()
-    if all(stored.get(v.op.name) == v.dtype.base_dtype for v in variables):
+    if all(stored.get(name) == v.dtype.base_dtype for name, v in variables.items()):
         return False
     shapes = reader.get_variable_to_shape_map()
-    for var in variables:
-        name, want = var.op.name, var.shape.as_list()
+    for name, var in variables.items():
+        want = var.shape.as_list()
         if name not in stored or list(shapes[name]) != want or not stored[name].is_floating:
             raise UserError('checkpoint %s: variable %s is %s there, the model needs a %s float of shape %s'
                             % (prefix, name, 'missing' if name not in stored else
@@ -328,13 +356,19 @@ def restore_cast(sess, prefix, variables):
     # per run (one tensor and its cast in memory at a time).
     with sess.graph.as_default():
         assigns = []
-        for var in variables:
-            stored_value, = tf.raw_ops.RestoreV2(prefix=prefix, tensor_names=[var.op.name], shape_and_slices=[''],
-                                                 dtypes=[stored[var.op.name]])
+        for name, var in variables.items():
+            stored_value, = tf.raw_ops.RestoreV2(prefix=prefix, tensor_names=[name], shape_and_slices=[''],
+                                                 dtypes=[stored[name]])
             assigns.append(var.assign(tf.cast(stored_value, var.dtype.base_dtype)).op)
     for assign in assigns:
         sess.run(assign)
     return True
+
+
+def by_name(variables):
+    """{checkpoint name: tf.Variable} of a list of variables (each under its own name) or of
+    such a dict (returned as it is)."""
+    return dict(variables) if isinstance(variables, dict) else {v.op.name: v for v in variables}
 
 
 def write_state_file(folder, prefix):

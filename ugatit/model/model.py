@@ -23,6 +23,7 @@ from ops import (L1_loss, adaptive_ins_layer_resblock, cam_non_source_loss, cam_
                  global_avg_pooling, global_max_pooling, gradient_penalty, instance_norm,
                  layer_instance_norm, lrelu, regularization_loss, relu, resblock, tanh, up_sample)
 from ugatit.config import DIRECTIONS, ModelConfig, TrainConfig
+from ugatit.model.average import GeneratorAverage
 from ugatit.model.diffaugment import diff_augment
 
 tf1 = tf.compat.v1
@@ -42,6 +43,7 @@ class TrainOps:
     images: dict                    # real_A, fake_B, heatmap_A2B, real_B, fake_A, heatmap_B2A
     d_summary: tf.Tensor            # merged TensorBoard summaries of the D step
     g_summary: tf.Tensor            # merged TensorBoard summaries of the G step
+    average: object = None          # GeneratorAverage with --ema_decay (G_optim then updates it), else None
 
     @property
     def Generator_loss(self):
@@ -337,6 +339,10 @@ class UGATIT(object):
         # graph-construction time, and changes no number).
         G_optim = tf1.train.AdamOptimizer(lr, beta1=0.5, beta2=0.999).apply_gradients(gradients['generator'])
         D_optim = tf1.train.AdamOptimizer(lr, beta1=0.5, beta2=0.999).apply_gradients(gradients['discriminator'])
+        average = None
+        if self.train.ema_decay > 0:  # after both optimisers: their variables keep the official names
+            average = GeneratorAverage([var for _, var in gradients['generator']], self.train.ema_decay)
+            G_optim = average.update_after(G_optim)
 
         g_summaries = [tf1.summary.scalar(name, losses[name]) for name in G_SUMMARIES]
         for var in tf1.trainable_variables():
@@ -346,7 +352,7 @@ class UGATIT(object):
                     g_summaries.append(tf1.summary.scalar(var.op.name + '_' + stat, reduce(var)))
         d_summary = tf1.summary.merge([tf1.summary.scalar(name, losses[name]) for name in D_SUMMARIES])
         return TrainOps(lr=lr, D_optim=D_optim, G_optim=G_optim, losses=losses, images=images,
-                        d_summary=d_summary, g_summary=tf1.summary.merge(g_summaries))
+                        d_summary=d_summary, g_summary=tf1.summary.merge(g_summaries), average=average)
 
 
 def cam_attention(x, channel, activation, sn=False):

@@ -59,7 +59,8 @@ def train(config):
         evaluator = build_training_eval(config, folders['--log_dir']) \
             if config.eval.eval_freq > 0 and placement.writes_checkpoints else None
         sess.run(tf1.global_variables_initializer())
-        checkpoint = Checkpoint(config, tf1.global_variables(), max_to_keep=5)
+        averages = list(ops.average.averages.values()) if ops.average else []
+        checkpoint = Checkpoint(config, tf1.global_variables(), max_to_keep=5, optional=averages)
         # No graph in the event file: it would carry the training files' paths.
         writer = tf1.summary.FileWriter(folders['--log_dir'])
         try:
@@ -128,6 +129,7 @@ class TrainingLoop(object):
     def _resume(self):
         """Restore the newest checkpoint if there is one; returns (start epoch, start index)."""
         restored = self.checkpoint.restore(self.sess)
+        self._start_average(restored)
         if restored is None:
             tqdm.write(' [*] No checkpoint in %s: training from scratch' % self.checkpoint.folder)
             return 0, 0
@@ -137,6 +139,17 @@ class TrainingLoop(object):
         tqdm.write(' [*] Resumed from %s (step %d)' % (prefix, step))
         iteration = self.config.train.iteration
         return step // iteration, step % iteration
+
+    def _start_average(self, restored):
+        """--ema_decay: the averaged generator weights start equal to the weights, unless the
+        checkpoint restored them."""
+        average = self.ops.average
+        if average is None or (restored is not None and not self.checkpoint.not_restored):
+            return
+        self.sess.run(average.reset)
+        if restored is not None:
+            tqdm.write(' [*] %s holds no averaged generator weights: they start from its weights now (--ema_decay %s)'
+                       % (restored[0], average.decay))
 
     def _iteration(self, epoch, idx, lr):
         """One D step (and G step), then the NaN guard, samples, saves and the stop request."""
