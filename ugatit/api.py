@@ -22,7 +22,7 @@ from ugatit.errors import UserError
 
 # The options of translate(): the --input mode's flags (PhotoConfig) that apply to one photo.
 PHOTO_OPTIONS = ('direction', 'align_face', 'landmarks', 'face_padding', 'no_face', 'paste_back',
-                 'contrast', 'brightness', 'upscale', 'upscaler')
+                 'contrast', 'brightness', 'upscale', 'upscaler', 'upscale_noise')
 # Flags that load() does not take: the model is its first argument; the output is returned,
 # not written or shown; one face per photo (the largest).
 NOT_LOAD_FLAGS = ('phase', 'input', 'dataset', 'checkpoint', 'result_dir', 'show', 'faces', 'verbose',
@@ -66,6 +66,7 @@ class Model:
         self._aligner_lock = threading.Lock()  # dlib's detector: one thread at a time (as the server)
         self._upscale_lock = threading.Lock()  # an upscaler's network: one thread at a time
         self._translators, self._aligners, self._closed = {}, {}, False
+        self._upscalers_used = set()  # (upscaler, noise) flags whose first enlargement is done
         with self._errors(), self._console():
             self.config = resolve_config(self._argv, model is None)
             translator = self._translator(self.config.photo.direction)
@@ -87,9 +88,10 @@ class Model:
             does; uint16 and float in [0, 1] are scaled), at least 32 pixels a side; or a list
             (or tuple) of them, translated in batches of batch_size.
         attention: also return the CAM attention heatmap, RGB [S, S] (attention/<name>.png).
-        options: direction ('a2b', 'b2a'), align_face, paste_back, upscale (1, 2, 4, 'auto'),
-            upscaler, contrast, brightness, no_face ('error', 'skip': None is returned, 'center'),
-            face_padding, landmarks: the flags of the --input mode; load()'s flags by default.
+        options: direction ('a2b', 'b2a'), align_face, paste_back, upscale (1, 2, 4, 'auto'; None:
+            to at least 256 px), upscaler, upscale_noise, contrast, brightness, no_face ('error',
+            'skip': None is returned, 'center'), face_padding, landmarks: the flags of the --input
+            mode; load()'s flags by default.
         Returns a PIL.Image (RGB): the translation [S*f, S*f] (<name>.png; f: the upscale
         factor), with paste_back the whole photo with the face put back (pasted/<name>.png);
         with attention, a tuple (image, attention image); for a list, a list of these.
@@ -132,7 +134,7 @@ class Model:
     def _translate_all(self, images, config, attention, single):
         """Read, cut and translate `images` a batch of chips at a time; returns their results."""
         from ugatit.infer.photo import cut_chips
-        aligner = self._aligner(config.photo)
+        aligner = self._aligner(config)
         results, pending = [None] * len(images), []
         for k, image in enumerate(images):
             rgb, name = read_input(image, 'the image' if single else 'image %d of the list' % k)
@@ -151,20 +153,27 @@ class Model:
     def _finish(self, pending, config, attention, results):
         """Translate the (index, photo.Item) of `pending` in one model call; fill their results."""
         from PIL import Image
-        from ugatit.infer.photo import enlarge_translation, paste_faces, translate_items
-        from ugatit.infer.upscale import resolve
+        from ugatit.infer.photo import paste_faces, translate_items
         items = [item for _, item in pending]
         outputs = translate_items(items, self._translator(config.photo.direction), config)
         for (k, item), (translated, attention_rgb) in zip(pending, outputs):
             if config.photo.upscale != 1:
-                with self._upscale_lock:
-                    with self._console():  # the line saying that a network is replaced on this CPU
-                        resolve(config.photo.upscaler)
-                    translated = enlarge_translation(item, translated, config)
+                translated = self._enlarge(item, translated, config)
             if config.photo.paste_back:
                 translated = paste_faces(item.image, [(translated, item.transform)], config.model.img_size)
             image = Image.fromarray(translated)
             results[k] = (image, Image.fromarray(attention_rgb)) if attention else image
+
+    def _enlarge(self, item, translated, config):
+        """photo.enlarge_translation, one thread at a time; the first time for an upscaler, in
+        self._console(): it may print that the network is replaced on this CPU."""
+        from ugatit.infer.photo import enlarge_translation
+        key = (config.photo.upscaler, config.photo.upscale_noise)
+        with self._upscale_lock:
+            with contextlib.nullcontext() if key in self._upscalers_used else self._console():
+                translated = enlarge_translation(item, translated, config)
+            self._upscalers_used.add(key)
+        return translated
 
     def _translator(self, direction):
         """The Translator of one direction, restored on first use."""
@@ -176,16 +185,17 @@ class Model:
                 self._translators[direction] = Translator(self.config, (direction,))
             return self._translators[direction]
 
-    def _aligner(self, photo):
-        """The face aligner of the photo options (None without align_face), made once per
-        landmarks file."""
-        if not photo.align_face:
+    def _aligner(self, config):
+        """The face aligner of the photo options (photo.face_aligner; None without align_face),
+        made once per landmarks file."""
+        landmarks = config.photo.landmarks
+        if not config.photo.align_face:
             return None
         with self._lock:
-            if photo.landmarks not in self._aligners:
+            if landmarks not in self._aligners:
                 from ugatit.infer.photo import face_aligner
-                self._aligners[photo.landmarks] = face_aligner(photo)
-            return self._aligners[photo.landmarks]
+                self._aligners[landmarks] = face_aligner(config)
+            return self._aligners[landmarks]
 
     def _log(self, line):
         if self.verbose:

@@ -32,7 +32,8 @@ def tiny_prefix(tmp_path_factory):
 
 @pytest.fixture(scope='module')
 def model(tiny_prefix):
-    with ugatit.load(tiny_prefix, grappler=False) as loaded:
+    """The tiny model, its translations not enlarged (upscale=1): 32 px."""
+    with ugatit.load(tiny_prefix, grappler=False, upscale=1) as loaded:
         yield loaded
 
 
@@ -96,7 +97,7 @@ def test_grey_and_rgba_images(model, photos):
 def test_a_list_is_translated_in_batches(tiny_prefix, photos, model):
     images = [photos['face'], read_png(photos['grey']), Image.open(photos['rgba'])]
     singles = [pixels(model.translate(image)) for image in images]
-    with ugatit.load(tiny_prefix, batch_size=2, grappler=False) as batched:
+    with ugatit.load(tiny_prefix, batch_size=2, grappler=False, upscale=1) as batched:
         results = batched.translate(images)
         calls = []
         translator = batched._translator('a2b')
@@ -144,6 +145,12 @@ def test_load_errors(tiny_prefix, tmp_path):
 def test_options_equal_the_photo_phase_files(model, tiny_prefix, tmp_path, capsys):
     photo = tmp_path / 'grace_hopper.jpg'
     shutil.copy(matplotlib.cbook.get_sample_data('grace_hopper.jpg', asfileobj=False), photo)
+    with ugatit.load(tiny_prefix, grappler=False) as defaults:  # enlarged as the photo phase does by default
+        translated = defaults.translate(str(photo))
+    assert main.main(['--phase', 'test', '--checkpoint', tiny_prefix, '--grappler', 'false', '--input', str(photo),
+                      '--result_dir', str(tmp_path / 'defaults')]) == 0
+    assert np.array_equal(pixels(translated), read_png(tmp_path / 'defaults' / 'grace_hopper.png'))
+    assert translated.size == (128, 128)
     options = dict(align_face=True, contrast=20, upscale=2, upscaler='lanczos')
     for out, paste_back in (('faces', False), ('pasted', True)):
         assert main.main(['--phase', 'test', '--checkpoint', tiny_prefix, '--grappler', 'false', '--input', str(photo),
