@@ -310,22 +310,22 @@ class Engine:
 
     def enlarge(self, item, translated):
         """The translation uint8 [S, S, 3] of an Item enlarged as --upscale asks ([S*f, S*f, 3])."""
-        from ugatit.infer import faces as F
-        from ugatit.infer.upscale import enlarge, enlarge_factor
+        from ugatit.infer.photo import enlarge_translation
+        from ugatit.infer.upscale import enlarge_factor
         if enlarge_factor(self.config.photo, self.img_size) == 1:
             return translated
         with self._upscale_lock:
-            return enlarge(translated, self.config.photo, F.chip_footprint(item.transform, self.img_size))
+            return enlarge_translation(item, translated, self.config)
 
     def results(self, item, translated, attention, options):
         """The response images (base64 PNG text) of one translated Item; `translated` as enlarge
         returns it."""
-        from ugatit.infer import faces as F
+        from ugatit.infer.photo import paste_faces
         attention_rgb = heatmap_to_rgb(attention, self.img_size)
         images = {'input': png_base64(item.chip), 'translation': png_base64(translated),
                   'attention': png_base64((0.5 * item.chip + 0.5 * attention_rgb).astype(np.uint8))}
         if options['paste_back']:
-            images['pasted'] = png_base64(F.paste_back(item.image, translated, item.transform, chip_size=self.img_size))
+            images['pasted'] = png_base64(paste_faces(item.image, [(translated, item.transform)], self.img_size))
         return images
 
     def keep(self, data, extension):

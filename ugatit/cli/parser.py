@@ -262,13 +262,16 @@ def explicit_flags(argv):
     return frozenset(arg[2:].split('=', 1)[0] for arg in argv if arg.startswith('--'))
 
 
-def parse_args(argv=None):
+def parse_args(argv=None, exit_on_error=True):
     """Parse and validate the flags, with the preset of --preset or --dataset (ugatit.config.PRESETS)
     filling the flags not given. Returns the argparse namespace, whose `given` holds the names of
-    the flags on the command line; exits with status 2 on a bad flag."""
+    the flags on the command line; exits with status 2 on a bad flag, or with exit_on_error=False
+    raises UserError with argparse's message and prints nothing (the Python API, ugatit/api.py)."""
     from ugatit.cli.validate import validate
     argv = sys.argv[1:] if argv is None else list(argv)
     parser = build_parser()
+    if not exit_on_error:
+        parser.error = _raise_user_error
     args = parser.parse_args(argv)
     given = explicit_flags(argv)
     if preset_name(vars(args)):
@@ -280,9 +283,15 @@ def parse_args(argv=None):
     return args
 
 
-def parse_config(argv=None):
+def parse_config(argv=None, exit_on_error=True):
     """The run's frozen Config from the command line (see parse_args)."""
-    return Config.from_flags(parse_args(argv))
+    return Config.from_flags(parse_args(argv, exit_on_error))
+
+
+def _raise_user_error(message):
+    """argparse's error(), as an exception instead of a usage text and exit status 2."""
+    from ugatit.errors import UserError
+    raise UserError(message)
 
 
 def verbose_requested(argv):

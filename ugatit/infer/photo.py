@@ -182,20 +182,41 @@ def _translate_files(files, config, aligner, translator, outputs, rows, problems
 
 def _translate_items(items, translator, config, outputs):
     """Translate Items (the faces of whole photos) and write their outputs; returns index rows."""
-    from ugatit.infer import faces as F
-    from ugatit.infer.upscale import enlarge
-    size = config.model.img_size
-    chips = np.stack([it.chip for it in items]).astype(np.float32) / 127.5 - 1.0
-    fake, heat = translator.translate(config.photo.direction, chips)
     rows = []
-    for item, y, h in zip(items, fake, heat):
-        translated = enlarge(to_uint8(y), config.photo, F.chip_footprint(item.transform, size))
-        rows.append(write_outputs(outputs.folder, item, translated, heatmap_to_rgb(h, size), config.photo.show))
+    for item, (translated, attention_rgb) in zip(items, translate_items(items, translator, config)):
+        translated = enlarge_translation(item, translated, config)
+        rows.append(write_outputs(outputs.folder, item, translated, attention_rgb, config.photo.show))
     if config.photo.paste_back:
-        write_pasted(outputs, items, rows, size)
+        write_pasted(outputs, items, rows, config.model.img_size)
     for row in rows:
         del row['translated']  # release the image: rows live until the index is written
     return rows
+
+
+def translate_items(items, translator, config):
+    """The model's outputs for Items, in one translator call of config.photo.direction:
+    [(translation RGB uint8 [S, S, 3], attention RGB uint8 [S, S, 3])], S = config.model.img_size.
+    (What --input writes, and ugatit.api returns.)"""
+    size = config.model.img_size
+    chips = np.stack([it.chip for it in items]).astype(np.float32) / 127.5 - 1.0
+    fake, heat = translator.translate(config.photo.direction, chips)
+    return [(to_uint8(y), heatmap_to_rgb(h, size)) for y, h in zip(fake, heat)]
+
+
+def enlarge_translation(item, translated, config):
+    """An Item's translation RGB uint8 [S, S, 3] enlarged as --upscale asks: [S*f, S*f, 3]."""
+    from ugatit.infer import faces as F
+    from ugatit.infer.upscale import enlarge
+    return enlarge(translated, config.photo, F.chip_footprint(item.transform, config.model.img_size))
+
+
+def paste_faces(photo, faces, chip_size):
+    """photo RGB uint8 [H, W, 3] with each (translation uint8 [S', S', 3], Item.transform) of
+    `faces` warped back into it in turn (faces.paste_back); returns uint8 [H, W, 3]."""
+    from ugatit.infer import faces as F
+    for translated, transform in faces:
+        photo = F.paste_back(photo, translated, transform, chip_size=chip_size)
+    return photo
 
 
 def _summarise(files, rows, problems, out_dir, index):
@@ -231,14 +252,11 @@ def write_pasted(outputs, items, rows, chip_size):
     """Put every translated face back into its photo (pasted/<first face's stem>.png per file,
     claimed in the OutputFiles `outputs`). The translations may be enlarged (--upscale): they are
     warped into the photo directly."""
-    from ugatit.infer import faces as F
     by_source = {}
     for item, row in zip(items, rows):
         by_source.setdefault(item.source, []).append((item, row))
     for pairs in by_source.values():
-        photo = pairs[0][0].image
-        for item, row in pairs:
-            photo = F.paste_back(photo, row['translated'], item.transform, chip_size=chip_size)
+        photo = paste_faces(pairs[0][0].image, [(row['translated'], item.transform) for item, row in pairs], chip_size)
         first_row = pairs[0][1]
         first_row['pasted'] = 'pasted/' + outputs.claim(first_row['stem'] + '.png', ('pasted',))
         imwrite_rgb(os.path.join(outputs.folder, first_row['pasted']), photo)
