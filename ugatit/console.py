@@ -112,7 +112,7 @@ def tensorflow_error_message(exc):
     tf = sys.modules.get('tensorflow')
     if tf is None or not isinstance(exc, tf.errors.OpError):
         return None
-    from ugatit.model.checkpoint import first_line
+    from ugatit.errors import first_line
     line, hint = first_line(exc), ''
     if isinstance(exc, tf.errors.ResourceExhaustedError):
         hint = ('the disk is full: free some space or choose another output folder. ' if 'space' in line.lower()

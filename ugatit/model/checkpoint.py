@@ -14,7 +14,7 @@ import sys
 import tensorflow as tf
 
 from ugatit.config import DIRECTIONS, dataset_of_model_dir, write_flags_file
-from ugatit.errors import UserError
+from ugatit.errors import UserError, first_line
 from utils import write_atomic
 
 tf1 = tf.compat.v1
@@ -121,7 +121,7 @@ def check_compatible(prefix, variables, args):
     try:
         shapes = dict(tf.train.list_variables(prefix))
     except Exception as exc:  # unreadable / truncated checkpoint files
-        raise UserError('cannot read checkpoint %s: %s' % (prefix, str(exc).splitlines()[0]))
+        raise UserError('cannot read checkpoint %s: %s' % (prefix, first_line(exc)))
     refuse_missing_networks(prefix, shapes, variables)
     missing, different = [], []
     for var in variables:
@@ -233,7 +233,7 @@ class Checkpoint(object):
             raise UserError('checkpoint %s is damaged: its files %s.index / %s.data-* are truncated, missing or '
                             'corrupt (%s). Restore another checkpoint with --checkpoint PATH, or download or '
                             'train it again.' % (prefix, os.path.basename(prefix), os.path.basename(prefix),
-                                                 str(exc).strip().splitlines()[0][:200]))
+                                                 first_line(exc)))
         return prefix, checkpoint_step(prefix)
 
     def keep_track_of_older(self):
@@ -341,12 +341,6 @@ def write_state_file(folder, prefix):
     """Write <folder>/checkpoint naming `prefix` with a relative path, as the official save() does."""
     text = 'model_checkpoint_path: "%s"\nall_model_checkpoint_paths: "%s"\n' % ((os.path.basename(prefix),) * 2)
     write_atomic(os.path.join(folder, 'checkpoint'), text.encode())
-
-
-def first_line(exc):
-    """The first line of an exception's message (at most 200 characters), for one-line errors."""
-    text = getattr(exc, 'message', None) or str(exc)
-    return text.strip().splitlines()[0][:200] if text.strip() else type(exc).__name__
 
 
 def checkpoint_folder(config):
