@@ -26,6 +26,9 @@ IMAGE_EXTENSIONS = ('.jpg', '.jpeg', '.png', '.bmp', '.webp', '.tif', '.tiff', '
 # larger than any image of that size would be.
 MAX_IMAGE_PIXELS = 200_000_000
 MAX_FILE_BYTES = 1 << 30
+# Images with a shorter side carry too little to translate or to train on (a 1x1 training
+# image made the losses NaN): named and skipped, in training, photos and the web page alike.
+MIN_IMAGE_SIDE = 32
 
 
 class ImageError(Exception):

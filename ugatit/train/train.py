@@ -193,7 +193,8 @@ class TrainingLoop(object):
         kept = ('the newest checkpoint, of step %d, is the last finite one' % self.checkpoint_step_kept()
                 if self.checkpoint_step_kept() else 'no checkpoint was saved')
         raise UserError('training diverged at step %d (%s); these weights are not saved: %s (%s). Try a lower '
-                        '--lr.' % (self.done, what, kept, self.checkpoint.folder))
+                        '--lr; when it diverges within the first steps, look at the training images too.'
+                        % (self.done, what, kept, self.checkpoint.folder))
 
     def checkpoint_step_kept(self):
         """The step of the newest checkpoint in the folder (0: none)."""
