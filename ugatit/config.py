@@ -330,10 +330,52 @@ def read_flags_file(folder):
         model = data['model']
         flags = {f.name: model[f.name] for f in dataclasses.fields(ModelConfig)}
         unknown = [k for k in data if k not in FLAGS_FILE_KEYS] + ['model.' + k for k in model if k not in flags]
+        problems = model_flag_problems(flags, 'key model.%s')
     except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
-        raise ValueError('%s is not a valid flags file (%s); delete it to restore by the variable '
-                         'shapes alone' % (path, exc))
+        problems = ['%s: %s' % (type(exc).__name__, exc)]
+    if problems:
+        raise ValueError('%s is not a valid flags file (%s). Write it again with the flags the model was '
+                         'trained with, or delete it: then the flags come from the command line and the '
+                         'checkpoint\'s variable shapes' % (path, '; '.join(problems)))
     return flags, sorted(unknown)
+
+
+def model_flag_problems(values, name='--%s'):
+    """What makes architecture flag values (a dict of ModelConfig's names) unusable: a value of
+    another type than the field's, or one the graph cannot be built with. Each problem names its
+    flag by `name` % flag ('--ch' for the command line, 'key model.ch' for a flags file). The one
+    check of these values, for the parser (ugatit/cli/validate.py) and the flags file alike."""
+    problems, typed = [], {}
+    for field in dataclasses.fields(ModelConfig):
+        if field.name not in values:
+            continue
+        value = values[field.name]
+        if type(value) is field.type:
+            typed[field.name] = value
+        else:
+            problems.append('%s is %s, not %s' % (name % field.name, json.dumps(value),
+                                                  'true or false' if field.type is bool else 'an integer'))
+    for flag in ('ch', 'n_res', 'img_size'):
+        if typed.get(flag, 1) < 1:
+            problems.append('%s must be >= 1 (got %s)' % (name % flag, typed[flag]))
+    return problems + _buildable_size_problems(typed, name)
+
+
+def _buildable_size_problems(values, name):
+    """model_flag_problems' checks of --img_size, --img_ch and --n_dis that the graph needs."""
+    problems = []
+    size = values.get('img_size')
+    if size is not None and 1 <= size < MIN_GENERATOR_SIZE:
+        problems.append('%s must be at least %d: the generator downsamples twice and pads by reflection '
+                        '(got %d)' % (name % 'img_size', MIN_GENERATOR_SIZE, size))
+    if size is not None and size >= 1 and size % 4:
+        problems.append('%s must be a multiple of 4 (two stride-2 downsamplings, then two 2x upsamplings); '
+                        'got %d' % (name % 'img_size', size))
+    if values.get('img_ch', 3) != 3:
+        problems.append('%s must be 3: the generators output RGB images (got %d)' % (name % 'img_ch', values['img_ch']))
+    if values.get('n_dis', 3) < 3:
+        problems.append('%s must be >= 3 (got %d)' % (name % 'n_dis', values['n_dis']))
+    return problems
 
 
 def merge_saved_flags(config, saved, explicit, source):
@@ -369,6 +411,11 @@ def learning_rate(epoch, init_lr, decay_flag, decay_epoch, total_epochs):
     if not decay_flag or epoch < decay_epoch:
         return init_lr
     return init_lr * (total_epochs - epoch) / (total_epochs - decay_epoch)
+
+
+# The smallest image the generator can translate: 7x7 reflect padding by 3, then two stride-2
+# downsamplings, leave a 2x2 bottleneck, the least the residual blocks' reflect padding takes.
+MIN_GENERATOR_SIZE = 8
 
 
 def min_img_size(n_dis):

@@ -1,42 +1,30 @@
 """The checks of the flags across each other, run once after parsing (ugatit/cli/parser.py)."""
 
+import dataclasses
 import math
 import os
 
 from ugatit.apps.video_io import is_video_path
-from ugatit.config import min_img_size
+from ugatit.config import ModelConfig, min_img_size, model_flag_problems
 from utils import printable
-
-# The smallest image the generator can translate: 7x7 reflect padding by 3, then two stride-2
-# downsamplings, leave a 2x2 bottleneck, the least the residual blocks' reflect padding takes.
-MIN_GENERATOR_SIZE = 8
 
 
 def validate(args):
     """Return a list of messages, one per invalid flag combination (empty when all is well)."""
     errors = []
-    positive = ('epoch', 'iteration', 'batch_size', 'print_freq', 'save_freq', 'ch', 'n_res', 'n_critic', 'img_size')
-    for name in positive:
+    for name in ('epoch', 'iteration', 'batch_size', 'print_freq', 'save_freq', 'n_critic'):
         if getattr(args, name) < 1:
             errors.append('--%s must be >= 1 (got %s)' % (name, getattr(args, name)))
+    model_problems = model_flag_problems({f.name: getattr(args, f.name) for f in dataclasses.fields(ModelConfig)})
+    errors += model_problems
     for name in ('lr', 'face_padding', 'contrast', 'brightness'):
         if not math.isfinite(getattr(args, name)):
             errors.append('--%s must be a finite number (got %s)' % (name, getattr(args, name)))
     if not args.lr > 0:
         errors.append('--lr must be > 0 (got %s)' % args.lr)
-    if 1 <= args.img_size < MIN_GENERATOR_SIZE:
-        errors.append('--img_size must be at least %d: the generator downsamples twice and pads by reflection '
-                      '(got %d)' % (MIN_GENERATOR_SIZE, args.img_size))
     if args.decay_epoch < 0:
         errors.append('--decay_epoch must be >= 0 (got %d)' % args.decay_epoch)
-    if args.img_ch != 3:
-        errors.append('--img_ch must be 3: the generators output RGB images (got %d)' % args.img_ch)
-    if args.n_dis < 3:
-        errors.append('--n_dis must be >= 3 (got %d)' % args.n_dis)
-    if args.img_size >= 1 and args.img_size % 4:
-        errors.append('--img_size must be a multiple of 4 (two stride-2 downsamplings, then two 2x upsamplings); got %d'
-                      % args.img_size)
-    elif args.phase == 'train' and args.n_dis >= 3 and args.img_size < min_img_size(args.n_dis):
+    if not model_problems and args.phase == 'train' and args.img_size < min_img_size(args.n_dis):
         # Only training builds the discriminators; the test phase never needs them.
         errors.append('--img_size %d is too small for --n_dis %d: the global discriminator needs at least %d '
                       '(use a larger --img_size or a smaller --n_dis)' % (args.img_size, args.n_dis, min_img_size(args.n_dis)))
