@@ -81,6 +81,23 @@ DATASET_PRESETS = {'demo': 'demo'}
 # camera and serve use it when they are given no --checkpoint and none exists for the flags.
 PROJECT_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SHIPPED_MODELS = {'selfie2anime': os.path.join(PROJECT_ROOT, 'models', 'selfie2anime_cpu')}
+# The preset each shipped model was trained with: its architecture when its flags file is lost.
+SHIPPED_PRESETS = {'selfie2anime': 'cpu'}
+# How a lost or damaged file of a shipped model is put back (they are files of the repository).
+RESTORE_SHIPPED = '`git checkout models/` in the project folder'
+
+
+def shipped_model_of(folder):
+    """The --dataset whose shipped model (SHIPPED_MODELS) is `folder`, or None."""
+    real = os.path.realpath(folder)
+    return next((name for name, path in SHIPPED_MODELS.items() if os.path.realpath(path) == real), None)
+
+
+def shipped_model_flags(dataset):
+    """The architecture flags the shipped model of `dataset` was trained with (from its preset
+    SHIPPED_PRESETS), a dict of ModelConfig's names."""
+    preset = PRESETS[SHIPPED_PRESETS[dataset]]
+    return {f.name: preset.get(f.name, f.default) for f in dataclasses.fields(ModelConfig)}
 
 
 @dataclasses.dataclass(frozen=True)
