@@ -19,7 +19,7 @@ def main(argv=None):
     """Run main.py with argv (default: sys.argv[1:]); returns the exit status. User errors, a
     full disk and TensorFlow's own errors become one line on stderr (tracebacks with --verbose)."""
     argv = sys.argv[1:] if argv is None else list(argv)
-    from ugatit.console import quiet_console, tensorflow_error_message
+    from ugatit.console import quiet_console, tensorflow_error_message, tensorflow_import_message
     quiet = quiet_console(verbose_requested(argv))
     config = parse_config(argv)
     from ugatit.errors import UserError
@@ -36,6 +36,12 @@ def main(argv=None):
         return 2
     except KeyboardInterrupt as exc:
         return getattr(exc, 'exit_status', 130)  # 130: Ctrl-C; 143: SIGTERM (ugatit.errors.Stopped)
+    except ImportError as exc:
+        message = tensorflow_import_message(exc)
+        if message is None or not quiet:
+            raise
+        print('error: %s' % message, file=sys.stderr)
+        return 2
     except Exception as exc:
         message = tensorflow_error_message(exc)
         if message is None or not quiet:
