@@ -279,6 +279,22 @@ def test_output_folders_are_checked_before_any_work(tmp_path, capsys, photo_chec
     assert (tmp_path / 'a_file').read_text() == 'mine'
 
 
+def test_refused_runs_leave_no_empty_output_folder(tmp_path, capsys):
+    """A photo run with no checkpoint and a training without its dataset: refused after the
+    output folders were checked (made); those they made are removed, the user's own kept."""
+    noise_photo(tmp_path / 'p.png')
+    rc, out, err = run(capsys, '--phase', 'test', '--input', str(tmp_path / 'p.png'), '--dataset', 'none',
+                       '--checkpoint_dir', str(tmp_path / 'ckpt'), '--result_dir', str(tmp_path / 'new' / 'out'),
+                       *TINY_MODEL)
+    assert rc == 2 and 'no checkpoint found' in err
+    (tmp_path / 'mine').mkdir()
+    rc, out, err = run(capsys, *TRAIN, '--dataset_dir', str(tmp_path / 'nothing'), '--checkpoint_dir',
+                       str(tmp_path / 'mine'), '--log_dir', str(tmp_path / 'logs'),
+                       '--sample_dir', str(tmp_path / 'samples'))
+    assert rc == 2 and 'trainA folder not found' in err
+    assert sorted(os.listdir(tmp_path)) == ['mine', 'p.png'] and os.listdir(tmp_path / 'mine') == []
+
+
 def test_a_full_disk_is_reported_and_leaves_no_partial_file(tmp_path, capsys, photo_checkpoint, monkeypatch):
     import utils
     noise_photo(tmp_path / 'p.png')

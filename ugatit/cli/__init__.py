@@ -9,7 +9,7 @@ import sys
 
 from ugatit.cli import phases
 from ugatit.cli.parser import build_parser, parse_args, parse_config, verbose_requested
-from utils import printable
+from utils import forget_made_folders, printable, remove_made_folders
 
 __all__ = ['main', 'build_parser', 'parse_args', 'parse_config']
 
@@ -19,9 +19,24 @@ def main(argv=None):
     full disk or unwritable folder (ugatit.errors.is_write_error), a TensorFlow that cannot be
     imported and TensorFlow's own errors become one line on stderr (tracebacks with --verbose)."""
     argv = sys.argv[1:] if argv is None else list(argv)
-    from ugatit.console import quiet_console, tensorflow_error_message, tensorflow_import_message
+    from ugatit.console import quiet_console
     quiet = quiet_console(verbose_requested(argv))
     config = parse_config(argv)
+    forget_made_folders()
+    status = 1
+    try:
+        status = _handled(config, quiet)
+    finally:
+        if status:  # refused, failed or interrupted: no empty output folder is left behind
+            remove_made_folders()
+        forget_made_folders()
+    return status
+
+
+def _handled(config, quiet):
+    """Run the phase of config; returns its exit status. Errors the user can act on become one
+    line on stderr and a status (see main); the others are raised."""
+    from ugatit.console import tensorflow_error_message, tensorflow_import_message
     from ugatit.errors import UserError, is_write_error
     try:
         return phases.run_phase(config)
