@@ -454,6 +454,62 @@ def _discriminator_fits(img_size, n_dis):
     return side >= 3
 
 
+def _conv(kernel, inputs, outputs):
+    """Weights of a convolution with a bias."""
+    return kernel * kernel * inputs * outputs + outputs
+
+
+def generator_weights(model):
+    """The number of trainable weights of one generator of `model` (ModelConfig), from the
+    architecture of ugatit/model/model.py (tests/unit/test_train_graph.py checks it)."""
+    c, n, bottleneck = model.ch, model.n_res, 4 * model.ch
+    encoder = _conv(7, model.img_ch, c) + 2 * c + _conv(3, c, 2 * c) + 4 * c + _conv(3, 2 * c, 4 * c) + 8 * c
+    residual = n * 2 * (_conv(3, bottleneck, bottleneck) + 2 * bottleneck)           # conv + IN beta, gamma
+    cam = bottleneck + 1 + _conv(1, 2 * bottleneck, bottleneck)
+    mlp_in = bottleneck if model.light else bottleneck * (model.img_size // 4) ** 2
+    mlp = (mlp_in + 1) * bottleneck + 3 * (bottleneck + 1) * bottleneck
+    adaptive = n * 2 * (_conv(3, bottleneck, bottleneck) + bottleneck)              # conv + AdaLIN rho
+    decoder = _conv(3, 4 * c, 2 * c) + 3 * 2 * c + _conv(3, 2 * c, c) + 3 * c + _conv(7, c, 3)
+    return encoder + residual + cam + mlp + adaptive + decoder
+
+
+def discriminator_weights(model):
+    """The number of trainable weights of one discriminator (its local and global branches)."""
+    return sum(_branch_weights(model.ch, levels) for levels in (model.n_dis - 2, model.n_dis))
+
+
+def _branch_weights(ch, levels):
+    """One PatchGAN branch of `levels` levels with its CAM head (UGATIT._discriminator_branch)."""
+    weights, channel = _conv(4, 3, ch), ch
+    for _ in range(1, levels - 1):
+        weights, channel = weights + _conv(4, channel, 2 * channel), 2 * channel
+    weights, channel = weights + _conv(4, channel, 2 * channel), 2 * channel
+    return weights + channel + 1 + _conv(1, 2 * channel, channel) + _conv(4, channel, 1)
+
+
+def weights_built(model, training):
+    """The trainable weights a run builds: two generators, and for training two discriminators."""
+    return 2 * generator_weights(model) + (2 * discriminator_weights(model) if training else 0)
+
+
+def memory_floor(model, batch_size, training):
+    """A lower bound of the bytes of host memory a run of `model` needs: its float32 weights
+    (weights_built; the checkpoint is read and written through host memory, on a GPU too) and
+    one float32 input batch (both domains when training), which the input pipeline holds in
+    host memory. A run needs several times this; one that needs more than the machine has
+    cannot start."""
+    images = (2 if training else 1) * batch_size * model.img_size ** 2 * model.img_ch
+    return 4 * (weights_built(model, training) + images)
+
+
+def physical_memory_bytes():
+    """The machine's physical memory in bytes, or None where it cannot be read."""
+    try:
+        return os.sysconf('SC_PHYS_PAGES') * os.sysconf('SC_PAGE_SIZE')
+    except (ValueError, OSError, AttributeError):
+        return None
+
+
 def cpu_has_native_bfloat16(cpuinfo='/proc/cpuinfo'):
     """True when the CPU has native bfloat16 instructions (AVX512-BF16 or AMX-BF16), read from
     Linux's /proc/cpuinfo (False elsewhere). --bfloat16 is offered only there: it was measured

@@ -5,8 +5,12 @@ import math
 import os
 
 from ugatit.apps.video_io import is_video_path
-from ugatit.config import ModelConfig, min_img_size, model_flag_problems
-from utils import printable
+from ugatit.config import (ModelConfig, memory_floor, min_img_size, model_flag_problems, physical_memory_bytes,
+                           weights_built)
+from utils import printable, size_text
+
+# The phases that build a model of the flags (the others enlarge, download or compare files).
+BUILDS_MODEL = ('train', 'test', 'export', 'eval', 'serve')
 
 
 def validate(args):
@@ -24,6 +28,8 @@ def validate(args):
         errors.append('--lr must be > 0 (got %s)' % args.lr)
     if args.decay_epoch < 0:
         errors.append('--decay_epoch must be >= 0 (got %d)' % args.decay_epoch)
+    if not model_problems and args.phase in BUILDS_MODEL and args.batch_size >= 1:
+        errors += _validate_memory(args)
     if not model_problems and args.phase == 'train' and args.img_size < min_img_size(args.n_dis):
         # Only training builds the discriminators; the test phase never needs them.
         errors.append('--img_size %d is too small for --n_dis %d: the global discriminator needs at least %d '
@@ -49,6 +55,22 @@ def validate(args):
     if not args.dataset or os.sep in args.dataset or args.dataset in ('.', '..'):
         errors.append('--dataset must be a folder name under --dataset_dir, not a path (got %r)' % args.dataset)
     return errors
+
+
+def _validate_memory(args, available=None):
+    """A run whose weights and input batch alone (config.memory_floor) need more than the
+    machine's memory (`available` bytes, default: physical_memory_bytes) is refused before
+    anything is built: building such a graph was minutes of work deaf to Ctrl-C before failing."""
+    model = ModelConfig(**{f.name: getattr(args, f.name) for f in dataclasses.fields(ModelConfig)})
+    available = physical_memory_bytes() if available is None else available
+    training = args.phase == 'train'
+    needed = memory_floor(model, args.batch_size, training)
+    if available is None or needed <= available:
+        return []
+    return ['--ch %d, --img_size %d, --batch_size %d: this run needs more than %s of memory for its {:,} weights '
+            'and one batch of images alone; this machine has %s. Use a smaller --ch, --img_size or --batch_size'
+            .format(weights_built(model, training))
+            % (model.ch, model.img_size, args.batch_size, size_text(needed), size_text(available))]
 
 
 def _validate_download_flags(args):

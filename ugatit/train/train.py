@@ -46,6 +46,7 @@ def train(config):
     for flag, folder in folders.items():
         ensure_writable_folder(folder, flag)
     files_A, files_B, _ = scan_training_sets(paths)
+    refuse_batch_larger_than_dataset(config.runtime.batch_size, files_A, files_B)
     placement = Placement(config)  # one device, --towers or TF_CONFIG workers
     # Only the process that writes checkpoints (worker 0 of several) takes the folder's lock.
     lock = FolderLock(folders['--checkpoint_dir'], config.runtime.take_over_lock) \
@@ -68,6 +69,15 @@ def train(config):
             writer.close()
             if evaluator is not None:
                 evaluator.close()
+
+
+def refuse_batch_larger_than_dataset(batch_size, files_A, files_B):
+    """UserError when a batch holds more images than a training set has: each batch would repeat
+    the set many times over (--batch_size 100000 on 8 images went minutes without a step)."""
+    smallest = min(len(files_A), len(files_B))
+    if batch_size > smallest:
+        raise UserError('--batch_size %d is larger than the training set: trainA has %d usable images, trainB %d. '
+                        'Use --batch_size %d or less, or add images' % (batch_size, len(files_A), len(files_B), smallest))
 
 
 class TrainingLoop(object):
