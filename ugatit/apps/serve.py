@@ -31,7 +31,7 @@ import numpy as np
 
 from ugatit.config import DIRECTIONS, PhotoConfig
 from ugatit.errors import UserError
-from utils import heatmap_to_rgb, write_atomic
+from utils import MIN_IMAGE_SIDE, heatmap_to_rgb, write_atomic
 
 log = logging.getLogger('ugatit.serve')
 
@@ -47,7 +47,7 @@ class Limits:
     """What one request may ask of the server."""
     max_bytes: int = 10 * 1024 * 1024     # upload size
     max_pixels: int = 25_000_000          # width x height, read from the header before decoding
-    min_side: int = 32                    # smaller photos carry too little to translate
+    min_side: int = MIN_IMAGE_SIDE        # smaller photos carry too little to translate
     timeout_s: float = 30.0               # a whole request, upload included
     batch_wait_s: float = 0.005           # how long the worker gathers requests into one batch
     max_queue: int = 64                   # requests waiting for the model; more: 503

@@ -29,7 +29,7 @@ import numpy as np
 from tqdm import tqdm
 
 from ugatit.infer import faces as F
-from ugatit.errors import Stopped, UserError
+from ugatit.errors import Stopped, UserError, is_write_error
 from ugatit.apps.smoothing import FaceTracker
 from ugatit.apps.video_io import VideoWriter, check_video_fits, probe, read_frames
 from utils import ensure_writable_folder, publish_unique, safe_name, unique_names
@@ -189,11 +189,12 @@ def write_video(info, out_dir, processor, batch_size):
     in out_dir, then publish() it; returns (frames written, the published path). On an error,
     Ctrl-C or SIGTERM (raised as Stopped: exit status 143) the temporary file is removed and
     nothing is published; a full disk is a UserError naming the folder."""
-    tmp = None
+    tmp, complete = None, False
     with _signal_handlers(_stop):
         try:
             tmp = create_temporary(out_dir, info.path)
             count = translate_stream(info, tmp, processor, batch_size)
+            complete = True
             # The video is complete: a stop half way through publishing it would leave it
             # published under a message saying that nothing was written.
             with _signal_handlers(signal.SIG_IGN, signal.SIG_IGN):
@@ -202,13 +203,43 @@ def write_video(info, out_dir, processor, batch_size):
             print(' [!] Interrupted: the video was not finished; nothing was written to %s' % out_dir)
             raise
         except OSError as exc:
-            if exc.errno not in (errno.ENOSPC, errno.EDQUOT):
+            if not is_write_error(exc):
                 raise
-            raise UserError('--result_dir %s: the disk filled up while the video was written (%s); nothing was '
-                            'written: free some space or choose another --result_dir' % (out_dir, exc.strerror))
+            raise UserError(write_failed_message(out_dir, exc, tmp, complete, info.path)) from None
         finally:
-            if tmp is not None and os.path.exists(tmp):
-                os.remove(tmp)
+            remove_partial(tmp)
+
+
+def remove_partial(tmp):
+    """Remove the temporary video file `tmp` (None or gone: nothing to do); returns None when it
+    is gone, else the reason it could not be removed (a folder made unwritable meanwhile)."""
+    if tmp is None or not os.path.exists(tmp):
+        return None
+    try:
+        os.remove(tmp)
+    except OSError as exc:
+        return exc.strerror or str(exc)
+    return None
+
+
+def write_failed_message(out_dir, exc, tmp, complete, source_name):
+    """The UserError text when writing into --result_dir failed (utils: a full disk, a folder made
+    unwritable or immutable part-way): the folder, the reason, and what became of the temporary
+    file, removed or, when the folder no longer lets it go, named with what to do with it."""
+    full = exc.errno in (errno.ENOSPC, errno.EDQUOT)
+    what = '--result_dir %s: %s (%s)' % (
+        out_dir, 'the disk filled up while the video was written' if full else 'the folder cannot be written any more',
+        exc.strerror)
+    fix = 'free some space' if full else 'make it writable'
+    kept = remove_partial(tmp)
+    if kept is None:
+        return '%s; nothing was written: %s or choose another --result_dir' % (what, fix)
+    if complete:
+        return ('%s; the translated video is complete in %s, which could not be given its name or removed (%s): '
+                '%s and rename it to %s, or choose another --result_dir and run again'
+                % (what, tmp, kept, fix, output_name(source_name)))
+    return ('%s; the unfinished file %s could not be removed (%s): delete it once you %s, or choose another '
+            '--result_dir' % (what, tmp, kept, fix))
 
 
 def create_temporary(out_dir, source_name):

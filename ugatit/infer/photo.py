@@ -33,12 +33,12 @@ from tqdm import tqdm
 from ugatit.errors import UserError
 from ugatit.infer.report import Section, shareable_checkpoint_name, write_index
 from ugatit.infer.translator import Translator
-from utils import (ImageError, check_folder, claim_unique_path, ensure_writable_folder, expand_inputs,
+from utils import (MIN_IMAGE_SIDE, ImageError, check_folder, claim_unique_path, ensure_writable_folder, expand_inputs,
                    heatmap_to_rgb, imwrite_rgb, printable, read_image_rgb, refuse_result_dir_holding_inputs,
                    release_unwritten, safe_name, to_uint8, write_atomic)
 
 # Smaller inputs carry too little detail to translate: refused with a message.
-MIN_INPUT_SIDE = 32
+MIN_INPUT_SIDE = MIN_IMAGE_SIDE
 # Figures are drawn from a copy of the photo no larger than this (memory, time).
 FIGURE_MAX_SIDE = 1024
 # Sub-folders of --result_dir with one file per translation, named like the translation.
