@@ -50,7 +50,7 @@ def test_train_resume_test(tmp_path, monkeypatch, capsys):
     assert 'empty.png' in html and 'empty' in out  # reported as skipped, not a crash
 
     # --upscale 2 enlarges the translations only (lanczos: no system library needed).
-    assert main.main(['--phase', 'test', '--upscale', '2', '--upscaler', 'lanczos', '--result_dir', 'big'] + TINY) == 0
+    assert main.main(['--phase', 'test'] + TINY + ['--upscale', '2', '--upscaler', 'lanczos', '--result_dir', 'big']) == 0
     big = os.path.join('big', MODEL_DIR, 'a2b')
     assert cv2.imread(os.path.join(big, '0.png')).shape == (64, 64, 3)
     assert cv2.imread(os.path.join(big, 'input', '0.png')).shape == (32, 32, 3)

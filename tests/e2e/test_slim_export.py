@@ -77,7 +77,8 @@ def test_slim_holds_only_the_generators_and_is_smaller(exported):
     sizes = [checkpoint_bytes(prefix_in(exported[k])) for k in ('full', 'slim', 'half_a2b')]
     assert sizes[0] > 2 * sizes[1] > 4 * sizes[2], sizes  # Adam doubles, a2b halves, float16 halves
     with open(os.path.join(os.path.dirname(slim_prefix), 'ugatit_flags.json')) as f:
-        assert json.load(f)['slim'] == {'directions': ['a2b', 'b2a'], 'dtype': 'float32', 'source': 'UGATIT_light.model-5'}
+        assert json.load(f)['slim'] == {'directions': ['a2b', 'b2a'], 'dtype': 'float32', 'source': 'UGATIT_light.model-5',
+                                        'weights': 'raw'}
     assert os.path.basename(slim_prefix) == 'UGATIT_light.model-5'  # the step is kept
 
 

@@ -382,7 +382,9 @@ def restore_cast(sess, prefix, variables):
     """Restore `variables` ({checkpoint name: tf.Variable}) key by key when the checkpoint stores
     some of them in another float type (a float16 export, ugatit/infer/slim.py): each tensor is read,
     its name and shape checked, and cast to the variable's type. Returns False, restoring nothing,
-    when every stored type already matches (then the Saver restores them bit for bit)."""
+    when every stored type already matches (then the Saver restores them bit for bit). A list of
+    variables restores each under its own name."""
+    variables = by_name(variables)
     reader = tf.train.load_checkpoint(prefix)
     stored = reader.get_variable_to_dtype_map()
     if all(stored.get(name) == v.dtype.base_dtype for name, v in variables.items()):
