@@ -27,6 +27,8 @@ RUNNERS = {
     ('test', 'camera'): Runner('ugatit.apps.camera:run_camera', True, True),
     ('export', 'savedmodel'): Runner('ugatit.infer.export:export', True, False),
     ('export', 'checkpoint'): Runner('ugatit.infer.slim:export_slim', True, False),
+    ('export', 'onnx'): Runner('ugatit.infer.onnx_export:export_onnx', True, False),
+    ('export', 'web'): Runner('ugatit.infer.web_export:export_web', True, False),
     ('eval', 'model'): Runner('ugatit.eval.eval_model:run_eval_model', True, True),
     ('eval', 'folders'): Runner('ugatit.eval.metrics:run_eval_folders', False, True),
     ('download', 'model'): Runner('ugatit.assets.download:run_download', False, True),
