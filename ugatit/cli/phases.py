@@ -135,12 +135,13 @@ def with_saved_flags(config):
 
 
 def uses_shipped_model(config):
-    """True when a run translates photos, video or a camera, or serves the page (phases whose user
-    may have trained nothing), with no --checkpoint, no checkpoint for its flags in
+    """True when a run translates photos, video or a camera, serves the page or exports it
+    (--format onnx or web: phases whose user may have trained nothing), with no --checkpoint, no checkpoint for its flags in
     <checkpoint_dir>/<model_dir>, and a model this project ships for its --dataset."""
     from ugatit.model.checkpoint import latest_in_folder
     from ugatit.config import SHIPPED_MODELS
-    translates = config.phase == 'serve' or (config.phase == 'test' and config.photo.input is not None)
+    translates = (config.phase == 'serve' or (config.phase == 'test' and config.photo.input is not None)
+                  or (config.phase == 'export' and config.export.format in ('onnx', 'web')))
     shipped = SHIPPED_MODELS.get(config.paths.dataset)
     return (translates and config.paths.checkpoint is None and shipped is not None
             and latest_in_folder(config.run_folder('checkpoint')) is None
