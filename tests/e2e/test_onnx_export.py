@@ -95,3 +95,17 @@ def test_the_web_export_without_onnxruntime_web_says_how_to_install_it(tmp_path,
     rc, _, err = run(capsys, argv)
     assert rc == 2 and 'onnxruntime-web is not installed' in err and 'npm ci' in err and 'Nothing was written' in err
     assert not (tmp_path / 'exported').exists()
+
+
+def test_make_web_without_npm_says_what_to_do():
+    """The set-up's step for onnxruntime-web, on a machine without npm: a message, exit status 0
+    (the rest of the project works without it), nothing written."""
+    import shutil
+    import subprocess
+    make = shutil.which('make')
+    if make is None:
+        pytest.skip('make is not installed')
+    proc = subprocess.run([make, '-B', '--no-print-directory', 'web'], cwd=ROOT, capture_output=True, text=True,
+                          timeout=60, env=dict(os.environ, PATH='/nonexistent'))
+    assert proc.returncode == 0, proc.stderr
+    assert 'npm not found' in proc.stdout and 'apt-get install npm' in proc.stdout and 'then run make web' in proc.stdout
