@@ -96,13 +96,14 @@ def test_the_static_folder_translates_from_a_plain_file_server(model, browser, p
     config, _ = model
     folder = export_web(cli.parse_config(['--phase', 'export', '--format', 'web'] + TINY_MODEL + [
         '--checkpoint_dir', config.paths.checkpoint_dir, '--export_dir', str(tmp_path / 'exported')]))
-    assert sorted(os.listdir(folder)) == ['LICENSES.md', 'index.html', 'model', 'ort', 'static']
+    assert sorted(os.listdir(folder)) == ['LICENSES.md', 'index.html', 'isolation.js', 'model', 'ort', 'static']
     page = browser.new_page()
     with static_file_server(folder) as url:
         page.goto(url)
         page.wait_for_function("document.getElementById('device-status').textContent.startsWith('Runs on this device')",
                                timeout=WAIT_MS)
         assert page.is_hidden('#where-server') and page.is_checked('#where-device')
+        assert page.evaluate('self.crossOriginIsolated')  # isolation.js: WebAssembly may use threads
         assert 'never leave this device' in page.text_content('#privacy')
         status = translate_photo_and_camera(page, photo)
         assert 'frames/s on this device (WebAssembly' in status
@@ -125,6 +126,7 @@ def test_on_this_device_the_server_gets_no_image(model, browser, photo):
             page.goto(server.url + '/')
             page.wait_for_function("document.getElementById('privacy').textContent.includes('not kept')",
                                    timeout=WAIT_MS)
+            assert page.evaluate('self.crossOriginIsolated')  # the server's headers
             page.check('#where-device')
             page.wait_for_function(
                 "document.getElementById('device-status').textContent.startsWith('Runs on this device')", timeout=WAIT_MS)

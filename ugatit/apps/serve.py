@@ -110,6 +110,28 @@ class DeviceModels:
             return self._models[direction]
 
 
+class CrossOriginIsolation:
+    """ASGI middleware: every HTTP answer says Cross-Origin-Opener-Policy same-origin and
+    Cross-Origin-Embedder-Policy require-corp, which make the page cross-origin isolated, the
+    condition for WebAssembly threads in its "on this device" mode (the page loads nothing from
+    another origin)."""
+
+    HEADERS = [(b'cross-origin-opener-policy', b'same-origin'), (b'cross-origin-embedder-policy', b'require-corp')]
+
+    def __init__(self, app):
+        self.app = app
+
+    async def __call__(self, scope, receive, send):
+        if scope['type'] != 'http':
+            return await self.app(scope, receive, send)
+
+        async def send_with_headers(message):
+            if message['type'] == 'http.response.start':
+                message = dict(message, headers=list(message.get('headers', [])) + self.HEADERS)
+            await send(message)
+        return await self.app(scope, receive, send_with_headers)
+
+
 # --------------------------------------------------------------------------------------------
 # The model worker
 # --------------------------------------------------------------------------------------------
@@ -445,6 +467,7 @@ def create_app(engine, limits=Limits()):
     app = FastAPI(title='U-GAT-IT', description='Photo to anime translation (docs/serve.md).', version='1',
                   docs_url=None, redoc_url=None)
     install_error_handlers(app)
+    app.add_middleware(CrossOriginIsolation)
     app.mount('/static', StaticFiles(directory=STATIC_DIR), name='static')
     add_offline_docs(app)
 

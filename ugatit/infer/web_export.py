@@ -4,6 +4,7 @@ browser (onnxruntime-web), as a folder any static file host serves: no Python, n
 Written to `<export_dir>/<model_dir>/web/`:
     index.html, static/          the page of --phase serve (ugatit/apps/static), which finds no
                                  server behind it and runs "on this device" only
+    isolation.js                 a service worker adding the headers that give WebAssembly threads
     model/info.json              what the page reads first: {"server": false, "img_size",
                                  "directions", "models", "template", "runtime", "step"}
     model/<direction>.float16.onnx  the generators, float16 weights (ugatit/infer/onnx_export.py)
@@ -27,6 +28,9 @@ from utils import write_atomic
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 STATIC_DIR = os.path.join(ROOT, 'ugatit', 'apps', 'static')
 PAGE_FILES = ('app.js', 'style.css', 'favicon.svg')
+# At the folder's root: the page, and the service worker that makes it cross-origin isolated (its
+# scope is its folder) so that WebAssembly gets threads from a plain file server.
+ROOT_FILES = ('index.html', 'isolation.js')
 RUNTIME_PACKAGE = os.path.join(ROOT, 'node_modules', 'onnxruntime-web')
 # What the page loads: ort.wasm.min.js and its WebAssembly (every browser), or, where the browser
 # offers WebGPU, ort.webgpu.min.js and its own build (WebGPU, with the WebAssembly CPU kernels).
@@ -115,7 +119,8 @@ def export_web(config):
         os.makedirs(os.path.join(staging, 'static'))
         os.makedirs(os.path.join(staging, 'model'))
         os.makedirs(os.path.join(staging, 'ort'))
-        shutil.copyfile(os.path.join(STATIC_DIR, 'index.html'), os.path.join(staging, 'index.html'))
+        for name in ROOT_FILES:
+            shutil.copyfile(os.path.join(STATIC_DIR, name), os.path.join(staging, name))
         for name in PAGE_FILES:
             shutil.copyfile(os.path.join(STATIC_DIR, name), os.path.join(staging, 'static', name))
         for name in RUNTIME_FILES:

@@ -182,13 +182,21 @@ function deviceRuntime() {
     if (!page.info) throw new Error('no model description (model/info.json)');
     let backend = 'wasm';
     if (navigator.gpu) {
-      try { if (await navigator.gpu.requestAdapter()) backend = 'webgpu'; } catch (err) { /* no adapter */ }
+      try {
+      const adapter = await navigator.gpu.requestAdapter();
+      // A software adapter (SwiftShader: WebGPU emulated on the CPU) is far slower than WebAssembly.
+      const info = adapter ? adapter.info || {} : {};
+      const software = info.isFallbackAdapter || /swiftshader/i.test([info.vendor, info.architecture, info.description].join(' '));
+      if (adapter && !software) backend = 'webgpu';
+    } catch (err) { /* no adapter */ }
     }
     $('device-status').textContent = 'Loading the runtime ...';
     await loadScript(page.info.runtime[backend]);
     ort.env.wasm.wasmPaths = new URL(page.info.runtime.files, location.href).href;
     // Threads need a cross-origin isolated page (COOP/COEP headers), which a plain file server does not give.
-    const threads = self.crossOriginIsolated ? Math.min(4, navigator.hardwareConcurrency || 1) : 1;
+    // ?threads=N in the address chooses (the benchmark compares 1 and 2).
+    const asked = Number(new URLSearchParams(location.search).get('threads')) || 0;
+    const threads = self.crossOriginIsolated ? asked || Math.min(4, navigator.hardwareConcurrency || 1) : 1;
     ort.env.wasm.numThreads = threads;
     const template = page.info.template ? await (await fetch(page.info.template)).json() : null;
     const device = { backend, threads, sessions: {}, template, label: '' };
@@ -225,11 +233,12 @@ function makeCanvas(width, height) {
   return canvas;
 }
 
-// The centred square of a picture (video, image, bitmap) of width x height, scaled onto `canvas`.
-function drawCentre(picture, width, height, canvas) {
+// The centred square of a picture (video, image, bitmap) of width x height, scaled onto `canvas`
+// (quality 'high' for a photo; the camera's frames take the cheaper default).
+function drawCentre(picture, width, height, canvas, quality) {
   const side = Math.min(width, height);
   const context = canvas.getContext('2d', { willReadFrequently: true });
-  context.imageSmoothingQuality = 'high';
+  context.imageSmoothingQuality = quality || 'low';
   context.drawImage(picture, (width - side) / 2, (height - side) / 2, side, side, 0, 0, canvas.width, canvas.height);
 }
 
@@ -289,7 +298,7 @@ async function translatePhotoOnDevice(file) {
   }
   const size = page.info.img_size;
   const input = makeCanvas(size);
-  drawCentre(bitmap, bitmap.width, bitmap.height, input);
+  drawCentre(bitmap, bitmap.width, bitmap.height, input, 'high');
   bitmap.close();
   let result;
   const started = performance.now();
@@ -315,12 +324,14 @@ async function translatePhotoOnDevice(file) {
   $('downloads').hidden = false;
 }
 
-// The camera view: the centred square the model is given, and the face guide over it.
+// The camera view: the centred square the model is given, and the face guide over it; drawn once
+// per camera frame.
 function drawPreview() {
   const video = $('camera-video');
   if (!camera.stream) return;
   const preview = $('camera-preview');
-  if (video.videoWidth) {
+  if (video.videoWidth && video.currentTime !== camera.previewTime) {
+    camera.previewTime = video.currentTime;
     drawCentre(video, video.videoWidth, video.videoHeight, preview);
     drawGuide(preview.getContext('2d'), preview.width, page.device && page.where === 'device' ? page.deviceTemplate : null);
   }
@@ -375,26 +386,31 @@ async function cameraOnDevice(stream) {
     showError('The model cannot run on this device: ' + (err.message || err));
     return;
   }
-  const times = [];
+  const times = [], modelTimes = [];
   while (camera.stream === stream) {
     if (!video.videoWidth) { await new Promise((r) => setTimeout(r, 50)); continue; }
     drawCentre(video, video.videoWidth, video.videoHeight, input);
     let result;
+    const started = performance.now();
     try {
       result = await runOnDevice(direction, input);
     } catch (err) {
       showError('Camera frame not translated: ' + (err.message || err));
       return;
     }
+    const modelMs = performance.now() - started;
     if (camera.stream !== stream) return;
     putRgb(result.translated, output);
     camera.count += 1;
     $('camera-count').textContent = camera.count;
     times.push(performance.now());
-    if (times.length > 30) times.shift();
+    modelTimes.push(modelMs);
+    if (times.length > 30) { times.shift(); modelTimes.shift(); }
     if (times.length > 1) {
       const fps = (times.length - 1) * 1000 / (times[times.length - 1] - times[0]);
-      $('camera-status').textContent = fps.toFixed(1) + ' frames/s on this device (' + device.label + ')';
+      const model = modelTimes.reduce((a, b) => a + b, 0) / modelTimes.length;
+      $('camera-status').textContent = fps.toFixed(1) + ' frames/s on this device (' + device.label + '; the model '
+        + Math.round(model) + ' ms a frame)';
       $('camera-status').dataset.fps = fps.toFixed(2);
     }
     await new Promise((r) => setTimeout(r, 0));  // let the page draw
@@ -437,12 +453,36 @@ function setWhere(where) {
 $('where-device').addEventListener('change', () => setWhere('device'));
 $('where-server').addEventListener('change', () => setWhere('server'));
 
+// WebAssembly threads need a cross-origin isolated page. A plain file server does not send the
+// headers for it: the service worker isolation.js adds them, from the next load of the page on.
+// True when the page is about to reload for that (once a session: no loop where it cannot work).
+async function isolate() {
+  if (self.crossOriginIsolated || !('serviceWorker' in navigator) || !window.isSecureContext) return false;
+  try {
+    const registration = await navigator.serviceWorker.register('isolation.js');
+    if (sessionStorage.getItem('isolation-reload')) return false;
+    sessionStorage.setItem('isolation-reload', '1');
+    if (!navigator.serviceWorker.controller) {
+      await new Promise((resolve) => {
+        if (registration.active) { resolve(); return; }
+        navigator.serviceWorker.addEventListener('controllerchange', resolve, { once: true });
+        setTimeout(resolve, 3000);
+      });
+    }
+    location.reload();
+    return true;
+  } catch (err) {
+    return false;  // no service worker here: one thread
+  }
+}
+
 async function start() {
   try {
     const answer = await fetch('model/info.json');
     if (answer.ok) page.info = await answer.json();
   } catch (err) { /* no such file: a server without the on-device mode */ }
   if (page.info && !page.info.server) {  // the static folder of --format web: no server behind it
+    if (await isolate()) return;  // the page reloads once, isolated
     document.querySelectorAll('.server-only').forEach((el) => { el.hidden = true; });
     setWhere('device');
     return;
