@@ -5,6 +5,7 @@ may carry image data. Translations are compared with the TensorFlow graph's. One
 the file; the tiny model (32 px, random weights)."""
 
 import base64
+import json
 import os
 import urllib.parse
 
@@ -19,6 +20,7 @@ SIZE = 32  # the tiny model's img_size
 # The page loads the float16-weights model: its bound against the graph (tests/e2e/test_onnx_export.py).
 MAX_DIFF = 2
 WAIT_MS = 60000
+TEMPLATE = {'landmarks': [[0.62, 0.42], [0.55, 0.42], [0.38, 0.42], [0.45, 0.42], [0.5, 0.58]]}
 
 
 @pytest.fixture(scope='module')
@@ -34,6 +36,8 @@ def model(tmp_path_factory):
     from ugatit.infer.translator import Translator, save_random_generators
     config = tiny_config('--checkpoint_dir', str(tmp_path_factory.mktemp('ckpt')))
     save_random_generators(config, 5)
+    with open(os.path.join(config.run_folder('checkpoint'), 'face_template.json'), 'w') as f:
+        json.dump(TEMPLATE, f)  # the camera guide's template, read from beside the checkpoint
     with Translator(config, io='uint8') as translator:
         yield config, translator
 
@@ -83,6 +87,7 @@ def translate_photo_and_camera(page, photo):
     page.click('#camera-start')
     page.wait_for_function("Number(document.getElementById('camera-count').textContent) >= 5", timeout=WAIT_MS)
     assert page.is_hidden('#error'), page.text_content('#error')
+    assert 'eyes on the marks' in page.text_content('#guide-hint')  # the template reached the page
     status = page.text_content('#camera-status')
     page.click('#camera-stop')
     return status
@@ -97,6 +102,8 @@ def test_the_static_folder_translates_from_a_plain_file_server(model, browser, p
     folder = export_web(cli.parse_config(['--phase', 'export', '--format', 'web'] + TINY_MODEL + [
         '--checkpoint_dir', config.paths.checkpoint_dir, '--export_dir', str(tmp_path / 'exported')]))
     assert sorted(os.listdir(folder)) == ['LICENSES.md', 'index.html', 'isolation.js', 'model', 'ort', 'static']
+    with open(os.path.join(folder, 'model', 'face_template.json')) as f:
+        assert json.load(f) == TEMPLATE
     page = browser.new_page()
     with static_file_server(folder) as url:
         page.goto(url)
@@ -140,5 +147,5 @@ def test_on_this_device_the_server_gets_no_image(model, browser, photo):
     assert requests and all(r.method == 'GET' and not r.post_data_buffer for r in requests)
     paths = {urllib.parse.urlparse(r.url).path for r in requests}
     assert '/model/a2b.float16.onnx' in paths and '/ort/ort-wasm-simd-threaded.wasm' in paths
-    allowed = {'/', '/health', '/favicon.ico', '/model/info.json', '/model/a2b.float16.onnx'}
+    allowed = {'/', '/health', '/favicon.ico', '/model/info.json', '/model/a2b.float16.onnx', '/model/face_template.json'}
     assert all(p in allowed or p.startswith('/static/') or p.startswith('/ort/') for p in paths), paths

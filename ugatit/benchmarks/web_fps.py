@@ -212,7 +212,7 @@ def project_server(args):
 
 
 def report(name, result):
-    print('%-8s %6.1f frames/s   %5.0f ms CPU a frame (%.2f cores)   first frame after %5.1f s, %6.1f MB received   '
+    print('%-8s %6.1f frames/s   %5.0f ms CPU a frame (%.2f cores)   first frame after %5.1f s, %6.2f MB received   '
           'load average %s   %s   %s%s'
           % (name, result['fps'], result['cpu_ms'], result['cpu_share'], result['first_frame_s'], result['bytes'] / 1e6,
              result['load'], result['backend'],
