@@ -13,7 +13,7 @@ import main
 from tests.support import ROOT, TINY_MODEL, shared_path, tiny_config
 from ugatit import cli
 from ugatit.cli.phases import model_run_set_up
-from ugatit.infer.onnx_export import onnx_models
+from ugatit.infer.onnx_export import convert, float16_weights
 from ugatit.infer.translator import Translator, save_random_generators
 from utils import to_uint8
 
@@ -24,20 +24,24 @@ TOLERANCE = {'float32': (1, 0.01), 'float16': (2, 0.2)}
 
 
 def assert_parity(config, directions, images):
-    models, _, _ = onnx_models(config, directions)
+    """The ONNX models (float32, float16 weights) that --format onnx writes against the graph they
+    are converted from, one restore for both."""
     import onnxruntime
     with Translator(config, directions, io='uint8') as translator:
         for direction in directions:
             expected, attention = translator.translate(direction, images)
+            model = convert(translator.session, translator.graph, translator.signature(direction))
+            models = {'float32': model.SerializeToString(), 'float16': float16_weights(model).SerializeToString()}
             for variant, (max_diff, mean_diff) in TOLERANCE.items():
-                session = onnxruntime.InferenceSession(models[direction, variant], providers=['CPUExecutionProvider'])
+                session = onnxruntime.InferenceSession(models[variant], providers=['CPUExecutionProvider'])
                 out, att = session.run(['translated', 'attention'], {'image': images})
                 assert out.dtype == np.uint8 and out.shape == images.shape and att.shape == attention.shape
                 diff = np.abs(out.astype(int) - expected.astype(int))
                 assert diff.max() <= max_diff and diff.mean() <= mean_diff, (direction, variant, diff.max(), diff.mean())
 
 
-@pytest.mark.parametrize('cfg,light,directions', [('a', 'true', ('a2b', 'b2a')), ('b', 'false', ('a2b',))])
+# One direction each (both directions between them): the conversion is most of the time.
+@pytest.mark.parametrize('cfg,light,directions', [('a', 'true', ('a2b',)), ('b', 'false', ('b2a',))])
 def test_onnx_matches_the_graph_on_the_reference_checkpoints(cfg, light, directions):
     cfg_dir = shared_path('reference', cfg)
     config = cli.parse_config(['--phase', 'export', '--format', 'onnx', '--dataset', 'tiny', '--light', light,

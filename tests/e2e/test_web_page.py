@@ -100,7 +100,7 @@ def test_the_static_folder_translates_from_a_plain_file_server(model, browser, p
     from ugatit.infer.web_export import export_web
     config, _ = model
     folder = export_web(cli.parse_config(['--phase', 'export', '--format', 'web'] + TINY_MODEL + [
-        '--checkpoint_dir', config.paths.checkpoint_dir, '--export_dir', str(tmp_path / 'exported')]))
+        '--checkpoint_dir', config.paths.checkpoint_dir, '--export_dir', str(tmp_path / 'exported'), '--direction', 'a2b']))
     assert sorted(os.listdir(folder)) == ['LICENSES.md', 'index.html', 'isolation.js', 'model', 'ort', 'static']
     with open(os.path.join(folder, 'model', 'face_template.json')) as f:
         assert json.load(f) == TEMPLATE
