@@ -26,6 +26,9 @@ IMAGE_EXTENSIONS = ('.jpg', '.jpeg', '.png', '.bmp', '.webp', '.tif', '.tiff', '
 # larger than any image of that size would be.
 MAX_IMAGE_PIXELS = 200_000_000
 MAX_FILE_BYTES = 1 << 30
+# Images with a shorter side carry too little to translate or to train on (a 1x1 training
+# image made the losses NaN): named and skipped, in training, photos and the web page alike.
+MIN_IMAGE_SIDE = 32
 
 
 class ImageError(Exception):
@@ -48,17 +51,52 @@ def str2bool(value):
     raise argparse.ArgumentTypeError('expected a boolean (true/false, 1/0, yes/no), got %r' % value)
 
 
-def check_folder(path):
-    """Create `path` (and parents) if needed and return it."""
+# The folders make_folder created in this run, parents first (remove_made_folders).
+_MADE_FOLDERS = []
+
+
+def make_folder(path):
+    """os.makedirs(path, exist_ok=True), remembering the folders it creates, so that a run that is
+    refused or fails can remove those it left empty (remove_made_folders)."""
+    missing, probe = [], os.path.abspath(path)
+    while not os.path.lexists(probe):
+        missing.append(probe)
+        probe = os.path.dirname(probe)
     os.makedirs(path, exist_ok=True)
+    _MADE_FOLDERS.extend(reversed(missing))
     return path
 
 
+def remove_made_folders():
+    """Remove the folders make_folder created in this run that are still empty, deepest first
+    (a refused run leaves no empty --result_dir or checkpoint folder); forget them all. Returns
+    the folders removed."""
+    removed = []
+    for folder in reversed(_MADE_FOLDERS):
+        try:
+            os.rmdir(folder)
+            removed.append(folder)
+        except OSError:  # not empty (or gone): kept
+            pass
+    _MADE_FOLDERS.clear()
+    return removed
+
+
+def forget_made_folders():
+    """Keep every folder made so far (a run that succeeded)."""
+    _MADE_FOLDERS.clear()
+
+
+def check_folder(path):
+    """Create `path` (and parents) if needed (make_folder) and return it."""
+    return make_folder(path)
+
+
 def ensure_writable_folder(path, flag):
-    """Create `path` if needed and check that files can be written there, before any work
-    starts; raises UserError naming the flag otherwise."""
+    """Create `path` if needed (make_folder) and check that files can be written there, before
+    any work starts; raises UserError naming the flag otherwise."""
     try:
-        os.makedirs(path, exist_ok=True)
+        make_folder(path)
         fd, probe = tempfile.mkstemp(prefix='.write-test-', dir=path)
         os.close(fd)
         os.remove(probe)

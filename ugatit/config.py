@@ -81,6 +81,23 @@ DATASET_PRESETS = {'demo': 'demo'}
 # camera and serve use it when they are given no --checkpoint and none exists for the flags.
 PROJECT_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SHIPPED_MODELS = {'selfie2anime': os.path.join(PROJECT_ROOT, 'models', 'selfie2anime_cpu')}
+# The preset each shipped model was trained with: its architecture when its flags file is lost.
+SHIPPED_PRESETS = {'selfie2anime': 'cpu'}
+# How a lost or damaged file of a shipped model is put back (they are files of the repository).
+RESTORE_SHIPPED = '`git checkout models/` in the project folder'
+
+
+def shipped_model_of(folder):
+    """The --dataset whose shipped model (SHIPPED_MODELS) is `folder`, or None."""
+    real = os.path.realpath(folder)
+    return next((name for name, path in SHIPPED_MODELS.items() if os.path.realpath(path) == real), None)
+
+
+def shipped_model_flags(dataset):
+    """The architecture flags the shipped model of `dataset` was trained with (from its preset
+    SHIPPED_PRESETS), a dict of ModelConfig's names."""
+    preset = PRESETS[SHIPPED_PRESETS[dataset]]
+    return {f.name: preset.get(f.name, f.default) for f in dataclasses.fields(ModelConfig)}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -153,14 +170,16 @@ class PhotoConfig:
     direction: str = 'a2b'
     align_face: bool = False
     landmarks: Optional[str] = None
-    face_padding: float = 0.65
+    face_padding: Optional[float] = None  # None: the model's face template (ugatit/infer/face_template.py)
     faces: str = 'largest'
     no_face: str = 'error'
     paste_back: bool = False
     contrast: float = 0
     brightness: float = 0
     show: bool = False
-    upscale: object = 1         # 1, 2, 4 or 'auto': enlarge the translations (ugatit/infer/upscale.py)
+    upscale: object = None      # 1, 2, 4 or 'auto': enlarge the translations (ugatit/infer/upscale.py);
+                                # None: to at least 256 px (photos, video, camera, serve), 2x (--phase upscale)
+    upscale_noise: Optional[int] = None  # waifu2x denoising -1..3; None: 3 for translations, -1 for --phase upscale
     # waifu2x, anime4k or lanczos; chosen from `python -m ugatit.benchmarks.bench --what upscale` (docs/upscale.md)
     upscaler: str = 'waifu2x'
 
@@ -332,10 +351,52 @@ def read_flags_file(folder):
         model = data['model']
         flags = {f.name: model[f.name] for f in dataclasses.fields(ModelConfig)}
         unknown = [k for k in data if k not in FLAGS_FILE_KEYS] + ['model.' + k for k in model if k not in flags]
+        problems = model_flag_problems(flags, 'key model.%s')
     except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
-        raise ValueError('%s is not a valid flags file (%s); delete it to restore by the variable '
-                         'shapes alone' % (path, exc))
+        problems = ['%s: %s' % (type(exc).__name__, exc)]
+    if problems:
+        raise ValueError('%s is not a valid flags file (%s). Write it again with the flags the model was '
+                         'trained with, or delete it: then the flags come from the command line and the '
+                         'checkpoint\'s variable shapes' % (path, '; '.join(problems)))
     return flags, sorted(unknown)
+
+
+def model_flag_problems(values, name='--%s'):
+    """What makes architecture flag values (a dict of ModelConfig's names) unusable: a value of
+    another type than the field's, or one the graph cannot be built with. Each problem names its
+    flag by `name` % flag ('--ch' for the command line, 'key model.ch' for a flags file). The one
+    check of these values, for the parser (ugatit/cli/validate.py) and the flags file alike."""
+    problems, typed = [], {}
+    for field in dataclasses.fields(ModelConfig):
+        if field.name not in values:
+            continue
+        value = values[field.name]
+        if type(value) is field.type:
+            typed[field.name] = value
+        else:
+            problems.append('%s is %s, not %s' % (name % field.name, json.dumps(value),
+                                                  'true or false' if field.type is bool else 'an integer'))
+    for flag in ('ch', 'n_res', 'img_size'):
+        if typed.get(flag, 1) < 1:
+            problems.append('%s must be >= 1 (got %s)' % (name % flag, typed[flag]))
+    return problems + _buildable_size_problems(typed, name)
+
+
+def _buildable_size_problems(values, name):
+    """model_flag_problems' checks of --img_size, --img_ch and --n_dis that the graph needs."""
+    problems = []
+    size = values.get('img_size')
+    if size is not None and 1 <= size < MIN_GENERATOR_SIZE:
+        problems.append('%s must be at least %d: the generator downsamples twice and pads by reflection '
+                        '(got %d)' % (name % 'img_size', MIN_GENERATOR_SIZE, size))
+    if size is not None and size >= 1 and size % 4:
+        problems.append('%s must be a multiple of 4 (two stride-2 downsamplings, then two 2x upsamplings); '
+                        'got %d' % (name % 'img_size', size))
+    if values.get('img_ch', 3) != 3:
+        problems.append('%s must be 3: the generators output RGB images (got %d)' % (name % 'img_ch', values['img_ch']))
+    if values.get('n_dis', 3) < 3:
+        problems.append('%s must be >= 3 (got %d)' % (name % 'n_dis', values['n_dis']))
+    return problems
 
 
 def merge_saved_flags(config, saved, explicit, source):
@@ -373,6 +434,11 @@ def learning_rate(epoch, init_lr, decay_flag, decay_epoch, total_epochs):
     return init_lr * (total_epochs - epoch) / (total_epochs - decay_epoch)
 
 
+# The smallest image the generator can translate: 7x7 reflect padding by 3, then two stride-2
+# downsamplings, leave a 2x2 bottleneck, the least the residual blocks' reflect padding takes.
+MIN_GENERATOR_SIZE = 8
+
+
 def min_img_size(n_dis):
     """Smallest --img_size whose global discriminator (n_dis levels) can be built."""
     size = 8
@@ -390,6 +456,62 @@ def _discriminator_fits(img_size, n_dis):
             return False
         side = (side + 2 - 4) // 2 + 1
     return side >= 3
+
+
+def _conv(kernel, inputs, outputs):
+    """Weights of a convolution with a bias."""
+    return kernel * kernel * inputs * outputs + outputs
+
+
+def generator_weights(model):
+    """The number of trainable weights of one generator of `model` (ModelConfig), from the
+    architecture of ugatit/model/model.py (tests/unit/test_train_graph.py checks it)."""
+    c, n, bottleneck = model.ch, model.n_res, 4 * model.ch
+    encoder = _conv(7, model.img_ch, c) + 2 * c + _conv(3, c, 2 * c) + 4 * c + _conv(3, 2 * c, 4 * c) + 8 * c
+    residual = n * 2 * (_conv(3, bottleneck, bottleneck) + 2 * bottleneck)           # conv + IN beta, gamma
+    cam = bottleneck + 1 + _conv(1, 2 * bottleneck, bottleneck)
+    mlp_in = bottleneck if model.light else bottleneck * (model.img_size // 4) ** 2
+    mlp = (mlp_in + 1) * bottleneck + 3 * (bottleneck + 1) * bottleneck
+    adaptive = n * 2 * (_conv(3, bottleneck, bottleneck) + bottleneck)              # conv + AdaLIN rho
+    decoder = _conv(3, 4 * c, 2 * c) + 3 * 2 * c + _conv(3, 2 * c, c) + 3 * c + _conv(7, c, 3)
+    return encoder + residual + cam + mlp + adaptive + decoder
+
+
+def discriminator_weights(model):
+    """The number of trainable weights of one discriminator (its local and global branches)."""
+    return sum(_branch_weights(model.ch, levels) for levels in (model.n_dis - 2, model.n_dis))
+
+
+def _branch_weights(ch, levels):
+    """One PatchGAN branch of `levels` levels with its CAM head (UGATIT._discriminator_branch)."""
+    weights, channel = _conv(4, 3, ch), ch
+    for _ in range(1, levels - 1):
+        weights, channel = weights + _conv(4, channel, 2 * channel), 2 * channel
+    weights, channel = weights + _conv(4, channel, 2 * channel), 2 * channel
+    return weights + channel + 1 + _conv(1, 2 * channel, channel) + _conv(4, channel, 1)
+
+
+def weights_built(model, training):
+    """The trainable weights a run builds: two generators, and for training two discriminators."""
+    return 2 * generator_weights(model) + (2 * discriminator_weights(model) if training else 0)
+
+
+def memory_floor(model, batch_size, training):
+    """A lower bound of the bytes of host memory a run of `model` needs: its float32 weights
+    (weights_built; the checkpoint is read and written through host memory, on a GPU too) and
+    one float32 input batch (both domains when training), which the input pipeline holds in
+    host memory. A run needs several times this; one that needs more than the machine has
+    cannot start."""
+    images = (2 if training else 1) * batch_size * model.img_size ** 2 * model.img_ch
+    return 4 * (weights_built(model, training) + images)
+
+
+def physical_memory_bytes():
+    """The machine's physical memory in bytes, or None where it cannot be read."""
+    try:
+        return os.sysconf('SC_PHYS_PAGES') * os.sysconf('SC_PAGE_SIZE')
+    except (ValueError, OSError, AttributeError):
+        return None
 
 
 def cpu_has_native_bfloat16(cpuinfo='/proc/cpuinfo'):

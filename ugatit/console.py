@@ -12,8 +12,9 @@ Hidden, unless `--verbose true` or the environment variable UGATIT_VERBOSE=1:
     warnings are untouched).
 Errors are not hidden: TensorFlow raises them as exceptions, which the modules main.py runs
 turn into the project's one-line messages where they expect them (a damaged checkpoint, a full
-disk), and ugatit.cli.main turns the others into one line too (tensorflow_error_message); with
---verbose they keep their whole traceback.
+disk), and ugatit.cli.main turns the others into one line too (tensorflow_error_message), and so
+is a TensorFlow that cannot be imported (tensorflow_import_message); with --verbose they keep
+their whole traceback.
 
 quiet_console() must run before TensorFlow is first imported: its C++ logging reads the level
 once. ugatit.cli.main (what main.py runs) calls it first thing.
@@ -27,6 +28,7 @@ import os
 import re
 import sys
 import tempfile
+import traceback
 import warnings
 
 VERBOSE_ENV = 'UGATIT_VERBOSE'
@@ -112,9 +114,24 @@ def tensorflow_error_message(exc):
     tf = sys.modules.get('tensorflow')
     if tf is None or not isinstance(exc, tf.errors.OpError):
         return None
-    from ugatit.model.checkpoint import first_line
+    from ugatit.errors import first_line
     line, hint = first_line(exc), ''
     if isinstance(exc, tf.errors.ResourceExhaustedError):
         hint = ('the disk is full: free some space or choose another output folder. ' if 'space' in line.lower()
                 else 'out of memory: use a smaller --batch_size (or --img_size, --ch for training). ')
     return 'TensorFlow stopped (%s: %s). %s--verbose true shows its whole report.' % (type(exc).__name__, line, hint)
+
+
+def tensorflow_import_message(exc):
+    """One line for an ImportError raised while TensorFlow was imported (a broken or unfitting
+    installation, a missing library): what failed and how to reinstall; None for any other."""
+    if not isinstance(exc, ImportError):
+        return None
+    own = (exc.name or '').split('.')[0] == 'tensorflow'
+    inside = any('tensorflow' in frame.filename.split(os.sep) for frame in traceback.extract_tb(exc.__traceback__))
+    if not own and not inside:
+        return None
+    from ugatit.errors import first_line
+    return ('TensorFlow cannot be imported (%s: %s): its installation is broken or does not fit this machine. '
+            'Reinstall it in this environment: `make venv`, or pip install -r requirements.txt (docs/install.md). '
+            '--verbose true shows the whole report.' % (type(exc).__name__, first_line(exc)))

@@ -146,3 +146,21 @@ def test_the_quiet_import_drops_info_lines_and_keeps_errors(tmp_path):
     assert 'oneDNN' not in out
     rc, out = run_python(code, env=dict(env, **{VERBOSE_ENV: '1'}))
     assert 'oneDNN' in out  # negative control: nothing is filtered when verbose
+
+
+def test_a_tensorflow_that_fails_to_import_is_one_line_unless_verbose(tmp_path):
+    """A broken installation, simulated by a stand-in tensorflow package first on the path."""
+    from tests.support import child_environment
+    (tmp_path / 'tensorflow').mkdir()
+    (tmp_path / 'tensorflow' / '__init__.py').write_text("raise ImportError('a broken installation')\n")
+    env = child_environment({k: v for k, v in os.environ.items() if k != VERBOSE_ENV})
+    env['PYTHONPATH'] = os.pathsep.join([str(tmp_path), env['PYTHONPATH']])
+    argv = [sys.executable, 'main.py', '--phase', 'test', '--input', 'face.jpg', '--result_dir', str(tmp_path / 'out')]
+    done = subprocess.run(argv, cwd=ROOT, capture_output=True, text=True, env=env, timeout=300)
+    assert done.returncode == 2 and 'Traceback' not in done.stdout + done.stderr, done.stderr
+    assert done.stderr.splitlines() == [
+        'error: TensorFlow cannot be imported (ImportError: a broken installation): its installation is broken or '
+        'does not fit this machine. Reinstall it in this environment: `make venv`, or pip install -r '
+        'requirements.txt (docs/install.md). --verbose true shows the whole report.']
+    done = subprocess.run(argv + ['--verbose', 'true'], cwd=ROOT, capture_output=True, text=True, env=env, timeout=300)
+    assert done.returncode == 1 and 'Traceback' in done.stderr and 'ImportError: a broken installation' in done.stderr

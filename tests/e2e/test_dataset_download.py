@@ -203,3 +203,24 @@ def test_flags_that_do_not_go_with_the_dataset(flags, message, capsys):
     with pytest.raises(SystemExit) as exit_:
         cli.parse_config(flags)
     assert exit_.value.code == 2 and message in capsys.readouterr().err
+
+
+def test_a_disk_that_fills_while_unpacking_names_the_archive_and_the_folder(small_release, tmp_path, capsys,
+                                                                            monkeypatch):
+    import errno
+    from ugatit.assets import archive as archive_module
+    zip_path = write_zip(tmp_path / 'selfie2anime.zip', members(SMALL))
+    real_copy, copies = archive_module.shutil.copyfileobj, []
+
+    def fills_up(src, dst, length=0):
+        copies.append(1)
+        if len(copies) > 2:
+            raise OSError(errno.ENOSPC, 'No space left on device')  # as a real write: no file name
+        real_copy(src, dst, length)
+    monkeypatch.setattr(archive_module.shutil, 'copyfileobj', fills_up)
+    rc, out, err = run(capsys, tmp_path, '--archive', zip_path)
+    assert rc == 2 and 'Traceback' not in err and nothing_unpacked(tmp_path)
+    assert err.splitlines()[-1] == (
+        'error: cannot unpack %s into %s: No space left on device. Nothing was unpacked there (the files written so '
+        'far are removed): free some space there, or choose another --dataset_dir'
+        % (zip_path, tmp_path / 'data' / 'selfie2anime'))

@@ -1,17 +1,20 @@
-"""The commands of README.md and docs/*.md, run as written, and the documents' links.
+"""The commands and Python code of README.md and docs/*.md, run as written, and the documents' links.
 
-Every fenced ```bash block in README.md and docs/*.md carries a marker on the line before it
-(blank lines between are allowed):
+Every fenced ```bash and ```python block in README.md and docs/*.md carries a marker on the line
+before it (blank lines between are allowed):
 
-    <!-- runnable -->               this test runs each command of the block, in order, in a scratch
-                                    folder laid out like a fresh clone (below); each must exit
-                                    with status 0 and write the files EXPECTED_FILES names
+    <!-- runnable -->               this test runs each command of a bash block, in order, in a
+                                    scratch folder laid out like a fresh clone (below); each must
+                                    exit with status 0 and write the files EXPECTED_FILES names.
+                                    A python block is run whole, as one script, by `python` in
+                                    that folder, and must exit with status 0
     <!-- runnable: SETUP -->        the same, after SETUPS[SETUP] has prepared the scratch folder
                                     (e.g. "after make demo": a stand-in for the demo's model)
     <!-- not-run: the reason -->    the block is not run: a download, minutes of training, a camera
 
-A ```bash block with neither fails test_every_bash_block_is_marked, so no command can be added
-unchecked without saying why. Commands run by bash; `python` is this interpreter. The scratch
+A block with neither fails test_every_block_is_marked, so no command can be added unchecked
+without saying why. Commands run by bash; `python` is this interpreter. Neither a command nor a
+python block may print a traceback. The scratch
 folder holds links to the project's files (so `python main.py`, `make serve`, `docs/photos/...`
 and the shipped model work as on a fresh clone), empty `dataset/` and `checkpoint/` folders
 (nothing is written into the project), and the inputs a user would bring (write_inputs:
@@ -22,7 +25,8 @@ where each replacement is written out with its reason. A command that starts a s
 (SERVERS) runs until it answers one translation over HTTP, then is stopped.
 
 A stale command fails: test_a_stale_command_fails runs the README's photo command with a
-misspelled flag through the same runner and requires it to fail; the marker and link checks
+misspelled flag through the same runner and requires it to fail, and
+test_a_failing_python_block_fails does the same for a python block; the marker and link checks
 have negative controls of their own.
 """
 
@@ -92,10 +96,25 @@ def read(path):
         return f.read()
 
 
+# The fenced blocks that need a marker: the language after ``` -> what is run of a block.
+LANGUAGES = ('bash', 'python')
+
+
 def bash_blocks(text):
     """[(line number, marker line or None, [command])] of every ```bash block in markdown text.
     A command is one line, or several joined where a line ends in a backslash; blank lines and
     comment lines are left out."""
+    return [(line, marker, commands(body)) for line, marker, body in fenced_blocks(text, 'bash')]
+
+
+def python_blocks(text):
+    """[(line number, marker line or None, [the block's code])] of every ```python block."""
+    return [(line, marker, ['\n'.join(body) + '\n']) for line, marker, body in fenced_blocks(text, 'python')]
+
+
+def fenced_blocks(text, language):
+    """[(line number, marker line or None, [line of the body])] of every ```<language> block in
+    markdown text; the marker is the last non-blank line before the block when it is a comment."""
     lines = text.split('\n')
     blocks, k = [], 0
     while k < len(lines):
@@ -106,10 +125,10 @@ def bash_blocks(text):
             while k < len(lines) and not lines[k].strip().startswith('```'):
                 body.append(lines[k])
                 k += 1
-            if opening == '```bash':
+            if opening == '```' + language:
                 before = [l.strip() for l in lines[:start] if l.strip()]
                 marker = before[-1] if before and before[-1].startswith('<!--') else None
-                blocks.append((start + 1, marker, commands(body)))
+                blocks.append((start + 1, marker, body))
         k += 1
     return blocks
 
@@ -133,17 +152,19 @@ def without_comment(command):
 
 
 def unmarked_blocks(text):
-    return [line for line, marker, _ in bash_blocks(text)
-            if marker is None or not (RUNNABLE.match(marker) or NOT_RUN.match(marker))]
+    return sorted(line for language in LANGUAGES for line, marker, _ in fenced_blocks(text, language)
+                  if marker is None or not (RUNNABLE.match(marker) or NOT_RUN.match(marker)))
 
 
 def runnable_blocks():
     found = []
     for doc in DOCUMENTS:
-        for line, marker, cmds in bash_blocks(read(doc)):
-            if marker and RUNNABLE.match(marker):
-                found.append(pytest.param(RUNNABLE.match(marker).group('setup'), cmds, id='%s:%d' % (doc, line),
-                                          marks=[pytest.mark.slow] if any(s in c for c in cmds for s in SLOW) else []))
+        for language, blocks in (('bash', bash_blocks), ('python', python_blocks)):
+            for line, marker, cmds in blocks(read(doc)):
+                if marker and RUNNABLE.match(marker):
+                    slow = [pytest.mark.slow] if any(s in c for c in cmds for s in SLOW) else []
+                    found.append(pytest.param(RUNNABLE.match(marker).group('setup'), language, cmds,
+                                              id='%s:%d' % (doc, line), marks=slow))
     return found
 
 
@@ -209,6 +230,16 @@ def run_command(command, folder, timeout=600):
     return done.returncode, done.stdout + done.stderr
 
 
+def run_python(code, folder, timeout=600):
+    """Run a python block as one script (a file in `folder`) by `python`; returns (exit status, output)."""
+    path = os.path.join(folder, '.block.py')
+    with open(path, 'w', encoding='utf-8') as f:
+        f.write(code)
+    done = subprocess.run(['python', path], cwd=folder, env=environment(folder), capture_output=True, text=True,
+                          timeout=timeout)
+    return done.returncode, done.stdout + done.stderr
+
+
 def run_server(command, folder, port, timeout=180):
     log_path = os.path.join(folder, '.server.log')
     with open(log_path, 'w') as log:
@@ -251,12 +282,17 @@ def translated(url):
 
 # --- the tests -------------------------------------------------------------------------------------
 
-@pytest.mark.parametrize('setup, block', runnable_blocks())
-def test_runnable_block_runs(setup, block, tmp_path):
+@pytest.mark.parametrize('setup, language, block', runnable_blocks())
+def test_runnable_block_runs(setup, language, block, tmp_path):
     folder = make_workspace(tmp_path)
     if setup:
         assert setup in SETUPS, 'unknown set-up in <!-- runnable: %s -->; known: %s' % (setup, sorted(SETUPS))
         SETUPS[setup](folder)
+    if language == 'python':
+        status, output = run_python(block[0], folder)
+        assert status == 0 and 'Traceback' not in output, 'documented Python code failed (status %d):\n%s\n%s' % (
+            status, block[0], output[-4000:])
+        return
     for command in block:
         status, output = run_command(command, folder)
         ran = SUBSTITUTIONS.get(without_comment(command), (command,))[0]
@@ -275,24 +311,33 @@ def test_a_stale_command_fails(tmp_path):
     assert status != 0 and 'align_fac' in output
 
 
+def test_a_failing_python_block_fails(tmp_path):
+    """The negative control of a python block: it loads a checkpoint that does not exist."""
+    folder = make_workspace(tmp_path)
+    status, output = run_python("import ugatit\nugatit.load('no/such/checkpoint')\n", folder)
+    assert status != 0 and 'no such checkpoint folder or prefix' in output
+
+
 @pytest.mark.parametrize('doc', DOCUMENTS)
-def test_every_bash_block_is_marked(doc):
+def test_every_block_is_marked(doc):
     assert unmarked_blocks(read(doc)) == [], (
-        '%s: the ```bash blocks at these lines need <!-- runnable --> or <!-- not-run: reason --> '
+        '%s: the ```bash and ```python blocks at these lines need <!-- runnable --> or <!-- not-run: reason --> '
         '(tests/e2e/test_docs_commands.py)' % doc)
 
 
 def test_the_marker_check_finds_an_unmarked_block():
     text = ('<!-- runnable: after make demo -->\n```bash\npython main.py\n```\n\n<!-- not-run: network -->\n\n```bash\nx\n```\n'
-            'Text.\n\n```bash\npython main.py --phase train\n```\n<!-- not-run -->\n```bash\ny\n```\n')
-    assert unmarked_blocks(text) == [13, 17]  # no marker; a not-run without its reason
+            'Text.\n\n```bash\npython main.py --phase train\n```\n<!-- not-run -->\n```bash\ny\n```\n'
+            '```python\nimport ugatit\n```\n<!-- runnable -->\n```python\nimport ugatit\n```\n```text\nz\n```\n')
+    assert unmarked_blocks(text) == [13, 17, 20]  # no marker; a not-run without its reason; a python block
 
 
 def test_the_readme_runs_the_five_things():
-    """README.md's commands for training, photos, video, the web page are runnable."""
-    runnable = [c for line, marker, cmds in bash_blocks(read('README.md')) if marker and RUNNABLE.match(marker)
-                for c in cmds]
-    for phrase in ('--phase train', '--input docs/photos/', '--input clip.mp4', 'make serve'):
+    """README.md's commands for training, photos, video, the web page, and its Python code, are runnable."""
+    text = read('README.md')
+    runnable = [c for blocks in (bash_blocks, python_blocks) for line, marker, cmds in blocks(text)
+                if marker and RUNNABLE.match(marker) for c in cmds]
+    for phrase in ('--phase train', '--input docs/photos/', '--input clip.mp4', 'make serve', 'ugatit.load()'):
         assert any(phrase in c for c in runnable), phrase
 
 

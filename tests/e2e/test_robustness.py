@@ -279,6 +279,32 @@ def test_output_folders_are_checked_before_any_work(tmp_path, capsys, photo_chec
     assert (tmp_path / 'a_file').read_text() == 'mine'
 
 
+def test_refused_runs_leave_no_empty_output_folder(tmp_path, capsys):
+    """A photo run with no checkpoint and a training without its dataset: refused after the
+    output folders were checked (made); those they made are removed, the user's own kept."""
+    noise_photo(tmp_path / 'p.png')
+    rc, out, err = run(capsys, '--phase', 'test', '--input', str(tmp_path / 'p.png'), '--dataset', 'none',
+                       '--checkpoint_dir', str(tmp_path / 'ckpt'), '--result_dir', str(tmp_path / 'new' / 'out'),
+                       *TINY_MODEL)
+    assert rc == 2 and 'no checkpoint found' in err
+    (tmp_path / 'mine').mkdir()
+    rc, out, err = run(capsys, *TRAIN, '--dataset_dir', str(tmp_path / 'nothing'), '--checkpoint_dir',
+                       str(tmp_path / 'mine'), '--log_dir', str(tmp_path / 'logs'),
+                       '--sample_dir', str(tmp_path / 'samples'))
+    assert rc == 2 and 'trainA folder not found' in err
+    assert sorted(os.listdir(tmp_path)) == ['mine', 'p.png'] and os.listdir(tmp_path / 'mine') == []
+
+
+def test_a_batch_larger_than_the_training_set_is_refused(tmp_path, capsys, monkeypatch):
+    """--batch_size 100000 on 8 images: no output and no step in minutes before."""
+    monkeypatch.chdir(tmp_path)
+    make_dataset('dataset', n=2)
+    rc, out, err = run(capsys, *TRAIN, '--batch_size', '3')
+    assert rc == 2 and err.splitlines() == ['error: --batch_size 3 is larger than the training set: trainA has 2 '
+                                            'usable images, trainB 2. Use --batch_size 2 or less, or add images']
+    assert sorted(os.listdir(tmp_path)) == ['dataset']
+
+
 def test_a_full_disk_is_reported_and_leaves_no_partial_file(tmp_path, capsys, photo_checkpoint, monkeypatch):
     import utils
     noise_photo(tmp_path / 'p.png')
@@ -395,6 +421,11 @@ def test_a_corrupt_ground_truth_file_is_reported_not_fatal(tmp_path, capsys):
     (['--phase', 'test', '--brightness', 'nan'], '--brightness must be a finite number'),
     (['--phase', 'test', '--brightness', 'inf'], '--brightness must be a finite number'),
     (['--phase', 'test', '--img_size', '4'], '--img_size must be at least 8'),
+    # Sizes no machine holds: refused before a graph is built (building one was deaf to Ctrl-C).
+    (['--preset', 'cpu', '--ch', '100000'], 'this run needs more than 273600.6 GB of memory for its '
+                                            '68,400,161,000,016 weights and one batch of images alone'),
+    (['--phase', 'test', '--ch', '100000'], 'Use a smaller --ch, --img_size or --batch_size'),
+    (['--img_size', '256', '--batch_size', '10000000'], '--batch_size 10000000: this run needs more than'),
 ])
 def test_non_finite_and_unbuildable_values_are_refused(argv, message, capsys):
     with pytest.raises(SystemExit) as exc:

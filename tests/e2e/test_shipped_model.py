@@ -129,3 +129,54 @@ def test_the_shipped_model_translates_a_face_the_same_way_each_time(tmp_path):
     for translated in results[0]:
         assert translated.shape == (1, 64, 64, 3) and np.isfinite(translated).all()
         assert np.abs(translated - batch).mean() > 0.1  # not the input given back
+
+
+@pytest.fixture
+def shipped_copy(tmp_path, monkeypatch):
+    """A copy of the shipped model (models/selfie2anime_cpu) registered in its place, to damage."""
+    folder = tmp_path / 'models' / 'selfie2anime_cpu'
+    shutil.copytree(config_module.SHIPPED_MODELS['selfie2anime'], str(folder))
+    monkeypatch.setitem(config_module.SHIPPED_MODELS, 'selfie2anime', str(folder))
+    return folder
+
+
+def test_the_shipped_flags_file_is_the_preset_it_was_trained_with():
+    saved, _ = config_module.read_flags_file(config_module.SHIPPED_MODELS['selfie2anime'])
+    assert config_module.shipped_model_flags('selfie2anime') == saved
+
+
+def test_a_shipped_model_that_lost_its_flags_file_keeps_its_size(tmp_path, shipped_copy, capsys):
+    """The flags file deleted, --ch 32 --light True given: the 64 px model ran at 256 px silently."""
+    os.remove(str(shipped_copy / config_module.FLAGS_FILE))
+    argv = ['--phase', 'test', '--input', 'face.jpg', '--checkpoint_dir', str(tmp_path / 'none'), '--ch', '32',
+            '--light', 'True']
+    config = phases.with_saved_flags(phases.with_shipped_model(cli.parse_config(argv)))
+    assert (config.model.light, config.model.ch, config.model.img_size, config.model.n_dis) == (True, 32, 64, 4)
+    out = capsys.readouterr().out
+    assert '--img_size 64' in out and '--preset cpu' in out and 'git checkout models/' in out, out
+
+
+def test_a_light_checkpoint_without_flags_file_says_the_size_it_assumes(tmp_path, capsys):
+    folder = tmp_path / 'mine'
+    folder.mkdir()
+    for suffix in ('.index', '.data-00000-of-00001'):  # reference checkpoint a: light, ch 8, 64 px
+        shutil.copy(os.path.join(reference_a_folder(), A_PREFIX + suffix), str(folder))
+    argv = ['--phase', 'test', '--input', 'face.jpg', '--checkpoint', str(folder), '--light', 'true', '--ch', '8']
+    config = phases.with_saved_flags(phases.with_shipped_model(cli.parse_config(argv)))
+    assert config.model.img_size == 256
+    assert 'assuming --img_size 256; give --img_size' in capsys.readouterr().out
+    phases.with_saved_flags(cli.parse_config(argv + ['--img_size', '64']))  # given: nothing to say
+    assert capsys.readouterr().out == ''
+
+
+@pytest.mark.parametrize('lost', ['.index', '.data-00000-of-00001'])
+def test_an_incomplete_shipped_model_is_named_with_how_to_restore_it(tmp_path, shipped_copy, capsys, lost):
+    os.remove(str(shipped_copy / ('UGATIT_light.model-25000' + lost)))
+    photo = tmp_path / 'face.png'
+    imwrite_rgb(str(photo), np.zeros((64, 64, 3), np.uint8))
+    status = main.main(['--phase', 'test', '--input', str(photo), '--result_dir', str(tmp_path / 'out'),
+                        '--checkpoint_dir', str(tmp_path / 'checkpoint')])
+    err = capsys.readouterr().err
+    assert status == 2 and 'Traceback' not in err
+    assert '%s holds an incomplete checkpoint: UGATIT_light.model-25000%s is missing' % (shipped_copy, lost) in err
+    assert 'git checkout models/' in err

@@ -162,7 +162,7 @@ def _fake_network(kind, calls):
     """A loader of a test double network: 'good' enlarges by bicubic interpolation, 'noise'
     returns random pixels of the right size (what waifu2x cunet does on AVX-512 CPUs), 'missing'
     raises the UserError of an uninstalled package. calls[kind] counts the passes."""
-    def load():
+    def load(noise=U.WAIFU2X_NOISE):
         if kind == 'missing':
             raise UserError('the fake package is not installed')
 
@@ -464,7 +464,7 @@ def test_flag_combinations():
         cli.parse_args(['--phase', 'export', '--upscale', '2'])
     assert cli.parse_args(['--phase', 'test', '--upscale', '2']).upscale == 2
     args = cli.parse_args(['--phase', 'upscale', '--input', 'x'])
-    assert args.upscale == 1 and args.upscaler == U.DEFAULT_UPSCALER
+    assert args.upscale is None and args.upscaler == U.DEFAULT_UPSCALER  # not given: 2x in run_upscale
 
 
 def test_ssim_known_cases():

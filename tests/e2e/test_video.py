@@ -403,6 +403,48 @@ def test_disk_full_part_way_is_a_clear_error_and_leaves_nothing(tmp_path, tiny_c
     assert os.listdir(out) == []
 
 
+def made_immutable(monkeypatch, folder):
+    """From now on `folder` behaves as after `chattr +i`: no name in it can be made, renamed or
+    removed (EPERM); files already open there are still written."""
+    import errno
+    real = {name: getattr(os, name) for name in ('link', 'open', 'remove', 'replace', 'rename')}
+
+    def refused(name):
+        def call(path, *args, **kwargs):
+            touched = [path] + ([args[0]] if name in ('link', 'replace', 'rename') else [])
+            creates = name != 'open' or args[0] & os.O_CREAT
+            if creates and any(os.path.dirname(os.path.abspath(p)) == str(folder) for p in touched):
+                raise PermissionError(errno.EPERM, 'Operation not permitted', path)
+            return real[name](path, *args, **kwargs)
+        return call
+    for name in real:
+        monkeypatch.setattr(os, name, refused(name))
+
+
+def test_a_result_dir_made_immutable_part_way_is_one_message_naming_the_complete_video(tmp_path, capsys,
+                                                                                        tiny_checkpoint, monkeypatch):
+    """`chattr +i` on --result_dir mid-video: three chained PermissionError tracebacks before."""
+    import ugatit.apps.video
+    clip, out = small_clip(tmp_path, frames=6), tmp_path / 'out'
+
+    def translate_then_lock(chips):
+        made_immutable(monkeypatch, out)
+        return chips
+    real_run_video = ugatit.apps.video.run_video
+    monkeypatch.setattr(ugatit.apps.video, 'run_video', lambda config: real_run_video(config, translate_then_lock))
+    rc = main.main(['--phase', 'test', '--checkpoint_dir', tiny_checkpoint, '--result_dir', str(out), '--input', clip]
+                   + TINY)
+    monkeypatch.undo()
+    err = capsys.readouterr().err
+    assert rc == 2 and 'Traceback' not in err, err
+    part, = leftovers(out)
+    assert err.splitlines()[-1] == (
+        'error: --result_dir %s: the folder cannot be written any more (Operation not permitted); the translated video '
+        'is complete in %s, which could not be given its name or removed (Operation not permitted): make it writable '
+        'and rename it to face.mp4, or choose another --result_dir and run again' % (out, out / part))
+    assert len(decoded(str(out / part))) == 6
+
+
 @pytest.fixture
 def full_tmpfs(tmp_path):
     """A 1 MB tmpfs, filled up; skipped where mounting is not allowed (not root, no tmpfs)."""

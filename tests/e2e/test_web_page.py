@@ -103,7 +103,7 @@ def test_the_static_folder_translates_from_a_plain_file_server(model, browser, p
         '--checkpoint_dir', config.paths.checkpoint_dir, '--export_dir', str(tmp_path / 'exported'), '--direction', 'a2b']))
     assert sorted(os.listdir(folder)) == ['LICENSES.md', 'index.html', 'isolation.js', 'model', 'ort', 'static']
     with open(os.path.join(folder, 'model', 'face_template.json')) as f:
-        assert json.load(f) == TEMPLATE
+        assert json.load(f)['landmarks'] == TEMPLATE['landmarks']
     page = browser.new_page()
     with static_file_server(folder) as url:
         page.goto(url)

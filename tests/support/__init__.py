@@ -30,8 +30,11 @@ def shared_path(*parts):
 
 # The tiny model of the plumbing tests (random weights; seconds to build and run). Without
 # Grappler: its pass over the ~29,000-op training graph before the first step costs more than
-# the few steps these runs take (--grappler changes no number: test_golden checks it).
-TINY_MODEL = ['--light', 'true', '--ch', '4', '--img_size', '32', '--n_dis', '3', '--grappler', 'false']
+# the few steps these runs take (--grappler changes no number: test_golden checks it). With
+# --upscale 1: its translations stay at the model's size instead of the default enlargement to
+# 256 px (tests/e2e/test_default_enlargement.py tests that); a later --upscale wins.
+TINY_MODEL = ['--light', 'true', '--ch', '4', '--img_size', '32', '--n_dis', '3', '--grappler', 'false',
+              '--upscale', '1']
 
 
 def tiny_config(*extra, phase='test'):

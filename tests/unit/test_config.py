@@ -73,3 +73,29 @@ def test_the_dataset_of_a_checkpoint_folder_name():
     assert dataset_of_model_dir(config.model_dir) == 'my_photos_2'
     assert dataset_of_model_dir('UGATIT_selfie2anime_lsgan_4resblock_6dis_1_1_10_10_1000_sn_smoothing') == 'selfie2anime'
     assert dataset_of_model_dir('notes') is None and dataset_of_model_dir('UGATIT_x') is None
+
+
+@pytest.mark.parametrize('changes,named', [
+    ({'ch': 'thirty-two'}, ['key model.ch is "thirty-two", not an integer']),
+    ({'ch': None, 'img_size': 4}, ['key model.ch is null, not an integer', 'key model.img_size must be at least 8']),
+    ({'light': 'yes'}, ['key model.light is "yes", not true or false']),
+    ({'n_res': 2.5}, ['key model.n_res is 2.5, not an integer']),
+    ({'n_dis': True}, ['key model.n_dis is true, not an integer']),
+    ({'img_size': 66}, ['key model.img_size must be a multiple of 4']),
+])
+def test_a_flags_file_value_of_the_wrong_type_or_range_names_the_file_and_the_key(tmp_path, changes, named):
+    """Refused when read, with the checks of the command line: a TensorFlow error later otherwise."""
+    from ugatit.cli.phases import with_saved_flags
+    from ugatit.errors import UserError
+    trained = Config().replace_model(light=True, ch=4, img_size=32)
+    folder = tmp_path / trained.model_dir
+    folder.mkdir()
+    path = write_flags_file(str(folder), trained)
+    data = json.load(open(path))
+    data['model'].update(changes)
+    (folder / FLAGS_FILE).write_text(json.dumps(data))
+    with pytest.raises(UserError) as caught:
+        with_saved_flags(Config.from_flags({'checkpoint_dir': str(tmp_path), 'light': True}))
+    message = str(caught.value)
+    assert message.startswith('%s is not a valid flags file' % path)
+    assert all(text in message for text in named), message

@@ -82,9 +82,10 @@ def test_grace_hopper_one_face_landmarks_and_chip(aligner, hopper):
 def test_chip_transform_reproduces_dlib_chip(aligner, hopper):
     face = aligner.detect(hopper)[0]
     chip, transform = aligner.chip(hopper, face, size=CHIP, padding=0.65)
-    warped = faces.warp_chip(hopper, transform, CHIP)
-    diff = np.abs(warped.astype(np.int16) - chip.astype(np.int16))
-    assert diff.mean() < 3.0, diff.mean()
+    dlib_chip = aligner._dlib.get_face_chip(hopper, aligner._shape(face), size=CHIP, padding=0.65)
+    inside = dlib_chip.max(axis=2) > 0  # dlib fills what lies past the photo with black
+    diff = np.abs(dlib_chip.astype(np.int16) - chip.astype(np.int16))[inside]
+    assert inside.mean() > 0.5 and diff.mean() < 3.0, (inside.mean(), diff.mean())
 
 
 def test_paste_back_changes_only_the_face(aligner, hopper):

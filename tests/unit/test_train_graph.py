@@ -109,3 +109,21 @@ def test_one_step_with_a_gradient_penalty_is_finite_and_updates_both_networks(ga
     assert np.isfinite(d_loss) and np.isfinite(g_loss)
     assert all(not np.array_equal(before[n], after[n]) for n in kernels)
     assert images['fake_A'].shape == images['fake_B'].shape == (1, 32, 32, 3)
+
+
+@pytest.mark.parametrize('flags', [dict(light=True, ch=4, img_size=32, n_dis=3),
+                                   dict(light=False, ch=4, img_size=32, n_dis=4, n_res=2, sn=False)])
+def test_the_weight_count_without_tensorflow_is_the_graphs(flags):
+    """config.generator_weights and discriminator_weights (the memory check of ugatit/cli/validate.py)
+    count what the graph builds."""
+    from ugatit.config import ModelConfig, discriminator_weights, generator_weights
+    model = ModelConfig(**flags)
+    with tf.Graph().as_default():
+        network = UGATIT(model)
+        image = tf.compat.v1.placeholder(tf.float32, [1, model.img_size, model.img_size, 3])
+        network.generator(image, scope='generator_B')
+        network.discriminator(image, scope='discriminator_B')
+
+        def count(scope):
+            return sum(int(np.prod(v.shape.as_list())) for v in tf.compat.v1.trainable_variables(scope))
+        assert (count('generator_B'), count('discriminator_B')) == (generator_weights(model), discriminator_weights(model))

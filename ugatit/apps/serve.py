@@ -35,7 +35,7 @@ import numpy as np
 
 from ugatit.config import DIRECTIONS, PhotoConfig
 from ugatit.errors import UserError
-from utils import heatmap_to_rgb, write_atomic
+from utils import MIN_IMAGE_SIDE, heatmap_to_rgb, write_atomic
 
 log = logging.getLogger('ugatit.serve')
 
@@ -51,7 +51,7 @@ class Limits:
     """What one request may ask of the server."""
     max_bytes: int = 10 * 1024 * 1024     # upload size
     max_pixels: int = 25_000_000          # width x height, read from the header before decoding
-    min_side: int = 32                    # smaller photos carry too little to translate
+    min_side: int = MIN_IMAGE_SIDE        # smaller photos carry too little to translate
     timeout_s: float = 30.0               # a whole request, upload included
     batch_wait_s: float = 0.005           # how long the worker gathers requests into one batch
     max_queue: int = 64                   # requests waiting for the model; more: 503
@@ -365,31 +365,31 @@ class Engine:
 
     def _face_aligner(self):
         if self._aligner is None:
-            from ugatit.infer.faces import FaceAligner, FaceError
+            from ugatit.infer.photo import face_aligner
             try:
-                self._aligner = FaceAligner(landmarks_path=self.config.photo.landmarks)
-            except FaceError as exc:
+                self._aligner = face_aligner(self.config, force=True)
+            except UserError as exc:
                 raise ApiError(501, 'face alignment is not available on this server: %s' % exc)
         return self._aligner
 
     def enlarge(self, item, translated):
         """The translation uint8 [S, S, 3] of an Item enlarged as --upscale asks ([S*f, S*f, 3])."""
-        from ugatit.infer import faces as F
-        from ugatit.infer.upscale import enlarge
-        if self.config.photo.upscale == 1:
+        from ugatit.infer.photo import enlarge_translation
+        from ugatit.infer.upscale import enlarge_factor
+        if enlarge_factor(self.config.photo, self.img_size) == 1:
             return translated
         with self._upscale_lock:
-            return enlarge(translated, self.config.photo, F.chip_footprint(item.transform, self.img_size))
+            return enlarge_translation(item, translated, self.config)
 
     def results(self, item, translated, attention, options):
         """The response images (base64 PNG text) of one translated Item; `translated` as enlarge
         returns it."""
-        from ugatit.infer import faces as F
+        from ugatit.infer.photo import paste_faces
         attention_rgb = heatmap_to_rgb(attention, self.img_size)
         images = {'input': png_base64(item.chip), 'translation': png_base64(translated),
                   'attention': png_base64((0.5 * item.chip + 0.5 * attention_rgb).astype(np.uint8))}
         if options['paste_back']:
-            images['pasted'] = png_base64(F.paste_back(item.image, translated, item.transform, chip_size=self.img_size))
+            images['pasted'] = png_base64(paste_faces(item.image, [(translated, item.transform)], self.img_size))
         return images
 
     def keep(self, data, extension):

@@ -8,6 +8,7 @@ decoded. Nothing of the user's is overwritten: the result folder must not hold a
 result whose name a file already has gets a _2, _3, ... suffix (utils.write_unique).
 """
 
+import dataclasses
 import os
 
 import cv2
@@ -15,7 +16,7 @@ import numpy as np
 from tqdm import tqdm
 
 from ugatit.errors import UserError
-from ugatit.infer.upscale import upscale
+from ugatit.infer.upscale import WAIFU2X_NOISE, upscale
 from utils import (IMAGE_EXTENSIONS, MAX_IMAGE_PIXELS, ImageError, encode_image, ensure_writable_folder,
                    expand_inputs, image_header, printable, read_image_rgb, refuse_result_dir_holding_inputs, safe_name,
                    write_unique)
@@ -67,6 +68,8 @@ def output_name(path, has_alpha):
 def run_upscale(config):
     """The upscale phase. Returns the process exit status: 0, or 2 when an input was skipped."""
     photo = config.photo
+    if photo.upscale is None:  # not given: 2x, denoised as --upscale_noise says (none by default)
+        photo = dataclasses.replace(photo, upscale=2)
     if photo.upscale == 'auto':
         raise UserError('--upscale auto needs a face in a photo to size it; --phase upscale takes 1, 2 or 4')
     files = expand_inputs(photo.input)
@@ -84,7 +87,8 @@ def run_upscale(config):
             tqdm.write(' [!] skipped: %s' % exc)
             failed += 1
             continue
-        big = upscale(img, photo.upscale, photo.upscaler)
+        big = upscale(img, photo.upscale, photo.upscaler,
+                      noise=WAIFU2X_NOISE if photo.upscale_noise is None else photo.upscale_noise)
         name = output_name(path, img.shape[2] == 4)
         written = write_unique(out_dir, name, encode_image(name, big))
         if os.path.basename(written) != name:

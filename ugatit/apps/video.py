@@ -29,7 +29,7 @@ import numpy as np
 from tqdm import tqdm
 
 from ugatit.infer import faces as F
-from ugatit.errors import Stopped, UserError
+from ugatit.errors import Stopped, UserError, is_write_error
 from ugatit.apps.smoothing import FaceTracker
 from ugatit.apps.video_io import VideoWriter, check_video_fits, probe, read_frames
 from utils import ensure_writable_folder, publish_unique, safe_name, unique_names
@@ -49,6 +49,7 @@ class FrameProcessor(object):
     def __init__(self, config, translate, aligner=None, smooth=True):
         self.config, self.translate, self.aligner = config, translate, aligner
         self.size = config.model.img_size
+        self.photo = live_photo_flags(config)
         video = config.video
         self.tracker = FaceTracker(self.size, smooth=smooth and video.smooth, fade=video.fade_frames,
                                    min_cutoff=video.smooth_cutoff, beta=video.smooth_beta)
@@ -75,20 +76,33 @@ class FrameProcessor(object):
         out = []
         for frame, plan, centre in zip(frames, plans, whole):
             for index, transform, weight in plan:
-                frame = _blend(frame, F.paste_back(frame, translated[index], transform), weight)
+                frame = _blend(frame, F.paste_back(frame, translated[index], transform, chip_size=self.size), weight)
             out.append(self._whole([frame])[0] if centre else frame)
         return out
 
     def _translate(self, chips):
-        photo = self.config.photo
+        """Translate chips uint8 [S, S, 3]; returns them enlarged as self.photo says ([S*f, S*f, 3])."""
+        from ugatit.infer.upscale import enlarge
+        photo = self.photo
         chips = np.stack([F.adjust_contrast(c, photo.contrast, photo.brightness) for c in chips])
-        return self.translate(chips)
+        return [enlarge(y, photo) for y in self.translate(chips)]
 
     def _whole(self, frames):
         """Letterbox, translate, cut the bars, resize back."""
         boxes = [letterbox(frame, self.size) for frame in frames]
         translated = self._translate([chip for chip, _ in boxes])
-        return [unletterbox(y, crop, frame.shape) for y, (_, crop), frame in zip(translated, boxes, frames)]
+        return [unletterbox(y, [v * y.shape[0] // self.size for v in crop], frame.shape)
+                for y, (_, crop), frame in zip(translated, boxes, frames)]
+
+
+def live_photo_flags(config):
+    """The photo flags of videos and the camera: those of config, with Lanczos enlarging unless
+    --upscaler was given (waifu2x takes a second or more per face on two CPU cores,
+    docs/upscale.md, and the camera must stay live)."""
+    import dataclasses
+    if 'upscaler' in config.given:
+        return config.photo
+    return dataclasses.replace(config.photo, upscaler='lanczos')
 
 
 def _blend(frame, pasted, weight):
@@ -121,7 +135,7 @@ def unletterbox(square, crop, shape):
 def make_aligner(config):
     """The FaceAligner of the --align_face flags, or None."""
     from ugatit.infer.photo import face_aligner
-    return face_aligner(config.photo)
+    return face_aligner(config)
 
 
 def output_name(source_name):
@@ -175,11 +189,12 @@ def write_video(info, out_dir, processor, batch_size):
     in out_dir, then publish() it; returns (frames written, the published path). On an error,
     Ctrl-C or SIGTERM (raised as Stopped: exit status 143) the temporary file is removed and
     nothing is published; a full disk is a UserError naming the folder."""
-    tmp = None
+    tmp, complete = None, False
     with _signal_handlers(_stop):
         try:
             tmp = create_temporary(out_dir, info.path)
             count = translate_stream(info, tmp, processor, batch_size)
+            complete = True
             # The video is complete: a stop half way through publishing it would leave it
             # published under a message saying that nothing was written.
             with _signal_handlers(signal.SIG_IGN, signal.SIG_IGN):
@@ -188,13 +203,43 @@ def write_video(info, out_dir, processor, batch_size):
             print(' [!] Interrupted: the video was not finished; nothing was written to %s' % out_dir)
             raise
         except OSError as exc:
-            if exc.errno not in (errno.ENOSPC, errno.EDQUOT):
+            if not is_write_error(exc):
                 raise
-            raise UserError('--result_dir %s: the disk filled up while the video was written (%s); nothing was '
-                            'written: free some space or choose another --result_dir' % (out_dir, exc.strerror))
+            raise UserError(write_failed_message(out_dir, exc, tmp, complete, info.path)) from None
         finally:
-            if tmp is not None and os.path.exists(tmp):
-                os.remove(tmp)
+            remove_partial(tmp)
+
+
+def remove_partial(tmp):
+    """Remove the temporary video file `tmp` (None or gone: nothing to do); returns None when it
+    is gone, else the reason it could not be removed (a folder made unwritable meanwhile)."""
+    if tmp is None or not os.path.exists(tmp):
+        return None
+    try:
+        os.remove(tmp)
+    except OSError as exc:
+        return exc.strerror or str(exc)
+    return None
+
+
+def write_failed_message(out_dir, exc, tmp, complete, source_name):
+    """The UserError text when writing into --result_dir failed (utils: a full disk, a folder made
+    unwritable or immutable part-way): the folder, the reason, and what became of the temporary
+    file, removed or, when the folder no longer lets it go, named with what to do with it."""
+    full = exc.errno in (errno.ENOSPC, errno.EDQUOT)
+    what = '--result_dir %s: %s (%s)' % (
+        out_dir, 'the disk filled up while the video was written' if full else 'the folder cannot be written any more',
+        exc.strerror)
+    fix = 'free some space' if full else 'make it writable'
+    kept = remove_partial(tmp)
+    if kept is None:
+        return '%s; nothing was written: %s or choose another --result_dir' % (what, fix)
+    if complete:
+        return ('%s; the translated video is complete in %s, which could not be given its name or removed (%s): '
+                '%s and rename it to %s, or choose another --result_dir and run again'
+                % (what, tmp, kept, fix, output_name(source_name)))
+    return ('%s; the unfinished file %s could not be removed (%s): delete it once you %s, or choose another '
+            '--result_dir' % (what, tmp, kept, fix))
 
 
 def create_temporary(out_dir, source_name):

@@ -11,6 +11,8 @@ the members in order from their local headers instead, and so does the fallback 
 stream marks its own end, so the truncated size fields are not needed to find the next member.
 """
 
+import contextlib
+import errno
 import os
 import re
 import shutil
@@ -20,6 +22,9 @@ import zipfile
 import zlib
 
 from tqdm import tqdm
+
+from ugatit.errors import UserError, is_write_error
+from utils import printable
 
 # Checkpoint files: <prefix>.index and <prefix>.data-<i>-of-<n>.
 CHECKPOINT_FILE = re.compile(r'(.+)\.(index|data-\d{5}-of-(\d{5}))$')
@@ -31,6 +36,23 @@ _WRAP = 1 << 32
 
 class ArchiveError(Exception):
     """The archive is corrupt, truncated or holds no complete checkpoint."""
+
+
+@contextlib.contextmanager
+def write_errors_named(archive, folder, flag):
+    """Within the block, which unpacks `archive` for `folder` and removes what it wrote when it
+    fails, a write error (ugatit.errors.is_write_error: a full disk, an unwritable folder) becomes
+    a UserError naming the archive, the folder, the reason and the flag that chooses the folder."""
+    try:
+        yield
+    except OSError as exc:
+        if not is_write_error(exc):
+            raise
+        fix = 'free some space there' if exc.errno in (errno.ENOSPC, errno.EDQUOT) else 'make it writable'
+        where = ' (%s)' % printable(exc.filename) if exc.filename else ''
+        raise UserError('cannot unpack %s into %s: %s%s. Nothing was unpacked there (the files written so far are '
+                        'removed): %s, or choose another %s' % (printable(archive), printable(folder), exc.strerror,
+                                                               where, fix, flag)) from None
 
 
 def plain_file_member(name):

@@ -12,7 +12,7 @@ import os
 import shutil
 
 from ugatit.assets import download
-from ugatit.assets.archive import ArchiveError, extract_split_folders
+from ugatit.assets.archive import ArchiveError, extract_split_folders, write_errors_named
 from ugatit.assets.download import GB, DownloadError
 from ugatit.errors import UserError
 from utils import ImageError, check_disk_space, image_header, printable
@@ -84,7 +84,8 @@ def install(archive, folder, entry):
     staging = os.path.join(os.path.dirname(folder) or '.', '.%s.unpacking' % os.path.basename(folder))
     shutil.rmtree(staging, ignore_errors=True)  # left by an interrupted run: this module's own
     try:
-        counts = extract_split_folders(archive, staging, SPLITS)
+        with write_errors_named(archive, folder, '--dataset_dir'):
+            counts = extract_split_folders(archive, staging, SPLITS)
         print(' [*] Checking the %d files of %s' % (sum(counts.values()), '/'.join(SPLITS)))
         check_dataset(staging, entry['counts'], entry['img_size'], archive)
         _refuse_existing(folder)  # again: the download took a while

@@ -26,7 +26,7 @@ import requests
 from tqdm import tqdm
 
 from ugatit.model import checkpoint as ckpt
-from ugatit.assets.archive import ArchiveError, extract_checkpoint
+from ugatit.assets.archive import ArchiveError, extract_checkpoint, write_errors_named
 from ugatit.config import Config, ModelConfig, PathConfig
 from ugatit.errors import UserError
 from utils import check_disk_space, write_atomic
@@ -237,9 +237,11 @@ def gdrive_download(file_id, archive):
 
 
 def unpack(archive, folder):
-    """Extract the checkpoint of a zip archive into folder; returns the prefix (DownloadError)."""
+    """Extract the checkpoint of a zip archive into folder; returns the prefix (DownloadError;
+    UserError on a full disk or an unwritable folder)."""
     try:
-        return extract_checkpoint(archive, folder)
+        with write_errors_named(archive, folder, '--checkpoint_dir'):
+            return extract_checkpoint(archive, folder)
     except ArchiveError as exc:
         raise DownloadError('%s. Delete %s and download it again.' % (exc, archive))
 

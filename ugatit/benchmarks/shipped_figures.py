@@ -1,12 +1,15 @@
 """The figures of the shipped selfie2anime model (models/selfie2anime_cpu) in the docs, redrawn:
 
-    python -m ugatit.benchmarks.shipped_figures              # docs/shipped_model.png, docs/photo_figure.png
+    python -m ugatit.benchmarks.shipped_figures              # docs/shipped_model.png, docs/photo_figure.png,
+                                                             # docs/crop_before_after.png
     python -m ugatit.benchmarks.shipped_figures --screenshot # and docs/serve_screenshot.png (Chromium, Playwright)
 
 Only public-domain portraits are used (docs/photos/SOURCES.md): Grace Hopper (U.S. Navy photo,
-shipped inside matplotlib) and Eileen Collins (NASA photo, docs/photos/). Each goes through the
-photo mode as a user runs it: `--align_face true --upscale 4` with no checkpoint, i.e. the
-shipped model.
+shipped inside matplotlib) and Eileen Collins (NASA photo, docs/photos/), and close-up crops of
+them, framed as selfies are. Each goes through the photo mode as a user runs it:
+`--align_face true` with no checkpoint, i.e. the shipped model, its face template and the
+default enlargement; the before/after figure translates also what it did before the template:
+dlib's chip (padding 0.65, black past the photo's edges), enlarged 4x without denoising.
 """
 
 import argparse
@@ -31,27 +34,102 @@ def portraits():
             ('Eileen Collins', os.path.join(DOCS, 'photos', 'eileen_collins.jpg'))]
 
 
-def translate(paths, work_dir):
+# The enlargement before the default one: 4x, waifu2x without denoising.
+BEFORE = ['--upscale', '4', '--upscale_noise', '-1']
+
+
+def translate(paths, work_dir, extra=()):
     """Run the photo mode on copies of `paths` with the shipped model; returns its result folder."""
     from ugatit import cli
     inputs, out_dir = os.path.join(work_dir, 'in'), os.path.join(work_dir, 'out')
     os.makedirs(inputs)
     for path in paths:
         shutil.copy(path, inputs)
-    status = cli.main(['--phase', 'test', '--input', inputs, '--align_face', 'true', '--upscale', '4',
-                        '--result_dir', out_dir])
+    status = cli.main(['--phase', 'test', '--input', inputs, '--align_face', 'true',
+                       '--result_dir', out_dir] + list(extra))
     if status != 0:
         sys.exit('the photo mode failed (status %d)' % status)
     return out_dir
 
 
-def aligned_photo(path, size=256):
-    """The face of the photo at `path` cut as the photo mode cuts it, RGB uint8 [size, size, 3]."""
+def aligned_photo(path, size=256, padding=None):
+    """The face of the photo at `path` cut as the photo mode cuts it (the shipped template; dlib's
+    chip with `padding`), RGB uint8 [size, size, 3]."""
+    from ugatit.infer.face_template import DEFAULT_TEMPLATE, load_template
     from ugatit.infer.faces import FaceAligner
     from utils import read_image_rgb
     image = read_image_rgb(path)
-    aligner = FaceAligner()
-    return aligner.chip(image, aligner.detect(image)[0], size=size, padding=0.65)[0]
+    aligner = FaceAligner(template=load_template(DEFAULT_TEMPLATE))
+    return aligner.chip(image, aligner.detect(image)[0], size=size, padding=padding)[0]
+
+
+def close_ups(people, work_dir):
+    """[(label, path)] of close-up crops of the portraits: the square around the face that a
+    selfie shows (1.6 times the detector's box, as the training selfies frame it)."""
+    from ugatit.infer.faces import FaceAligner
+    from utils import imwrite_rgb, read_image_rgb
+    aligner, out = FaceAligner(), []
+    for label, path in people:
+        image = read_image_rgb(path)
+        left, top, right, bottom = aligner.detect(image)[0].box
+        side = int(1.6 * max(right - left, bottom - top))
+        cx, cy = (left + right) // 2, (top + bottom) // 2
+        x0, y0 = max(0, cx - side // 2), max(0, cy - side // 2)
+        crop = os.path.join(work_dir, os.path.splitext(os.path.basename(path))[0] + '_close.png')
+        imwrite_rgb(crop, image[y0:y0 + side, x0:x0 + side])
+        out.append((label + ', close-up', crop))
+    return out
+
+
+def draw_before_after(rows, path):
+    """rows: [(label, [4 images: chip before, translation before, chip now, translation now])]."""
+    import matplotlib
+    matplotlib.use('Agg')
+    import matplotlib.pyplot as plt
+    titles = ('chip before (dlib, padding 0.65)', 'translation before', 'chip now (template)',
+              'translation now')
+    fig, axes = plt.subplots(len(rows), 4, figsize=(10.4, 2.75 * len(rows)), squeeze=False)
+    for r, (label, images) in enumerate(rows):
+        for c, image in enumerate(images):
+            axes[r, c].imshow(image)
+            axes[r, c].set_title(titles[c] if r == 0 else '', fontsize=9)
+            axes[r, c].set_xticks([])
+            axes[r, c].set_yticks([])
+        axes[r, 0].set_ylabel(label, fontsize=9)
+    fig.tight_layout()
+    fig.savefig(path, dpi=80)
+    plt.close(fig)
+
+
+def dlib_chips(people, folder, size=64):
+    """The chips the photo mode cut before the template: dlib.get_face_chip, padding 0.65, black
+    past the photo's edges; written as PNG files into `folder`; returns their paths."""
+    from ugatit.infer.faces import FaceAligner
+    from utils import imwrite_rgb, read_image_rgb
+    aligner, paths = FaceAligner(), []
+    os.makedirs(folder)
+    for _, path in people:
+        image = read_image_rgb(path)
+        chip = aligner._dlib.get_face_chip(image, aligner._shape(aligner.detect(image)[0]), size=size, padding=0.65)
+        paths.append(os.path.join(folder, os.path.splitext(os.path.basename(path))[0] + '.png'))
+        imwrite_rgb(paths[-1], chip)
+    return paths
+
+
+def before_after(people, work_dir):
+    """docs/crop_before_after.png: the portraits and their close-ups, before and now."""
+    from utils import read_image_rgb
+    people = people + close_ups(people, work_dir)
+    # Before: dlib's chips, translated whole (a 64 px chip is its own centre crop).
+    before = translate(dlib_chips(people, os.path.join(work_dir, 'dlib')), os.path.join(work_dir, 'before'),
+                       ['--align_face', 'false'] + BEFORE)
+    now = translate([p for _, p in people], os.path.join(work_dir, 'now'))
+    rows = []
+    for label, path in people:
+        stem = os.path.splitext(os.path.basename(path))[0] + '.png'
+        rows.append((label, [read_image_rgb(os.path.join(before, 'chip', stem)), read_image_rgb(os.path.join(before, stem)),
+                             read_image_rgb(os.path.join(now, 'chip', stem)), read_image_rgb(os.path.join(now, stem))]))
+    draw_before_after(rows, os.path.join(DOCS, 'crop_before_after.png'))
 
 
 def draw_pairs(rows, path):
@@ -75,7 +153,7 @@ def screenshot(photo, path):
     from playwright.sync_api import sync_playwright
     port = free_port()
     server = subprocess.Popen([sys.executable, os.path.join(ROOT, 'main.py'), '--phase', 'serve',
-                               '--port', str(port), '--batch_size', '8', '--upscale', '4'], cwd=ROOT)
+                               '--port', str(port), '--batch_size', '8'], cwd=ROOT)
     try:
         url = 'http://127.0.0.1:%d' % port
         for _ in range(120):
@@ -109,6 +187,7 @@ def main(argv=None):
                 for label, p in people]
         draw_pairs(rows, os.path.join(DOCS, 'shipped_model.png'))
         shutil.copyfile(os.path.join(out, 'figure', 'grace_hopper.png'), os.path.join(DOCS, 'photo_figure.png'))
+        before_after(people, tmp)
     if args.screenshot:
         screenshot(people[0][1], os.path.join(DOCS, 'serve_screenshot.png'))
     print('wrote the figures in %s' % DOCS)

@@ -51,7 +51,7 @@ def methods():
 
         def run(img, f):
             if 'net' not in passes:
-                passes['net'] = U.load_waifu2x(model, noise)
+                passes["net"] = U.load_waifu2x(noise, model)
             for _ in range(f // 2):
                 img = U.tiled(passes['net'], img)
             return img

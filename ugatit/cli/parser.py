@@ -189,7 +189,8 @@ def add_photo_flags(add):
     add('--landmarks', type=str, default=DEFAULTS['landmarks'],
         help='dlib 5-point shape predictor .dat (default: the one of face-recognition-models)')
     add('--face_padding', type=float, default=DEFAULTS['face_padding'],
-        help='margin around the face in the chip, as get_face_chip padding (default: %(default)s)')
+        help='cut the face chip as dlib.get_face_chip does with this padding (0.65: the original demo\'s) instead '
+             'of the framing of the model\'s training photos (its face template, docs/photos.md) (default: the template)')
     add('--faces', type=str, default=DEFAULTS['faces'], choices=('largest', 'all'), help='faces per photo (default: %(default)s)')
     add('--no_face', type=str, default=DEFAULTS['no_face'], choices=('error', 'skip', 'center'),
         help='photo without a face: report an error, skip it, or use the centre crop (default: %(default)s)')
@@ -199,9 +200,15 @@ def add_photo_flags(add):
     add('--brightness', type=float, default=DEFAULTS['brightness'], help='brightness shift before translating (default: %(default)s)')
     add('--show', type=str2bool, nargs='?', const=True, default=DEFAULTS['show'], help='open each figure in a window (default: %(default)s)')
     add('--upscale', type=parse_factor, default=DEFAULTS['upscale'], metavar='{1,2,4,auto}',
-        help='enlarge results 1, 2 or 4 times, or auto (docs/upscale.md) (default: %(default)s)')
+        help='enlarge results 1, 2 or 4 times, or auto: each face to its size in the photo (docs/upscale.md) '
+             '(default: translations to at least 256 px, i.e. 4 for a 64 px model and 1 for a 256 px one; '
+             '2 for --phase upscale)')
     add('--upscaler', type=str, default=DEFAULTS['upscaler'], choices=UPSCALERS,
-        help='super-resolution for --upscale (default: %(default)s)')
+        help='super-resolution for --upscale; videos and the camera use lanczos unless this is given, to stay '
+             'live (default: %(default)s)')
+    add('--upscale_noise', type=int, default=DEFAULTS['upscale_noise'], choices=(-1, 0, 1, 2, 3),
+        help='waifu2x denoising level: -1 none, 3 the strongest (default: 3 for translations, whose colour noise '
+             'it flattens; -1 for --phase upscale)')
 
 
 def add_download_flags(add):
@@ -257,13 +264,16 @@ def explicit_flags(argv):
     return frozenset(arg[2:].split('=', 1)[0] for arg in argv if arg.startswith('--'))
 
 
-def parse_args(argv=None):
+def parse_args(argv=None, exit_on_error=True):
     """Parse and validate the flags, with the preset of --preset or --dataset (ugatit.config.PRESETS)
     filling the flags not given. Returns the argparse namespace, whose `given` holds the names of
-    the flags on the command line; exits with status 2 on a bad flag."""
+    the flags on the command line; exits with status 2 on a bad flag, or with exit_on_error=False
+    raises UserError with argparse's message and prints nothing (the Python API, ugatit/api.py)."""
     from ugatit.cli.validate import validate
     argv = sys.argv[1:] if argv is None else list(argv)
     parser = build_parser()
+    if not exit_on_error:
+        parser.error = _raise_user_error
     args = parser.parse_args(argv)
     given = explicit_flags(argv)
     if preset_name(vars(args)):
@@ -275,9 +285,15 @@ def parse_args(argv=None):
     return args
 
 
-def parse_config(argv=None):
+def parse_config(argv=None, exit_on_error=True):
     """The run's frozen Config from the command line (see parse_args)."""
-    return Config.from_flags(parse_args(argv))
+    return Config.from_flags(parse_args(argv, exit_on_error))
+
+
+def _raise_user_error(message):
+    """argparse's error(), as an exception instead of a usage text and exit status 2."""
+    from ugatit.errors import UserError
+    raise UserError(message)
 
 
 def verbose_requested(argv):

@@ -114,14 +114,14 @@ def check_bfloat16(config, device):
 def with_saved_flags(config):
     """config with the architecture flags saved beside the checkpoint it will restore (the
     flags file of ugatit.config), where the user gave none (config.given); raises UserError on
-    a conflict."""
+    a conflict. Without a flags file: see without_flags_file."""
     from ugatit.model.checkpoint import checkpoint_folder
     from ugatit.config import FLAGS_FILE, merge_saved_flags, read_flags_file
     folder = checkpoint_folder(config)
     try:
         saved, unknown = read_flags_file(folder)
         if saved is None:
-            return config
+            return without_flags_file(config, folder)
         source = os.path.join(folder, FLAGS_FILE)
         config, lines = merge_saved_flags(config, saved, config.given, source)
     except ValueError as exc:
@@ -134,18 +134,66 @@ def with_saved_flags(config):
     return config
 
 
-def uses_shipped_model(config):
-    """True when a run translates photos, video or a camera, serves the page or exports it
-    (--format onnx or web: phases whose user may have trained nothing), with no --checkpoint, no checkpoint for its flags in
-    <checkpoint_dir>/<model_dir>, and a model this project ships for its --dataset."""
+def without_flags_file(config, folder):
+    """config for a checkpoint folder without a flags file. A shipped model's flags are known
+    (ugatit.config.SHIPPED_PRESETS): taken where the user gave none, and said. Otherwise the
+    checkpoint's variable shapes check the flags when it is restored, except the image size of a
+    light model, which no shape holds: the size assumed is said, unless --img_size was given."""
+    from ugatit.config import (FLAGS_FILE, RESTORE_SHIPPED, SHIPPED_PRESETS, merge_saved_flags, shipped_model_flags,
+                               shipped_model_of)
+    from ugatit.model.checkpoint import latest_in_folder
+    if latest_in_folder(folder) is None:
+        return config
+    shipped = shipped_model_of(folder)
+    if shipped is not None:
+        source = 'the preset it was trained with, --preset %s; %s lost its %s (%s restores it)' % (
+            SHIPPED_PRESETS[shipped], printable(short_path(folder)), FLAGS_FILE, RESTORE_SHIPPED)
+        try:
+            config, lines = merge_saved_flags(config, shipped_model_flags(shipped), config.given, source)
+        except ValueError as exc:
+            raise UserError(str(exc))
+        print('\n'.join(lines) or ' [*] Architecture flags from %s: as given' % source)
+    elif config.model.light and 'img_size' not in config.given:
+        print(' [!] %s has no %s and a light model\'s checkpoint does not hold the image size it was trained '
+              'at: assuming --img_size %d; give --img_size if it was trained at another size'
+              % (printable(folder), FLAGS_FILE, config.model.img_size))
+    return config
+
+
+def shipped_model_wanted(config):
+    """The folder of the model this project ships for config's --dataset when the run would use
+    it: it translates photos, video or a camera, serves the page or exports it (--format onnx or
+    web: phases whose user may have trained nothing), with no --checkpoint and no checkpoint for its flags in
+    <checkpoint_dir>/<model_dir>; else None."""
     from ugatit.model.checkpoint import latest_in_folder
     from ugatit.config import SHIPPED_MODELS
     translates = (config.phase == 'serve' or (config.phase == 'test' and config.photo.input is not None)
                   or (config.phase == 'export' and config.export.format in ('onnx', 'web')))
     shipped = SHIPPED_MODELS.get(config.paths.dataset)
-    return (translates and config.paths.checkpoint is None and shipped is not None
-            and latest_in_folder(config.run_folder('checkpoint')) is None
-            and latest_in_folder(shipped) is not None)
+    if translates and config.paths.checkpoint is None and latest_in_folder(config.run_folder('checkpoint')) is None:
+        return shipped
+    return None
+
+
+def uses_shipped_model(config):
+    """True when the run uses the shipped model (shipped_model_wanted) and it holds a checkpoint."""
+    from ugatit.model.checkpoint import latest_in_folder
+    shipped = shipped_model_wanted(config)
+    return shipped is not None and latest_in_folder(shipped) is not None
+
+
+def refuse_incomplete_shipped_model(config):
+    """UserError when the run would use the shipped model and its folder is there but lacks a file
+    of its checkpoint: the folder, the files, and how to restore them (ugatit.config.RESTORE_SHIPPED)."""
+    from ugatit.config import RESTORE_SHIPPED
+    from ugatit.model.checkpoint import incomplete_lines
+    shipped = shipped_model_wanted(config)
+    if shipped is None or not os.path.isdir(shipped):
+        return
+    lines = incomplete_lines([short_path(shipped)], 'Restore it with %s, or pass --checkpoint PATH.' % RESTORE_SHIPPED)
+    if lines:
+        raise UserError('no checkpoint for the flags in %s, and the model this project ships is damaged: %s'
+                        % (printable(config.run_folder('checkpoint')), lines[0]))
 
 
 def short_path(path):
@@ -157,6 +205,7 @@ def short_path(path):
 def with_shipped_model(config):
     """config restoring the shipped model (ugatit.config.SHIPPED_MODELS) when uses_shipped_model
     says so, with one line that says it; else config unchanged."""
+    refuse_incomplete_shipped_model(config)
     if not uses_shipped_model(config):
         return config
     from ugatit.config import SHIPPED_MODELS

@@ -1,42 +1,36 @@
 """The checks of the flags across each other, run once after parsing (ugatit/cli/parser.py)."""
 
+import dataclasses
 import math
 import os
 
 from ugatit.apps.video_io import is_video_path
-from ugatit.config import min_img_size
-from utils import printable
+from ugatit.config import (ModelConfig, memory_floor, min_img_size, model_flag_problems, physical_memory_bytes,
+                           weights_built)
+from utils import printable, size_text
 
-# The smallest image the generator can translate: 7x7 reflect padding by 3, then two stride-2
-# downsamplings, leave a 2x2 bottleneck, the least the residual blocks' reflect padding takes.
-MIN_GENERATOR_SIZE = 8
+# The phases that build a model of the flags (the others enlarge, download or compare files).
+BUILDS_MODEL = ('train', 'test', 'export', 'eval', 'serve')
 
 
 def validate(args):
     """Return a list of messages, one per invalid flag combination (empty when all is well)."""
     errors = []
-    positive = ('epoch', 'iteration', 'batch_size', 'print_freq', 'save_freq', 'ch', 'n_res', 'n_critic', 'img_size')
-    for name in positive:
+    for name in ('epoch', 'iteration', 'batch_size', 'print_freq', 'save_freq', 'n_critic'):
         if getattr(args, name) < 1:
             errors.append('--%s must be >= 1 (got %s)' % (name, getattr(args, name)))
+    model_problems = model_flag_problems({f.name: getattr(args, f.name) for f in dataclasses.fields(ModelConfig)})
+    errors += model_problems
     for name in ('lr', 'face_padding', 'contrast', 'brightness'):
-        if not math.isfinite(getattr(args, name)):
+        if getattr(args, name) is not None and not math.isfinite(getattr(args, name)):
             errors.append('--%s must be a finite number (got %s)' % (name, getattr(args, name)))
     if not args.lr > 0:
         errors.append('--lr must be > 0 (got %s)' % args.lr)
-    if 1 <= args.img_size < MIN_GENERATOR_SIZE:
-        errors.append('--img_size must be at least %d: the generator downsamples twice and pads by reflection '
-                      '(got %d)' % (MIN_GENERATOR_SIZE, args.img_size))
     if args.decay_epoch < 0:
         errors.append('--decay_epoch must be >= 0 (got %d)' % args.decay_epoch)
-    if args.img_ch != 3:
-        errors.append('--img_ch must be 3: the generators output RGB images (got %d)' % args.img_ch)
-    if args.n_dis < 3:
-        errors.append('--n_dis must be >= 3 (got %d)' % args.n_dis)
-    if args.img_size >= 1 and args.img_size % 4:
-        errors.append('--img_size must be a multiple of 4 (two stride-2 downsamplings, then two 2x upsamplings); got %d'
-                      % args.img_size)
-    elif args.phase == 'train' and args.n_dis >= 3 and args.img_size < min_img_size(args.n_dis):
+    if not model_problems and args.phase in BUILDS_MODEL and args.batch_size >= 1:
+        errors += _validate_memory(args)
+    if not model_problems and args.phase == 'train' and args.img_size < min_img_size(args.n_dis):
         # Only training builds the discriminators; the test phase never needs them.
         errors.append('--img_size %d is too small for --n_dis %d: the global discriminator needs at least %d '
                       '(use a larger --img_size or a smaller --n_dis)' % (args.img_size, args.n_dis, min_img_size(args.n_dis)))
@@ -63,6 +57,22 @@ def validate(args):
     if not args.dataset or os.sep in args.dataset or args.dataset in ('.', '..'):
         errors.append('--dataset must be a folder name under --dataset_dir, not a path (got %r)' % args.dataset)
     return errors
+
+
+def _validate_memory(args, available=None):
+    """A run whose weights and input batch alone (config.memory_floor) need more than the
+    machine's memory (`available` bytes, default: physical_memory_bytes) is refused before
+    anything is built: building such a graph was minutes of work deaf to Ctrl-C before failing."""
+    model = ModelConfig(**{f.name: getattr(args, f.name) for f in dataclasses.fields(ModelConfig)})
+    available = physical_memory_bytes() if available is None else available
+    training = args.phase == 'train'
+    needed = memory_floor(model, args.batch_size, training)
+    if available is None or needed <= available:
+        return []
+    return ['--ch %d, --img_size %d, --batch_size %d: this run needs more than %s of memory for its {:,} weights '
+            'and one batch of images alone; this machine has %s. Use a smaller --ch, --img_size or --batch_size'
+            .format(weights_built(model, training))
+            % (model.ch, model.img_size, args.batch_size, size_text(needed), size_text(available))]
 
 
 def _validate_download_flags(args):
@@ -96,12 +106,10 @@ def _validate_photo_flags(args):
         errors.append('--input translates photos and needs --phase test (or enlarges images with --phase upscale)')
     if args.phase == 'upscale' and args.input is None:
         errors.append('--phase upscale needs --input PATH (an image, a folder or a quoted glob)')
-    if args.upscale != 1 and args.phase not in ('test', 'upscale', 'serve'):
+    if args.upscale not in (None, 1) and args.phase not in ('test', 'upscale', 'serve'):
         errors.append('--upscale enlarges translations and images: it needs --phase test, upscale or serve')
     elif args.upscale == 'auto' and args.phase == 'serve':
         errors.append('--phase serve takes --upscale 2 or 4 (the page shows the face, not the photo it came from)')
-    elif args.upscale != 1 and args.input is not None and (args.input.startswith('camera:') or is_video_path(args.input)):
-        errors.append('--upscale enlarges photos and test images; videos and the camera are not enlarged yet')
     elif args.upscale == 'auto' and args.input is None:
         errors.append('--upscale auto enlarges each face to its size in the photo: it needs --input PATH')
     if args.input is None:
@@ -110,7 +118,7 @@ def _validate_photo_flags(args):
                 errors.append('--%s applies to photos and needs --input PATH' % name)
     if args.fade_frames < 1 or args.smooth_cutoff <= 0 or args.smooth_beta < 0 or args.camera_seconds < 0:
         errors.append('--fade_frames must be >= 1, --smooth_cutoff > 0, --smooth_beta and --camera_seconds >= 0')
-    if not 0 <= args.face_padding <= 4:
+    if args.face_padding is not None and not 0 <= args.face_padding <= 4:
         errors.append('--face_padding must be in [0, 4] (got %s)' % args.face_padding)
     if not -127 < args.contrast < 255:
         errors.append('--contrast must be in (-127, 255) (got %s)' % args.contrast)

@@ -21,8 +21,7 @@ import shutil
 
 import tensorflow as tf
 
-from ugatit.model.checkpoint import first_line
-from ugatit.errors import UserError
+from ugatit.errors import UserError, first_line
 from ugatit.infer.translator import Translator
 from utils import write_atomic
 

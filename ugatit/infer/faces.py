@@ -21,6 +21,9 @@ import os
 import cv2
 import numpy as np
 
+# The padding of the original demo's dlib.get_face_chip, used when a chip is asked for with
+# neither a padding nor a template.
+DLIB_PADDING = 0.65
 # Shorter side (in pixels, of the image the detector sees) below which the detector is run on
 # an upsampled image: dlib's HOG detector misses faces smaller than about 80 pixels.
 UPSAMPLE_TWICE_BELOW = 200
@@ -137,9 +140,11 @@ class FaceAligner:
         level higher for images up to 1.5 megapixels when nothing was found).
     max_detect_side: images whose longer side exceeds this are downscaled for detection only
         (boxes are scaled back; landmarks are always found at full resolution). None or 0: never.
+    template: a face_template.FaceTemplate: chips put the 5 landmarks where it has them (the
+        framing of the model's training photos); None, or a padding given to chip(): dlib's chip.
     """
 
-    def __init__(self, landmarks_path=None, upsample=None, max_detect_side=1600):
+    def __init__(self, landmarks_path=None, upsample=None, max_detect_side=1600, template=None):
         path = landmarks_path if landmarks_path is not None else default_landmarks_path()
         hint = 'pass --landmarks PATH to a dlib 5-point shape predictor .dat'
         if not os.path.isfile(path):
@@ -159,6 +164,7 @@ class FaceAligner:
         self.num_landmarks = probe.num_parts
         self.upsample = upsample
         self.max_detect_side = max_detect_side
+        self.template = template
         self._dlib = dlib
         self._detector = dlib.get_frontal_face_detector()
         self._predictor = predictor
@@ -211,32 +217,49 @@ class FaceAligner:
             pts.append(dlib.point(int(round(x)), int(round(y))))
         return dlib.full_object_detection(rect, pts)
 
-    def chip_transform(self, face, size=256, padding=0.65):
-        """The 2x3 float64 affine (image -> chip coords) of dlib's aligned chip for `face`."""
+    def chip_transform(self, face, size=256, padding=None):
+        """The 2x3 float64 affine (image -> chip coords) of the aligned chip of `face`: the
+        template's (padding None, a template and 5 landmarks), else dlib's chip with `padding`
+        (0.65, the original demo's, when None)."""
+        if padding is None and self.template is not None and len(face.landmarks) == 5:
+            return self.template.transform(face.landmarks, size)
+        padding = DLIB_PADDING if padding is None else padding
         details = self._dlib.get_face_chip_details(self._shape(face), size, padding)
         r = details.rect
         return chip_details_to_affine((r.left(), r.top(), r.right(), r.bottom()), details.angle,
                                       details.rows, details.cols)
 
-    def chip(self, img, face, size=256, padding=0.65):
-        """Aligned, upright face chip as dlib.get_face_chip makes it, and its transform.
+    def chip(self, img, face, size=256, padding=None):
+        """Aligned, upright face chip of chip_transform, and its transform.
 
         img: RGB uint8 [H, W, 3]; face: a Face from detect().
-        Returns (chip uint8 [size, size, 3], transform float64 [2, 3] image -> chip coords).
-        The chip is dlib's (which smooths before shrinking large faces);
-        cv2.warpAffine(img, transform, (size, size)) gives the same picture within rounding.
+        Returns (chip uint8 [size, size, 3], transform float64 [2, 3] image -> chip coords),
+        cut by warp_chip: smoothed before shrinking, the photo reflected where the chip reaches
+        past its edges.
         """
         img = _check_rgb(img)
         size = int(size)
         transform = self.chip_transform(face, size, padding)
-        chip = self._dlib.get_face_chip(img, self._shape(face), size=size, padding=padding)
-        return np.ascontiguousarray(chip, dtype=np.uint8), transform
+        return warp_chip(img, transform, size), transform
 
 
 def warp_chip(img, transform, size):
-    """Chip [size, size, 3] cut from img with a 2x3 image->chip affine (bilinear, black outside)."""
-    return cv2.warpAffine(img, np.asarray(transform, np.float64), (int(size), int(size)),
-                          flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+    """Chip uint8 [size, size, 3] cut from img (RGB uint8 [H, W, 3]) with a 2x3 image -> chip
+    affine: bilinear, after an area shrink of the photo where the chip is more than twice
+    smaller (against aliasing); where the chip reaches past the photo's edges it shows the photo
+    mirrored there, never a constant colour the model was not trained on."""
+    m = np.asarray(transform, np.float64).reshape(2, 3)
+    scale = np.sqrt(abs(np.linalg.det(m[:, :2])))  # chip pixels per photo pixel
+    if scale < 0.5:
+        h, w = img.shape[:2]
+        small = (max(1, int(round(w * scale * 2))), max(1, int(round(h * scale * 2))))
+        img = cv2.resize(img, small, interpolation=cv2.INTER_AREA)
+        # photo -> shrunk photo: pixel centres kept, as cv2.resize maps them
+        kx, ky = small[0] / float(w), small[1] / float(h)
+        to_small = np.array([[kx, 0, 0.5 * kx - 0.5], [0, ky, 0.5 * ky - 0.5], [0, 0, 1]])
+        m = m @ np.linalg.inv(to_small)
+    return cv2.warpAffine(img, m, (int(size), int(size)), flags=cv2.INTER_LINEAR,
+                          borderMode=cv2.BORDER_REFLECT_101)
 
 
 def _feather_mask(size, feather):

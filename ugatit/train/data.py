@@ -13,7 +13,7 @@ from tqdm import tqdm
 
 from ugatit.config import domain_folder
 from ugatit.errors import UserError
-from utils import ImageError, list_images, read_image_rgb
+from utils import MIN_IMAGE_SIDE, ImageError, list_images, read_image_rgb
 
 tf1 = tf.compat.v1
 
@@ -99,15 +99,16 @@ def make_dataset(files, img_size, batch_size, augment_flag, shuffle_buffer):
 
 
 def scan_training_sets(paths):
-    """The usable files of <dataset_dir>/<dataset>/trainA and trainB, each unreadable file named
-    in a warning. Returns (files_A, files_B, [(file, reason), ...] skipped)."""
+    """The usable files of <dataset_dir>/<dataset>/trainA and trainB, each unreadable or too
+    small file (under utils.MIN_IMAGE_SIDE) named in a warning. Returns (files_A, files_B,
+    [(file, reason), ...] skipped)."""
     found, skipped = [], []
     for split in ('trainA', 'trainB'):
-        good, bad = scan_images(domain_folder(paths.dataset_dir, paths.dataset, split), split)
+        good, bad = scan_images(domain_folder(paths.dataset_dir, paths.dataset, split), split, min_size=MIN_IMAGE_SIDE)
         found.append(good)
         skipped += bad
     for _, reason in skipped:
-        tqdm.write('warning: skipping unreadable training image: %s' % reason)
+        tqdm.write('warning: skipping a training image: %s' % reason)
     return found[0], found[1], skipped
 
 

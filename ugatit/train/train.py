@@ -46,6 +46,7 @@ def train(config):
     for flag, folder in folders.items():
         ensure_writable_folder(folder, flag)
     files_A, files_B, _ = scan_training_sets(paths)
+    refuse_batch_larger_than_dataset(config.runtime.batch_size, files_A, files_B)
     placement = Placement(config)  # one device, --towers or TF_CONFIG workers
     # Only the process that writes checkpoints (worker 0 of several) takes the folder's lock.
     lock = FolderLock(folders['--checkpoint_dir'], config.runtime.take_over_lock) \
@@ -69,6 +70,15 @@ def train(config):
             writer.close()
             if evaluator is not None:
                 evaluator.close()
+
+
+def refuse_batch_larger_than_dataset(batch_size, files_A, files_B):
+    """UserError when a batch holds more images than a training set has: each batch would repeat
+    the set many times over (--batch_size 100000 on 8 images went minutes without a step)."""
+    smallest = min(len(files_A), len(files_B))
+    if batch_size > smallest:
+        raise UserError('--batch_size %d is larger than the training set: trainA has %d usable images, trainB %d. '
+                        'Use --batch_size %d or less, or add images' % (batch_size, len(files_A), len(files_B), smallest))
 
 
 class TrainingLoop(object):
@@ -206,7 +216,8 @@ class TrainingLoop(object):
         kept = ('the newest checkpoint, of step %d, is the last finite one' % self.checkpoint_step_kept()
                 if self.checkpoint_step_kept() else 'no checkpoint was saved')
         raise UserError('training diverged at step %d (%s); these weights are not saved: %s (%s). Try a lower '
-                        '--lr.' % (self.done, what, kept, self.checkpoint.folder))
+                        '--lr; when it diverges within the first steps, look at the training images too.'
+                        % (self.done, what, kept, self.checkpoint.folder))
 
     def checkpoint_step_kept(self):
         """The step of the newest checkpoint in the folder (0: none)."""
