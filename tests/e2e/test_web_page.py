@@ -112,6 +112,7 @@ def test_the_static_folder_translates_from_a_plain_file_server(model, browser, p
         assert page.is_hidden('#where-server') and page.is_checked('#where-device')
         assert page.evaluate('self.crossOriginIsolated')  # isolation.js: WebAssembly may use threads
         assert 'never leave this device' in page.text_content('#privacy')
+        assert page.is_hidden('#align_face') and page.is_hidden('#contrast')  # the server's options
         status = translate_photo_and_camera(page, photo)
         assert 'frames/s on this device (WebAssembly' in status
     page.close()

@@ -426,7 +426,9 @@ function showMode(mode) {
   $('camera-mode').hidden = mode !== 'camera';
   $('tab-photo').classList.toggle('active', mode === 'photo');
   $('tab-camera').classList.toggle('active', mode === 'camera');
-  document.querySelectorAll('.photo-only').forEach((el) => { el.hidden = mode !== 'photo'; });
+  document.querySelectorAll('.photo-only').forEach((el) => {
+    el.hidden = mode !== 'photo' || (el.classList.contains('server-mode') && page.where !== 'server');
+  });
   if (mode !== 'camera') stopCamera();
   showError('');
 }
