@@ -94,17 +94,19 @@ def float16_weights(model):
     return out
 
 
-def onnx_models(config, directions):
-    """{(direction, variant): serialized ONNX model} of the checkpoint the test phase would
-    restore, and the Translator's (checkpoint, step)."""
+def onnx_models(config, directions, write, variants=VARIANTS):
+    """Convert the generators of `directions` from the checkpoint the test phase would restore,
+    calling write(direction, variant, serialized ONNX model) for each of `variants` as soon as
+    it is made (one model in memory at a time: a 256 px generator is over 1 GB); returns the
+    Translator's (checkpoint, step)."""
     from ugatit.infer.translator import Translator
-    models = {}
     with Translator(config, directions, io='uint8') as translator:
         for direction in directions:
             model = convert(translator.session, translator.graph, translator.signature(direction))
-            models[direction, 'float32'] = model.SerializeToString()
-            models[direction, 'float16'] = float16_weights(model).SerializeToString()
-        return models, translator.checkpoint, translator.step
+            for variant in variants:
+                write(direction, variant, (model if variant == 'float32' else float16_weights(model)).SerializeToString())
+            del model
+        return translator.checkpoint, translator.step
 
 
 def model_info(config, directions, checkpoint, step):
@@ -127,16 +129,17 @@ def export_onnx(config):
     directions = config.export_directions
     out = os.path.join(config.run_folder('export'), 'onnx')
     refuse_existing(out)
+    names, sizes = {}, {}
     with staged_folder(out) as staging:
-        models, checkpoint, step = onnx_models(config, directions)
-        names = {}
-        for (direction, variant), data in models.items():
+        def write(direction, variant, data):
             names[direction, variant] = file_name(direction, variant)
+            sizes[direction, variant] = len(data)
             write_atomic(os.path.join(staging, names[direction, variant]), data)
+        checkpoint, step = onnx_models(config, directions, write)
         info = model_info(config, directions, checkpoint, step)
         write_atomic(os.path.join(staging, 'model.json'), json.dumps(info, indent=1).encode())
-        names['model.json'] = 'model.json'
-    for key, data in sorted(models.items()):
-        print(' [*] ONNX %s %s: %s (%.1f MB)' % (key[0], key[1], names[key], len(data) / 1e6))
+    for key, size in sorted(sizes.items()):
+        print(' [*] ONNX %s %s: %s (%.1f MB)' % (key[0], key[1], names[key], size / 1e6))
+    names['model.json'] = 'model.json'
     print(' [*] Exported %s of %s (step %d) to %s' % (' and '.join(directions), checkpoint, step, out))
     return {key: os.path.join(out, name) for key, name in names.items()}

@@ -114,7 +114,8 @@ def export_web(config):
     if problem:
         raise UserError('--format web: ' + problem + ' Nothing was written.')
     with staged_folder(out) as staging:
-        models, checkpoint, step = onnx_models(config, directions)
+        def write(direction, variant, data):
+            write_atomic(os.path.join(staging, 'model', '%s.%s.onnx' % (direction, variant)), data)
         os.makedirs(os.path.join(staging, 'static'))
         os.makedirs(os.path.join(staging, 'model'))
         os.makedirs(os.path.join(staging, 'ort'))
@@ -124,9 +125,7 @@ def export_web(config):
             shutil.copyfile(os.path.join(STATIC_DIR, name), os.path.join(staging, 'static', name))
         for name in RUNTIME_FILES:
             shutil.copyfile(runtime_file(name), os.path.join(staging, 'ort', name))
-        for direction in directions:
-            write_atomic(os.path.join(staging, 'model', '%s.%s.onnx' % (direction, PAGE_VARIANT)),
-                         models[direction, PAGE_VARIANT])
+        checkpoint, step = onnx_models(config, directions, write, variants=(PAGE_VARIANT,))
         template = face_template(checkpoint)
         if template:
             write_atomic(os.path.join(staging, 'model', TEMPLATE_FILE), json.dumps(template).encode())
