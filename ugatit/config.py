@@ -220,7 +220,7 @@ class ServeConfig:
 
 @dataclasses.dataclass(frozen=True)
 class ExportConfig:
-    format: str = 'savedmodel'                  # --phase export: savedmodel (+ TFLite) or checkpoint
+    format: str = 'savedmodel'                  # --phase export: savedmodel (+ TFLite), checkpoint, onnx or web
     float16: bool = False                       # checkpoint: store the weights as float16
 
 
@@ -245,8 +245,8 @@ class Config:
 
     @property
     def export_directions(self):
-        """--phase export --format checkpoint: the generators kept, --direction's alone when it
-        was given, else both."""
+        """--phase export --format checkpoint, onnx or web: the generators exported, --direction's
+        alone when it was given, else both."""
         return (self.photo.direction,) if 'direction' in self.given else tuple(DIRECTIONS)
 
     def run_folder(self, kind):

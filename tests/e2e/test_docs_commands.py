@@ -58,9 +58,9 @@ SUBSTITUTIONS = {
         '2 training steps instead of the demo\'s 1,500; without Grappler, whose pass over the training '
         'graph costs more than 2 steps (it changes no number: tests/golden/test_golden.py)'),
     'make serve': (
-        'make -o .venv/.installed serve SERVE_FLAGS="--port {port}"',
-        '-o: the scratch folder\'s .venv is this environment, never reinstalled; a free port instead '
-        'of 8000'),
+        'make -o .venv/.installed -o node_modules/.installed serve SERVE_FLAGS="--port {port}"',
+        '-o: the scratch folder\'s .venv is this environment, never reinstalled, and no npm install there '
+        '(the page\'s on-device mode is tested by tests/e2e/test_web_page.py); a free port instead of 8000'),
 }
 # Commands that serve until stopped: run until the page answers a translation, then stopped.
 SERVERS = {'make serve'}

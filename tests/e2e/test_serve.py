@@ -262,7 +262,14 @@ def test_page_and_openapi(client):
     assert page.status_code == 200 and 'id="file"' in page.text
     assert 'http' not in page.text.replace('http-equiv', '')  # no CDN, no external font or script
     assert client.get('/static/app.js').status_code == 200
-    assert '<link rel="icon" type="image/svg+xml" href="/static/favicon.svg">' in page.text
+    # Relative addresses: the same page works from the static folder of --format web (docs/web.md).
+    assert '<link rel="icon" type="image/svg+xml" href="static/favicon.svg">' in page.text
+    # Cross-origin isolated (WebAssembly threads for the page's "on this device" mode).
+    assert page.headers['cross-origin-opener-policy'] == 'same-origin'
+    assert page.headers['cross-origin-embedder-policy'] == 'require-corp'
+    info = client.get('/model/info.json').json()
+    assert info['server'] is True and info['img_size'] == 32 and info['models']['a2b'] == 'model/a2b.float16.onnx'
+    assert client.get('/model/c2d.float16.onnx').status_code == 404
     for path in ('/static/favicon.svg', '/favicon.ico'):  # browsers ask /favicon.ico without a link
         icon = client.get(path)
         assert icon.status_code == 200 and icon.headers['content-type'].startswith('image/svg+xml')

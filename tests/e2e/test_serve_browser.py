@@ -2,40 +2,19 @@
 server on 127.0.0.1 with the tiny model: a face photo, a broken file, the camera mode."""
 
 import base64
-import os
-import shutil
 
-import numpy as np
 import pytest
 
 from tests.support import shared_path
+from tests.support.browser import chromium_context, require_chromium
 from tests.support.serve import UvicornThread, decode, tiny_engine
 
-CHROMIUM = '/usr/bin/chromium'
 SIZE = 32  # the tiny model's img_size
-FLAGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking',
-         '--disable-component-update', '--no-first-run']
-
-
-def write_y4m(path, frames=20, width=160, height=120):
-    """A YUV4MPEG2 clip (4:2:0) of a moving bright square on grey: Chromium's fake camera plays it."""
-    with open(path, 'wb') as f:
-        f.write(b'YUV4MPEG2 W%d H%d F10:1 Ip A1:1 C420jpeg\n' % (width, height))
-        for k in range(frames):
-            y = np.full((height, width), 100, np.uint8)
-            x0 = 10 + 5 * k
-            y[30:90, x0:x0 + 40] = 230
-            chroma = np.full((height // 2, width // 2), 128, np.uint8)
-            f.write(b'FRAME\n' + y.tobytes() + chroma.tobytes() + chroma.tobytes())
 
 
 @pytest.fixture(scope='module')
 def server(tmp_path_factory):
-    if not os.path.exists(CHROMIUM):
-        if os.environ.get('CI') == 'true':
-            pytest.fail('%s is missing (CI=true: .ci/run installs Debian\'s chromium)' % CHROMIUM)
-        pytest.skip('%s is not installed (apt-get install chromium)' % CHROMIUM)
-    pytest.importorskip('playwright')
+    require_chromium()
     from ugatit.apps.serve import create_app
     engine, translator = tiny_engine(tmp_path_factory.mktemp('ckpt'))
     try:
@@ -48,20 +27,8 @@ def server(tmp_path_factory):
 
 @pytest.fixture(scope='module')
 def browser(server, tmp_path_factory):
-    from playwright.sync_api import sync_playwright
-    clip = str(tmp_path_factory.mktemp('clip') / 'camera.y4m')
-    write_y4m(clip)
-    profile = str(tmp_path_factory.mktemp('profile'))
-    with sync_playwright() as p:
-        context = p.chromium.launch_persistent_context(
-            profile, executable_path=CHROMIUM, headless=True,
-            args=FLAGS + ['--use-fake-device-for-media-stream', '--use-fake-ui-for-media-stream',
-                          '--use-file-for-fake-video-capture=' + clip])
-        try:
-            yield context
-        finally:
-            context.close()
-    shutil.rmtree(profile, ignore_errors=True)
+    with chromium_context(str(tmp_path_factory.mktemp('chromium'))) as context:
+        yield context
 
 
 def image_from_src(page, element_id):

@@ -6,6 +6,10 @@
     POST /api/translate    multipart form: file field `image` + options -> JSON with base64 PNGs,
                            or with ?format=png the translation itself
     WS   /ws               camera mode: JPEG frame in, translated JPEG frame out
+    GET  /model/info.json  the page's "on this device" mode: the model's size, directions, files
+    GET  /model/<d>.float16.onnx, /model/face_template.json, /ort/<file>: what that mode loads
+                           (the ONNX model converted from the restored one on first request;
+                           onnxruntime-web from node_modules: ugatit/infer/web_export.py)
     GET  /docs             the OpenAPI page FastAPI makes
 
 FastAPI on uvicorn: an asyncio server whose event loop only parses requests; decoding, face
@@ -67,6 +71,65 @@ class ApiError(Exception):
         self.status = status
         self.message = message
         self.headers = headers
+
+
+# --------------------------------------------------------------------------------------------
+# The page's "on this device" mode: the model as ONNX, for onnxruntime-web in the browser
+# --------------------------------------------------------------------------------------------
+
+class DeviceModels:
+    """The restored generators as the ONNX files of `--format web` (ugatit/infer/web_export.py),
+    converted from the server's own Translator on first request (seconds) and kept in memory."""
+
+    def __init__(self, translator):
+        from ugatit.infer.web_export import face_template
+        self._translator = translator
+        self._lock = threading.Lock()
+        self._models = {}
+        self.template = face_template(translator.checkpoint)
+
+    def info(self, config, directions, step):
+        from ugatit.infer.web_export import page_info, runtime_missing
+        info = page_info(config, directions, step, self.template, server=True)
+        info['runtime_missing'] = runtime_missing()
+        return info
+
+    def model(self, name):
+        """The bytes of <direction>.float16.onnx, or None for another name."""
+        from ugatit.infer.onnx_export import convert, float16_weights
+        from ugatit.infer.web_export import PAGE_VARIANT
+        direction = {'%s.%s.onnx' % (d, PAGE_VARIANT): d for d in self._translator.directions}.get(name)
+        if direction is None:
+            return None
+        with self._lock:
+            if direction not in self._models:
+                t = self._translator
+                model = convert(t.session, t.graph, t.signature(direction))
+                self._models[direction] = float16_weights(model).SerializeToString()
+                log.info('ONNX model of %s for the page: %.1f MB', direction, len(self._models[direction]) / 1e6)
+            return self._models[direction]
+
+
+class CrossOriginIsolation:
+    """ASGI middleware: every HTTP answer says Cross-Origin-Opener-Policy same-origin and
+    Cross-Origin-Embedder-Policy require-corp, which make the page cross-origin isolated, the
+    condition for WebAssembly threads in its "on this device" mode (the page loads nothing from
+    another origin)."""
+
+    HEADERS = [(b'cross-origin-opener-policy', b'same-origin'), (b'cross-origin-embedder-policy', b'require-corp')]
+
+    def __init__(self, app):
+        self.app = app
+
+    async def __call__(self, scope, receive, send):
+        if scope['type'] != 'http':
+            return await self.app(scope, receive, send)
+
+        async def send_with_headers(message):
+            if message['type'] == 'http.response.start':
+                message = dict(message, headers=list(message.get('headers', [])) + self.HEADERS)
+            await send(message)
+        return await self.app(scope, receive, send_with_headers)
 
 
 # --------------------------------------------------------------------------------------------
@@ -268,8 +331,9 @@ class Engine:
     """The shared inference object of the server: the model worker, the face aligner (made on
     first use) and the photo pipeline of ugatit/infer/photo.py around them."""
 
-    def __init__(self, config, worker, directions, step=0, keep_uploads=None):
+    def __init__(self, config, worker, directions, step=0, keep_uploads=None, device=None):
         self.config = config
+        self.device = device  # DeviceModels: the page's "on this device" mode; None: server only
         self.worker = worker
         self.directions = tuple(directions)
         self.step = step
@@ -403,6 +467,7 @@ def create_app(engine, limits=Limits()):
     app = FastAPI(title='U-GAT-IT', description='Photo to anime translation (docs/serve.md).', version='1',
                   docs_url=None, redoc_url=None)
     install_error_handlers(app)
+    app.add_middleware(CrossOriginIsolation)
     app.mount('/static', StaticFiles(directory=STATIC_DIR), name='static')
     add_offline_docs(app)
 
@@ -413,6 +478,29 @@ def create_app(engine, limits=Limits()):
     @app.get('/favicon.ico', include_in_schema=False)
     async def favicon():  # the page links /static/favicon.svg; browsers and tools ask here without a link
         return FileResponse(os.path.join(STATIC_DIR, 'favicon.svg'), media_type='image/svg+xml')
+
+    @app.get('/model/info.json', include_in_schema=False)
+    async def device_info():
+        if engine.device is None:
+            raise ApiError(404, 'this server offers no on-device mode')
+        return engine.device.info(engine.config, engine.directions, engine.step)
+
+    @app.get('/model/{name}', include_in_schema=False)
+    async def device_model(name: str):
+        if engine.device is not None and name == 'face_template.json' and engine.device.template:
+            return engine.device.template
+        data = None if engine.device is None else await asyncio.to_thread(engine.device.model, name)
+        if data is None:
+            raise ApiError(404, 'no model file %r here' % name)
+        return Response(data, media_type='application/octet-stream')
+
+    @app.get('/ort/{name}', include_in_schema=False)
+    async def device_runtime(name: str):
+        from ugatit.infer.web_export import runtime_file, runtime_missing
+        path = runtime_file(name)
+        if path is None or runtime_missing():
+            raise ApiError(404, runtime_missing() or 'no runtime file %r here' % name)
+        return FileResponse(path)
 
     @app.get('/health', summary='200 while the model is loaded and its worker runs')
     async def health():
@@ -586,7 +674,8 @@ def load_engine(config):
     directions = held_directions(config)  # both, or the one of a one-direction export
     translator = Translator(config, directions, io='uint8')
     worker = BatchWorker(translator.translate, config.runtime.batch_size)
-    return Engine(config, worker, directions, translator.step, config.serve.keep_uploads), translator
+    return (Engine(config, worker, directions, translator.step, config.serve.keep_uploads, DeviceModels(translator)),
+            translator)
 
 
 def serve(config):

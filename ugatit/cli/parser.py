@@ -145,9 +145,11 @@ def add_folder_flags(add):
     add('--log_dir', type=str, default=DEFAULTS['log_dir'], help='folder for TensorBoard logs (default: %(default)s)')
     add('--sample_dir', type=str, default=DEFAULTS['sample_dir'], help='folder for training samples (default: %(default)s)')
     add('--export_dir', type=str, default=DEFAULTS['export_dir'], help='folder for --phase export (default: %(default)s)')
-    add('--format', type=str, default=DEFAULTS['format'], choices=('savedmodel', 'checkpoint'),
-        help='--phase export: savedmodel (SavedModel + TFLite of --direction), or checkpoint: a generators-only '
-             'checkpoint (both directions unless --direction is given; docs/slim_checkpoint.md) (default: %(default)s)')
+    add('--format', type=str, default=DEFAULTS['format'], choices=('savedmodel', 'checkpoint', 'onnx', 'web'),
+        help='--phase export: savedmodel (SavedModel + TFLite of --direction); checkpoint: a generators-only '
+             'checkpoint (docs/slim_checkpoint.md); onnx: ONNX models, float32 and float16 weights; web: the page '
+             'with the model running in the browser, a static folder (docs/web.md); the last three export both '
+             'directions unless --direction is given (default: %(default)s)')
     add('--float16', type=str2bool, nargs='?', const=True, default=DEFAULTS['float16'],
         help='--format checkpoint: store the weights as float16, half the size (default: %(default)s)')
 

@@ -27,6 +27,8 @@ RUNNERS = {
     ('test', 'camera'): Runner('ugatit.apps.camera:run_camera', True, True),
     ('export', 'savedmodel'): Runner('ugatit.infer.export:export', True, False),
     ('export', 'checkpoint'): Runner('ugatit.infer.slim:export_slim', True, False),
+    ('export', 'onnx'): Runner('ugatit.infer.onnx_export:export_onnx', True, False),
+    ('export', 'web'): Runner('ugatit.infer.web_export:export_web', True, False),
     ('eval', 'model'): Runner('ugatit.eval.eval_model:run_eval_model', True, True),
     ('eval', 'folders'): Runner('ugatit.eval.metrics:run_eval_folders', False, True),
     ('download', 'model'): Runner('ugatit.assets.download:run_download', False, True),
@@ -160,12 +162,13 @@ def without_flags_file(config, folder):
 
 def shipped_model_wanted(config):
     """The folder of the model this project ships for config's --dataset when the run would use
-    it: it translates photos, video or a camera, or serves the page (phases whose user may have
-    trained nothing), with no --checkpoint and no checkpoint for its flags in
+    it: it translates photos, video or a camera, serves the page or exports it (--format onnx or
+    web: phases whose user may have trained nothing), with no --checkpoint and no checkpoint for its flags in
     <checkpoint_dir>/<model_dir>; else None."""
     from ugatit.model.checkpoint import latest_in_folder
     from ugatit.config import SHIPPED_MODELS
-    translates = config.phase == 'serve' or (config.phase == 'test' and config.photo.input is not None)
+    translates = (config.phase == 'serve' or (config.phase == 'test' and config.photo.input is not None)
+                  or (config.phase == 'export' and config.export.format in ('onnx', 'web')))
     shipped = SHIPPED_MODELS.get(config.paths.dataset)
     if translates and config.paths.checkpoint is None and latest_in_folder(config.run_folder('checkpoint')) is None:
         return shipped
