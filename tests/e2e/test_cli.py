@@ -283,7 +283,9 @@ def test_architecture_flags_come_from_the_flags_file_beside_the_checkpoint(tmp_p
     assert rc == 0, err
     assert 'Architecture flags from %s: ' % os.path.join(folder, FLAGS_FILE) in out
     assert '--light True' in out and '--ch 4' in out and '--img_size 32' in out
-    assert cv2.imread(str(tmp_path / 'out' / 'p.png')).shape == (32, 32, 3)
+    # A 32 px translation, enlarged 4x by default (a model below 256 px; 256 px would stay 256).
+    assert cv2.imread(str(tmp_path / 'out' / 'p.png')).shape == (128, 128, 3)
+    assert cv2.imread(str(tmp_path / 'out' / 'chip' / 'p.png')).shape == (32, 32, 3)
 
 
 def test_a_given_flag_that_disagrees_with_the_flags_file_is_an_error_naming_both(tmp_path, capsys):
