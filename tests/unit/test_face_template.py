@@ -128,6 +128,12 @@ def test_template_files(tmp_path):
     # A checkpoint folder without its own template gets the shipped one; with one, its own.
     prefix = str(tmp_path / 'UGATIT_light.model-10')
     assert T.template_for_checkpoint(prefix).source == T.DEFAULT_TEMPLATE
+    # No checkpoint: the shipped one, never a file of the working folder.
+    (tmp_path / 'cwd').mkdir()
+    (tmp_path / 'cwd' / T.TEMPLATE_FILE).write_text(json.dumps({'landmarks': np.full((5, 2), 0.1).tolist()}))
+    with pytest.MonkeyPatch.context() as mp:
+        mp.chdir(tmp_path / 'cwd')
+        assert T.template_for_checkpoint(None).source == T.DEFAULT_TEMPLATE
     own = np.full((5, 2), 0.5)
     (tmp_path / T.TEMPLATE_FILE).write_text(json.dumps({'landmarks': own.tolist()}))
     assert np.array_equal(T.template_for_checkpoint(prefix).landmarks, own)

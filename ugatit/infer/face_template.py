@@ -91,9 +91,10 @@ def load_template(path):
 
 def template_for_checkpoint(prefix):
     """The template of the model whose checkpoint prefix (or folder) is `prefix`: the
-    face_template.json beside it, else the shipped selfie2anime one."""
-    folder = prefix if prefix and os.path.isdir(prefix) else os.path.dirname(prefix or '')
-    own = os.path.join(folder, TEMPLATE_FILE)
+    face_template.json beside it, else (and when prefix is None) the shipped selfie2anime one."""
+    if not prefix:
+        return load_template(DEFAULT_TEMPLATE)
+    own = os.path.join(prefix if os.path.isdir(prefix) else os.path.dirname(prefix), TEMPLATE_FILE)
     return load_template(own if os.path.isfile(own) else DEFAULT_TEMPLATE)
 
 
