@@ -10,16 +10,9 @@ import pytest
 
 import utils
 from tests.support import shared_path
+from ugatit.benchmarks.crop_study import ncc
 from ugatit.infer import face_template as T
 from ugatit.infer import faces
-
-
-def _ncc(a, b):
-    """Normalised cross-correlation of two images of the same shape (grey levels)."""
-    a = cv2.cvtColor(a, cv2.COLOR_RGB2GRAY).astype(np.float64).ravel()
-    b = cv2.cvtColor(b, cv2.COLOR_RGB2GRAY).astype(np.float64).ravel()
-    a, b = a - a.mean(), b - b.mean()
-    return float(a @ b / np.sqrt((a @ a) * (b @ b)))
 
 
 def test_similarity_transform_recovers_rotation_scale_and_shift():
@@ -64,11 +57,11 @@ def test_a_training_like_selfie_chip_is_that_selfie(aligner, mini_template):
         if not found:
             continue
         chip, _ = templated.chip(selfie, found[0], size=selfie.shape[0])
-        ncc_template.append(_ncc(chip, selfie))
+        ncc_template.append(ncc(chip, selfie))
         black.append(float(np.mean(chip.max(axis=2) == 0)))
         dlib_chip = aligner._dlib.get_face_chip(selfie, aligner._shape(found[0]), size=selfie.shape[0], padding=0.65)
-        ncc_dlib.append(_ncc(dlib_chip, selfie))
-        ncc_upright.append(_ncc(upright.chip(selfie, found[0], size=selfie.shape[0])[0], selfie))
+        ncc_dlib.append(ncc(dlib_chip, selfie))
+        ncc_upright.append(ncc(upright.chip(selfie, found[0], size=selfie.shape[0])[0], selfie))
     assert len(ncc_template) >= 20
     assert np.median(ncc_template) >= 0.7, np.median(ncc_template)
     assert np.median(black) <= 0.02
