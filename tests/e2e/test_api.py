@@ -106,8 +106,17 @@ def test_a_list_is_translated_in_batches(tiny_prefix, photos, model):
         batched.translate(images)
     assert [r.size for r in results] == [(32, 32)] * 3
     assert calls == [2, 1]
+    # oneDNN may pick other kernels for a batch of 2 on some CPUs: float round-off then turns a
+    # pixel by a level (two allowed); a wrong pairing of photos and results differs far more.
     for result, single in zip(results, singles):
-        assert np.array_equal(pixels(result), single)
+        assert levels_apart(pixels(result), single) <= 2
+    assert levels_apart(pixels(results[0]), singles[1]) > 2
+    assert levels_apart(pixels(results[1]), singles[0]) > 2
+
+
+def levels_apart(image, other):
+    """The largest difference of two uint8 images of one shape, in grey levels."""
+    return int(np.abs(image.astype(np.int16) - other.astype(np.int16)).max())
 
 
 def test_bad_inputs_raise_the_documented_error(model, photos, tmp_path):

@@ -30,10 +30,10 @@ def _split(tensor):
     return tf.split(tensor, len(DEVICES))
 
 
-def _losses_and_gradients(towers, images, checkpoint):
+def _losses_and_gradients(towers, image_sets, checkpoint):
     """Build the tiny model's losses on [2, 32, 32, 3] placeholders (one device with batch 2,
     or 2 towers of batch 1), restore `checkpoint` (or save the fresh initialisation there) and
-    return (losses, {variable name: gradient}) of one session run on `images`."""
+    return [(losses, {variable name: gradient})], one session run for each of `image_sets`."""
     config = tiny_config(phase='train')
     with tf.Graph().as_default():
         domain_A, domain_B = [tf1.placeholder(tf.float32, [2, 32, 32, 3]) for _ in range(2)]
@@ -51,7 +51,7 @@ def _losses_and_gradients(towers, images, checkpoint):
             else:
                 sess.run(tf1.global_variables_initializer())
                 saver.save(sess, checkpoint, write_meta_graph=False)
-            return sess.run([losses, grads], {domain_A: images[0], domain_B: images[1]})
+            return [sess.run([losses, grads], {domain_A: images[0], domain_B: images[1]}) for images in image_sets]
 
 
 def _errors(got, want):
@@ -61,18 +61,23 @@ def _errors(got, want):
 
 
 @pytest.fixture(scope='module')
-def reference(tmp_path_factory):
-    """The batch-2 images, the checkpoint of the shared initial weights, and one device's results."""
+def towers(tmp_path_factory):
+    """One device's results on the batch-2 images, and the 2 towers' results (one graph) on the
+    same images and, the negative control, with another B image in tower 1."""
     rng = np.random.default_rng(0)
     images = rng.uniform(-1, 1, (2, 2, 32, 32, 3)).astype(np.float32)
+    other = images.copy()
+    other[1, 1] = other[1, 1, ::-1]
     checkpoint = str(tmp_path_factory.mktemp('towers') / 'init')
-    return images, checkpoint, _losses_and_gradients(1, images, checkpoint)
+    single, = _losses_and_gradients(1, [images], checkpoint)
+    same, different = _losses_and_gradients(2, [images, other], checkpoint)
+    return single, same, different
 
 
 @pytest.mark.slow
-def test_two_towers_of_one_image_equal_one_device_with_a_batch_of_two(reference):
-    images, checkpoint, single = reference
-    loss_error, grad_errors = _errors(_losses_and_gradients(2, images, checkpoint), single)
+def test_two_towers_of_one_image_equal_one_device_with_a_batch_of_two(towers):
+    single, same, _ = towers
+    loss_error, grad_errors = _errors(same, single)
     assert loss_error <= LOSS_TOLERANCE
     assert len(grad_errors) > 50
     assert np.median(list(grad_errors.values())) <= GRADIENT_TOLERANCE['median']
@@ -80,12 +85,10 @@ def test_two_towers_of_one_image_equal_one_device_with_a_batch_of_two(reference)
 
 
 @pytest.mark.slow
-def test_the_tower_comparison_fails_for_other_images(reference):
+def test_the_tower_comparison_fails_for_other_images(towers):
     """Negative control: tower 1 sees another B image; losses and gradients must differ."""
-    images, checkpoint, single = reference
-    other = images.copy()
-    other[1, 1] = other[1, 1, ::-1]
-    loss_error, grad_errors = _errors(_losses_and_gradients(2, other, checkpoint), single)
+    single, _, different = towers
+    loss_error, grad_errors = _errors(different, single)
     assert loss_error > 100 * LOSS_TOLERANCE
     assert np.median(list(grad_errors.values())) > 100 * GRADIENT_TOLERANCE['median']
 
@@ -93,7 +96,8 @@ def test_the_tower_comparison_fails_for_other_images(reference):
 @pytest.mark.slow
 def test_tower_train_graph_has_exactly_the_official_variables(graph):
     """The full selfie2anime training graph on 2 towers: the variables, in creation order,
-    are those of the official single-device graph (so checkpoints move between 1 and N)."""
+    are those of the official single-device graph (so checkpoints move between 1 and N), and
+    the towers share tower 0's sigma: one assignment per spectral-norm u in the whole graph."""
     cfg_dir = shared_path('reference', 'e_train_graph')
     config = parse_config(['--phase', 'train'])
     size = config.model.img_size
@@ -105,6 +109,11 @@ def test_tower_train_graph_has_exactly_the_official_variables(graph):
     devices = {op.device for op in tf1.get_default_graph().get_operations() if op.name.startswith('tower_1/')}
     assert any(d.endswith('CPU:1') or d.endswith('cpu:1') for d in devices), devices
     assert ops.images['real_A'] is inputs[0][0]
+    us = [v.op.name for v in tf1.global_variables() if v.op.name.endswith('/u')]
+    assigned = [op.inputs[0].op.name for op in tf1.get_default_graph().get_operations()
+                if op.type == 'AssignVariableOp' and op.inputs[0].op.name.endswith('/u')
+                and not op.name.endswith('/Assign')]  # the initialisers' assignments aside
+    assert len(us) > 4 and sorted(assigned) == sorted(us)
 
 
 def test_tower_devices():
@@ -135,15 +144,3 @@ def test_towers_and_tf_config_together_are_refused(monkeypatch):
                                                 'task': {'type': 'worker', 'index': 0}}))
     with pytest.raises(UserError, match='--towers 2 and TF_CONFIG'):
         Placement(tiny_config('--towers', '2', phase='train'))
-
-
-def test_each_spectral_norm_u_is_assigned_once_by_the_towers(graph):
-    """The towers share tower 0's sigma: one assignment per u in the whole 2-tower graph."""
-    config = tiny_config(phase='train')
-    inputs = [[tf1.placeholder(tf.float32, [1, 32, 32, 3]) for _ in range(2)] for _ in DEVICES]
-    build_tower_train_ops(UGATIT(config.model, config.train), inputs, DEVICES)
-    us = [v.op.name for v in tf1.global_variables() if v.op.name.endswith('/u')]
-    assigned = [op.inputs[0].op.name for op in tf1.get_default_graph().get_operations()
-                if op.type == 'AssignVariableOp' and op.inputs[0].op.name.endswith('/u')
-                and not op.name.endswith('/Assign')]  # the initialisers' assignments aside
-    assert len(us) > 4 and sorted(assigned) == sorted(us)
