@@ -16,6 +16,9 @@ This file imports nothing application-specific but the names of the adversarial 
 (ugatit/config.py, where the flags read them without importing TensorFlow). Tensors are NHWC float32.
 """
 
+import contextlib
+import threading
+
 import tensorflow as tf
 
 from ugatit.config import GAN_TYPES  # the losses below; declared with the flags, read without TensorFlow
@@ -35,6 +38,41 @@ def weight_regularizer(w):
 ##################################################################################
 # Layers
 ##################################################################################
+
+_building = threading.local()  # the convolutions' dtype while a graph is built (bfloat16_convolutions)
+
+
+@contextlib.contextmanager
+def bfloat16_convolutions(enabled=True):
+    """Build the convolutions of the layers made inside in bfloat16 (when `enabled`).
+
+    Only the convolution itself changes: its input and kernel are cast to bfloat16 and its
+    output back to float32, so the forward pass and both gradients (the gradient of a cast is a
+    cast) run on the CPU's bfloat16 units, while variables, Adam's state, normalisations,
+    padding and every other op stay float32 (on CPUs, element-wise bfloat16 ops are slower than
+    float32 ones). Disabled, it builds the official float32 graph unchanged: no cast at all.
+    """
+    previous = _compute_dtype()
+    _building.dtype = tf.bfloat16 if enabled else previous
+    try:
+        yield
+    finally:
+        _building.dtype = previous
+
+
+def _compute_dtype():
+    return getattr(_building, 'dtype', tf.float32)  # float32 outside bfloat16_convolutions
+
+
+def _conv2d(x, w, strides):
+    """VALID tf.nn.conv2d of x [N, H, W, C_in] and kernel w [k, k, C_in, C_out], in bfloat16
+    inside bfloat16_convolutions: float32 in and out."""
+    dtype = _compute_dtype()
+    if dtype == tf.float32:
+        return tf.nn.conv2d(x, w, strides=strides, padding='VALID')
+    y = tf.nn.conv2d(tf.cast(x, dtype), tf.cast(w, dtype), strides=strides, padding='VALID')
+    return tf.cast(y, tf.float32)
+
 
 def conv(x, channels,
          kernel=4,           # square kernel size
@@ -67,7 +105,7 @@ def conv(x, channels,
             # conv(x, w) / sigma equals conv(x, w / sigma) (a convolution is linear in its kernel)
             # without a normalised copy of the kernel, kept from the forward to the backward
             # pass: 134 MB for each 256 px global discriminator's conv_last.
-            x = tf.nn.conv2d(x, w, strides=strides, padding='VALID') / spectral_norm_sigma(w)
+            x = _conv2d(x, w, strides) / spectral_norm_sigma(w)
             if use_bias:
                 b = tf1.get_variable('bias', [channels], initializer=tf1.constant_initializer(0.0))
                 x = tf.nn.bias_add(x, b)
@@ -76,7 +114,7 @@ def conv(x, channels,
             with tf1.variable_scope('conv2d'):
                 w = tf1.get_variable('kernel', [kernel, kernel, in_channels, channels],
                                      initializer=weight_init, regularizer=weight_regularizer)
-                x = tf.nn.conv2d(x, w, strides=strides, padding='VALID')
+                x = _conv2d(x, w, strides)
                 if use_bias:
                     b = tf1.get_variable('bias', [channels], initializer=tf1.zeros_initializer())
                     x = tf.nn.bias_add(x, b)

@@ -532,10 +532,8 @@ def cpu_has_native_bfloat16(cpuinfo='/proc/cpuinfo'):
 def session_config(runtime=RuntimeConfig()):
     """tf.compat.v1.ConfigProto for a RuntimeConfig: thread pools (0 = TensorFlow's choice),
     optional XLA JIT, soft placement (so CPU-only ops fall back on a GPU machine), on-demand GPU
-    memory, whether Grappler rewrites the graph before the first run, and whether it runs CPU
-    ops in bfloat16 (Grappler's oneDNN auto mixed precision: variables stay float32;
-    convolutions, matrix products and most other ops, normalisation statistics included,
-    become bfloat16)."""
+    memory and whether Grappler rewrites the graph before the first run. (--bfloat16 is not a
+    session option: the graph is built with bfloat16 convolutions, ops.bfloat16_convolutions.)"""
     import tensorflow as tf
     config = tf.compat.v1.ConfigProto(allow_soft_placement=True,
                                       intra_op_parallelism_threads=runtime.intra_op_threads,
@@ -551,8 +549,6 @@ def session_config(runtime=RuntimeConfig()):
     rewrite = config.graph_options.rewrite_options
     rewrite.constant_folding = rewrite.OFF
     rewrite.memory_optimization = rewrite.SWAPPING_HEURISTICS
-    if runtime.bfloat16:
-        rewrite.auto_mixed_precision_onednn_bfloat16 = rewrite.ON
     if runtime.xla:
         config.graph_options.optimizer_options.global_jit_level = tf.compat.v1.OptimizerOptions.ON_1
     if not runtime.grappler:

@@ -51,11 +51,12 @@ def peak_rss_mb():
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
-def _session(opts):
+def _session(opts, bfloat16=None):
+    """A session as main.py's for the bench's flags (bfloat16: opts.bfloat16 unless given)."""
     import tensorflow as tf
     from ugatit.config import RuntimeConfig, session_config
     runtime = RuntimeConfig(intra_op_threads=opts.intra, inter_op_threads=opts.inter, xla=opts.xla,
-                            grappler=opts.grappler, bfloat16=opts.bfloat16)
+                            grappler=opts.grappler, bfloat16=opts.bfloat16 if bfloat16 is None else bfloat16)
     return tf.compat.v1.Session(config=session_config(runtime))
 
 
@@ -73,10 +74,11 @@ def _time(fn, warmup, repeats):
 def child_forward(opts):
     """Generator forward (a2b only): latency at batch 1, throughput at batch opts.batch."""
     import tensorflow as tf
+    from ops import bfloat16_convolutions
     from ugatit.config import ModelConfig
     from ugatit.infer.translator import build_generators
     tf.compat.v1.disable_eager_execution()
-    with _session(opts) as sess:
+    with _session(opts) as sess, bfloat16_convolutions(opts.bfloat16):
         placeholder, output, heatmap = build_generators(ModelConfig(light=opts.light, img_size=opts.size), ('a2b',))['a2b']
         sess.run(tf.compat.v1.global_variables_initializer())
         result = {}
@@ -95,13 +97,15 @@ def child_train(opts):
     """One D step + one G step at the flags' batch size, fed from arrays (the input pipeline is
     not timed). opts.config: 'default', 'small' or a string of main.py training flags."""
     import tensorflow as tf
+    from ops import bfloat16_convolutions
     from ugatit import cli
     from ugatit.model.model import UGATIT
     tf.compat.v1.disable_eager_execution()
     argv = ['--phase', 'train', '--dataset', 'bench'] + TRAIN_CONFIGS.get(opts.config, shlex.split(opts.config))
     config = cli.parse_config(argv)
     size, batch = config.model.img_size, config.runtime.batch_size
-    with _session(opts) as sess:
+    bfloat16 = opts.bfloat16 or config.runtime.bfloat16   # --bfloat16 of the bench or of the train flags
+    with _session(opts, bfloat16) as sess, bfloat16_convolutions(bfloat16):
         domain_A, domain_B = (tf.compat.v1.placeholder(tf.float32, [batch, size, size, 3]) for _ in range(2))
         start = time.perf_counter()
         gan = UGATIT(config.model, config.train).build_train_ops(domain_A, domain_B)

@@ -164,8 +164,9 @@ def add_runtime_flags(add):
              'rewrite stay off: they cost memory); false: no rewrite at all, which measured no change in time '
              'or memory (default: %(default)s)')
     add('--bfloat16', type=str2bool, default=DEFAULTS['bfloat16'],
-        help='run the graph in bfloat16 on a CPU that computes it natively (AVX512-BF16 or AMX); faster, '
-             'results differ from float32 (docs/performance.md); not for --phase export (default: %(default)s)')
+        help='run the convolutions in bfloat16 (weights, optimiser and every other op stay float32) on a CPU '
+             'that computes it natively (AVX512-BF16 or AMX); faster, results differ slightly from float32 '
+             '(docs/performance.md); not for --phase export (default: %(default)s)')
     add('--intra_op_threads', type=int, default=DEFAULTS['intra_op_threads'], help='threads inside one op; 0: TensorFlow decides (default: %(default)s)')
     add('--inter_op_threads', type=int, default=DEFAULTS['inter_op_threads'], help='ops run in parallel; 0: TensorFlow decides (default: %(default)s)')
     add('--take_over_lock', type=str2bool, default=DEFAULTS['take_over_lock'],

@@ -46,8 +46,6 @@ def validate(args):
     errors += _validate_photo_flags(args)
     if not 0 <= args.port <= 65535:
         errors.append('--port must be in 0..65535 (got %d)' % args.port)
-    if args.bfloat16 and not args.grappler:
-        errors.append('--bfloat16 is a graph rewrite of Grappler and needs --grappler true')
     if args.bfloat16 and args.phase == 'export':
         errors.append('--bfloat16 applies to train and test; --phase export writes float32 models '
                       '(and float16 or int8 TFLite variants)')

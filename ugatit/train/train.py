@@ -19,6 +19,7 @@ import numpy as np
 import tensorflow as tf
 from tqdm import tqdm
 
+from ops import bfloat16_convolutions
 from ugatit.model.checkpoint import Checkpoint, checkpoint_step, latest_in_folder
 from ugatit.config import learning_rate, session_config
 from ugatit.train.data import scan_training_sets
@@ -54,7 +55,8 @@ def train(config):
     with lock, tf.Graph().as_default(), placement.session(session_config(config.runtime)) as sess:
         if config.train.seed is not None:
             tf1.set_random_seed(config.train.seed)
-        ops = placement.train_ops(files_A, files_B, config)
+        with bfloat16_convolutions(config.runtime.bfloat16):
+            ops = placement.train_ops(files_A, files_B, config)
         finite = tf.reduce_all([tf.reduce_all(tf.math.is_finite(v)) for v in tf1.trainable_variables()])
         # --eval_freq (ugatit/train/train_eval.py): only then are ops added, by the process that saves.
         evaluator = build_training_eval(config, folders['--log_dir']) \
