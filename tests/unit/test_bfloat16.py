@@ -24,11 +24,11 @@ CONVOLUTIONS = ('Conv2D', 'Conv2DBackpropInput', 'Conv2DBackpropFilter')
 LOSS_TOLERANCE = 0.005
 
 
-def _training_step(bfloat16, image_sets, checkpoint):
-    """Build the tiny model's training graph; for each of `image_sets` ([2 domains, 1, 32, 32, 3]
-    each), one D and one G step from `checkpoint` (the fresh initialisation is saved there when
-    it does not exist). Returns the graph and, for each set, the losses fetched with each step
-    as {'D <name>': value, 'G <name>': value}."""
+def _training_graph(bfloat16):
+    """The tiny model's training graph, and a function that runs, for each of `image_sets`
+    ([2 domains, 1, 32, 32, 3] each), one D and one G step from `checkpoint` (the fresh
+    initialisation is saved there when it does not exist) and returns, for each set, the losses
+    fetched with each step as {'D <name>': value, 'G <name>': value}."""
     config = tiny_config(phase='train')
     graph = tf.Graph()
     with graph.as_default(), bfloat16_convolutions(bfloat16):
@@ -36,19 +36,29 @@ def _training_step(bfloat16, image_sets, checkpoint):
         domain_A, domain_B = placeholders(config)
         ops = UGATIT(config.model, config.train).build_train_ops(domain_A, domain_B)
         saver = tf1.train.Saver()
-    results = []
-    with tf1.Session(graph=graph, config=session_config(RuntimeConfig(grappler=False))) as sess:
-        for images in image_sets:
-            if os.path.exists(checkpoint + '.index'):
-                saver.restore(sess, checkpoint)
-            else:
-                sess.run(tf1.global_variables_initializer())
-                saver.save(sess, checkpoint, write_meta_graph=False)
-            feed = {domain_A: images[0], domain_B: images[1], ops.lr: 1e-4}
-            _, d_losses = sess.run([ops.D_optim, ops.losses], feed)
-            _, g_losses = sess.run([ops.G_optim, ops.losses], feed)
-            results.append({**{'D ' + k: v for k, v in d_losses.items()}, **{'G ' + k: v for k, v in g_losses.items()}})
-    return graph, results
+
+    def run(image_sets, checkpoint):
+        results = []
+        with tf1.Session(graph=graph, config=session_config(RuntimeConfig(grappler=False))) as sess:
+            for images in image_sets:
+                if os.path.exists(checkpoint + '.index'):
+                    saver.restore(sess, checkpoint)
+                else:
+                    sess.run(tf1.global_variables_initializer())
+                    saver.save(sess, checkpoint, write_meta_graph=False)
+                feed = {domain_A: images[0], domain_B: images[1], ops.lr: 1e-4}
+                _, d_losses = sess.run([ops.D_optim, ops.losses], feed)
+                _, g_losses = sess.run([ops.G_optim, ops.losses], feed)
+                results.append({**{'D ' + k: v for k, v in d_losses.items()},
+                                **{'G ' + k: v for k, v in g_losses.items()}})
+        return results
+    return graph, run
+
+
+@pytest.fixture(scope='module')
+def graphs():
+    """{'float32': (graph, run), 'bfloat16': (graph, run)}: built once for the tests below."""
+    return {'float32': _training_graph(False), 'bfloat16': _training_graph(True)}
 
 
 def _bfloat16_ops(graph):
@@ -60,9 +70,8 @@ def _bfloat16_ops(graph):
     return counts
 
 
-def test_only_the_convolutions_and_their_casts_are_bfloat16():
-    official, _ = _training_step(False, [], None)
-    mixed, _ = _training_step(True, [], None)
+def test_only_the_convolutions_and_their_casts_are_bfloat16(graphs):
+    official, mixed = graphs['float32'][0], graphs['bfloat16'][0]
     assert _bfloat16_ops(official) == {}   # off: the official float32 graph, not one cast
     counts = _bfloat16_ops(mixed)
     # ShapeN: the gradients read the shapes of the bfloat16 inputs (no arithmetic).
@@ -81,11 +90,11 @@ def test_only_the_convolutions_and_their_casts_are_bfloat16():
 
 
 @pytest.mark.skipif(not cpu_has_native_bfloat16(), reason='this CPU has no native bfloat16')
-def test_a_bfloat16_step_computes_the_float32_losses_within_the_tolerance(tmp_path):
+def test_a_bfloat16_step_computes_the_float32_losses_within_the_tolerance(graphs, tmp_path):
     images = np.random.default_rng(0).uniform(-1, 1, (2, 1, 32, 32, 3)).astype(np.float32)
     checkpoint = str(tmp_path / 'init')
-    _, [want] = _training_step(False, [images], checkpoint)
-    _, [got, darker] = _training_step(True, [images, images * 0.98], checkpoint)
+    [want] = graphs['float32'][1]([images], checkpoint)
+    [got, darker] = graphs['bfloat16'][1]([images, images * 0.98], checkpoint)
     errors = _relative_errors(got, want)
     print('largest relative loss differences, bfloat16 against float32:', max(errors.values()),
           'on images 2 % darker:', max(_relative_errors(darker, want).values()))

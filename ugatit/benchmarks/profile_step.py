@@ -48,7 +48,7 @@ import tensorflow as tf
 
 from ugatit import cli
 from ugatit.train import train as train_module
-from ugatit.config import session_config
+from ugatit.config import cpu_has_native_bfloat16, session_config
 
 tf1 = tf.compat.v1
 
@@ -176,8 +176,30 @@ def measure_afterwards(loop, repeats, nodes_per_step):
     input_cpu = 2 * median_cpu(lambda: loop.sess.run(inputs), repeats)
     conv_wall, conv_cpu = replay(convs, runtime, repeats)
     per_node = per_node_cpu(runtime, repeats)
+    dtypes = ['float32'] + (['bfloat16'] if cpu_has_native_bfloat16() else [])
     return dict(conv_ops=len(convs), conv_wall=conv_wall, conv_cpu=conv_cpu, input_cpu=input_cpu,
-                per_node_cpu=per_node, nodes_per_step=nodes_per_step, executor_cpu=per_node * nodes_per_step)
+                per_node_cpu=per_node, nodes_per_step=nodes_per_step, executor_cpu=per_node * nodes_per_step,
+                conv_flops=sum(conv_flops(op) for op in convs),
+                conv_dtypes=sorted({op.get_attr('T').name for op in convs}),
+                matmul_gflops={d: matmul_gflops(runtime, d, repeats) for d in dtypes})
+
+
+def conv_flops(op):
+    """Multiply-adds x 2 of a Conv2D, Conv2DBackpropInput or Conv2DBackpropFilter op: each is
+    2 * (outputs of the forward convolution) * kh * kw * C_in."""
+    forward_output = op.outputs[0] if op.type == 'Conv2D' else op.inputs[2]
+    kernel = op.outputs[0] if op.type == 'Conv2DBackpropFilter' else op.inputs[1]
+    kh, kw, c_in, _ = kernel.shape.as_list()
+    return 2 * int(np.prod(forward_output.shape.as_list())) * kh * kw * c_in
+
+
+def matmul_gflops(runtime, dtype, repeats, n=2048):
+    """GFLOP/s of an n x n matrix product in `dtype` ('float32' or 'bfloat16'): the CPU's peak."""
+    with tf.Graph().as_default(), measuring_session(runtime) as sess:
+        a, b = [tf1.Variable(tf.cast(tf1.random_normal([n, n]), dtype), trainable=False) for _ in range(2)]
+        product = tf.reduce_sum(tf.cast(tf.matmul(a, b)[:1, :1], tf.float32))
+        sess.run(tf1.global_variables_initializer())
+        return 2.0 * n ** 3 / median_wall(lambda: sess.run(product), repeats) / 1e9
 
 
 def ops_run_by(fetches):
@@ -219,8 +241,8 @@ def replay_op(op):
     attrs = {name: op.get_attr(name) for name in ('strides', 'padding', 'explicit_paddings', 'data_format',
                                                     'dilations')}
 
-    def random(tensor):
-        return tf1.Variable(tf1.random_normal(tensor.shape), trainable=False).read_value()
+    def random(tensor):  # in the op's dtype: bfloat16 convolutions replay in bfloat16
+        return tf1.Variable(tf.cast(tf1.random_normal(tensor.shape), tensor.dtype), trainable=False).read_value()
     if op.type == 'Conv2D':
         return tf.raw_ops.Conv2D(input=random(op.inputs[0]), filter=random(op.inputs[1]), **attrs)
     sizes = tf.constant(op.outputs[0].shape.as_list(), tf.int32)
@@ -298,9 +320,24 @@ def print_report(summary, top):
           '%.4f s CPU per step; %.0f ops per step x %.2f us = %.4f s'
           % (x['conv_ops'], x['conv_wall'], x['conv_cpu'], x['input_cpu'], x['nodes_per_step'],
              x['per_node_cpu'] * 1e6, x['executor_cpu']))
+    print_arithmetic(summary)
     print('\nCPU time of a step (%.4f s):' % s['cpu'])
     for name, seconds in summary['cpu_breakdown'].items():
         print('  %-58s %.4f s %5.1f %%' % (name, seconds, 100 * seconds / s['cpu']))
+
+
+def print_arithmetic(summary):
+    """The convolutions' GFLOP/s, in the step and replayed alone, against the matrix-product peak."""
+    x = summary['afterwards']
+    in_step = summary['kernel_groups'].get('convolution', 0.0)
+    peaks = x['matmul_gflops']
+    dtype = 'bfloat16' if 'bfloat16' in x['conv_dtypes'] and 'bfloat16' in peaks else 'float32'
+    print('\nconvolutions (%s): %.2f GFLOP per step; %.0f GFLOP/s in the step (%.0f %% of the %s matrix-product '
+          'peak), %.0f GFLOP/s replayed alone; peaks (2048 x 2048 product): %s'
+          % ('/'.join(x['conv_dtypes']), x['conv_flops'] / 1e9, x['conv_flops'] / max(in_step, 1e-12) / 1e9,
+             100 * x['conv_flops'] / max(in_step, 1e-12) / 1e9 / peaks[dtype], dtype,
+             x['conv_flops'] / x['conv_wall'] / 1e9,
+             ', '.join('%s %.0f GFLOP/s' % item for item in peaks.items())))
 
 
 def train_argv(train_flags, folder, steps):
