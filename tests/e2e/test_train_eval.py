@@ -94,8 +94,11 @@ def test_eval_freq_writes_scalars_and_history(tmp_path, capsys):
     # The eval path adds ops under its own scope only; the default graph (test below) has none of them.
     assert any(n.startswith('training_eval/') for n in names)
 
-    # Resuming with nothing left to train scores nothing twice.
+    # Resuming with nothing left to train scores nothing twice (the history alone could not
+    # tell: it replaces a step's row; the console says whether a score was computed).
+    capsys.readouterr()
     train(tmp_path, '--eval_freq', '3', '--eval_images', '20', '--inception', str(pb))
+    assert 'eval step' not in capsys.readouterr().out
     assert [r['step'] for r in History(os.path.join(logs, 'eval_history.csv')).rows()] == [3, 4]
 
 
