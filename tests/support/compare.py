@@ -21,6 +21,11 @@ def network_of(name):
     return 'generator' if name.startswith('generator') else 'discriminator'
 
 
+def loss_errors(got, want):
+    """{name: |got - want| / |want|} for dicts of scalar losses (|want| at least 1e-6)."""
+    return {k: float(abs(got[k] - want[k]) / max(abs(want[k]), 1e-6)) for k in want}
+
+
 def relative_errors(got, want):
     """{name: max|got - want| / scale} for dicts of arrays, the scale being the tensor's largest
     |want| but at least NOISE_FLOOR times the largest |want| in its network."""

@@ -10,6 +10,7 @@ import tensorflow as tf
 
 from ops import bfloat16_convolutions
 from tests.support import placeholders, tiny_config
+from tests.support.compare import loss_errors
 from ugatit.config import RuntimeConfig, cpu_has_native_bfloat16, session_config
 from ugatit.model.model import UGATIT
 
@@ -95,14 +96,10 @@ def test_a_bfloat16_step_computes_the_float32_losses_within_the_tolerance(graphs
     checkpoint = str(tmp_path / 'init')
     [want] = graphs['float32'][1]([images], checkpoint)
     [got, darker] = graphs['bfloat16'][1]([images, images * 0.98], checkpoint)
-    errors = _relative_errors(got, want)
+    errors, darker_errors = loss_errors(got, want), loss_errors(darker, want)
     print('largest relative loss differences, bfloat16 against float32:', max(errors.values()),
-          'on images 2 % darker:', max(_relative_errors(darker, want).values()))
+          'on images 2 % darker:', max(darker_errors.values()))
     assert len(errors) > 10 and max(errors.values()) <= LOSS_TOLERANCE, errors
     assert 0 < max(errors.values())   # bfloat16 really ran: the losses are not bit-equal
     # Negative control: the bfloat16 step on images 2 % darker is outside the tolerance.
-    assert max(_relative_errors(darker, want).values()) > LOSS_TOLERANCE
-
-
-def _relative_errors(got, want):
-    return {k: abs(got[k] - want[k]) / max(abs(want[k]), 1e-6) for k in want}
+    assert max(darker_errors.values()) > LOSS_TOLERANCE

@@ -51,12 +51,11 @@ def peak_rss_mb():
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
-def _session(opts, bfloat16=None):
-    """A session as main.py's for the bench's flags (bfloat16: opts.bfloat16 unless given)."""
+def _session(opts):
     import tensorflow as tf
     from ugatit.config import RuntimeConfig, session_config
     runtime = RuntimeConfig(intra_op_threads=opts.intra, inter_op_threads=opts.inter, xla=opts.xla,
-                            grappler=opts.grappler, bfloat16=opts.bfloat16 if bfloat16 is None else bfloat16)
+                            grappler=opts.grappler, bfloat16=opts.bfloat16)
     return tf.compat.v1.Session(config=session_config(runtime))
 
 
@@ -105,7 +104,7 @@ def child_train(opts):
     config = cli.parse_config(argv)
     size, batch = config.model.img_size, config.runtime.batch_size
     bfloat16 = opts.bfloat16 or config.runtime.bfloat16   # --bfloat16 of the bench or of the train flags
-    with _session(opts, bfloat16) as sess, bfloat16_convolutions(bfloat16):
+    with _session(opts) as sess, bfloat16_convolutions(bfloat16):
         domain_A, domain_B = (tf.compat.v1.placeholder(tf.float32, [batch, size, size, 3]) for _ in range(2))
         start = time.perf_counter()
         gan = UGATIT(config.model, config.train).build_train_ops(domain_A, domain_B)

@@ -329,15 +329,13 @@ def print_report(summary, top):
 def print_arithmetic(summary):
     """The convolutions' GFLOP/s, in the step and replayed alone, against the matrix-product peak."""
     x = summary['afterwards']
-    in_step = summary['kernel_groups'].get('convolution', 0.0)
+    in_step = x['conv_flops'] / max(summary['kernel_groups'].get('convolution', 0.0), 1e-12) / 1e9
     peaks = x['matmul_gflops']
     dtype = 'bfloat16' if 'bfloat16' in x['conv_dtypes'] and 'bfloat16' in peaks else 'float32'
     print('\nconvolutions (%s): %.2f GFLOP per step; %.0f GFLOP/s in the step (%.0f %% of the %s matrix-product '
           'peak), %.0f GFLOP/s replayed alone; peaks (2048 x 2048 product): %s'
-          % ('/'.join(x['conv_dtypes']), x['conv_flops'] / 1e9, x['conv_flops'] / max(in_step, 1e-12) / 1e9,
-             100 * x['conv_flops'] / max(in_step, 1e-12) / 1e9 / peaks[dtype], dtype,
-             x['conv_flops'] / x['conv_wall'] / 1e9,
-             ', '.join('%s %.0f GFLOP/s' % item for item in peaks.items())))
+          % ('/'.join(x['conv_dtypes']), x['conv_flops'] / 1e9, in_step, 100 * in_step / peaks[dtype], dtype,
+             x['conv_flops'] / x['conv_wall'] / 1e9, ', '.join('%s %.0f GFLOP/s' % item for item in peaks.items())))
 
 
 def train_argv(train_flags, folder, steps):
