@@ -51,10 +51,11 @@ def peak_rss_mb():
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
-def _session(opts):
+def _session(opts, intra=0, inter=0):
+    """A session on the bench's thread flags; intra/inter (e.g. from --train_flags) win when set."""
     import tensorflow as tf
     from ugatit.config import RuntimeConfig, session_config
-    runtime = RuntimeConfig(intra_op_threads=opts.intra, inter_op_threads=opts.inter, xla=opts.xla,
+    runtime = RuntimeConfig(intra_op_threads=intra or opts.intra, inter_op_threads=inter or opts.inter, xla=opts.xla,
                             grappler=opts.grappler, bfloat16=opts.bfloat16)
     return tf.compat.v1.Session(config=session_config(runtime))
 
@@ -104,7 +105,8 @@ def child_train(opts):
     config = cli.parse_config(argv)
     size, batch = config.model.img_size, config.runtime.batch_size
     bfloat16 = opts.bfloat16 or config.runtime.bfloat16   # --bfloat16 of the bench or of the train flags
-    with _session(opts) as sess, bfloat16_convolutions(bfloat16):
+    threads = dict(intra=config.runtime.intra_op_threads, inter=config.runtime.inter_op_threads)
+    with _session(opts, **threads) as sess, bfloat16_convolutions(bfloat16):
         domain_A, domain_B = (tf.compat.v1.placeholder(tf.float32, [batch, size, size, 3]) for _ in range(2))
         start = time.perf_counter()
         gan = UGATIT(config.model, config.train).build_train_ops(domain_A, domain_B)
