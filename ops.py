@@ -19,6 +19,7 @@ This file imports nothing application-specific but the names of the adversarial 
 import contextlib
 import threading
 
+import numpy as np
 import tensorflow as tf
 
 from ugatit.config import GAN_TYPES  # the losses below; declared with the flags, read without TensorFlow
@@ -72,6 +73,33 @@ def _conv2d(x, w, strides):
         return tf.nn.conv2d(x, w, strides=strides, padding='VALID')
     y = tf.nn.conv2d(tf.cast(x, dtype), tf.cast(w, dtype), strides=strides, padding='VALID')
     return tf.cast(y, tf.float32)
+
+
+def bfloat16_convolution_error(size=16, channels=64, seed=0):
+    """Relative error of this CPU's bfloat16 convolution against float32, in a graph of its own.
+
+    One 3x3 convolution x [1, size, size, channels] * w [3, 3, channels, channels], as
+    _conv2d builds it, and its two gradients (of sum(y * r), r random): returns
+    {'forward': e, 'input gradient': e, 'kernel gradient': e}, e = |a - b| / |b| (Frobenius
+    norms; a bfloat16, b float32). The kernels behind these ops are the CPU's own (oneDNN picks
+    them by instruction set), so this measures what a --bfloat16 run will compute here.
+    """
+    rng = np.random.default_rng(seed)
+    x_value = rng.standard_normal((1, size, size, channels)).astype('float32')
+    w_value = (rng.standard_normal((3, 3, channels, channels)) * 0.05).astype('float32')
+    r_value = rng.standard_normal((1, size - 2, size - 2, channels)).astype('float32')
+    graph = tf.Graph()
+    with graph.as_default():
+        x, w = tf.constant(x_value), tf.constant(w_value)
+        results = {}
+        for bfloat16 in (False, True):
+            with bfloat16_convolutions(bfloat16):
+                y = _conv2d(x, w, [1, 1, 1, 1])
+            results[bfloat16] = [y] + tf.gradients(tf.reduce_sum(y * r_value), [x, w])
+        with tf1.Session(graph=graph) as sess:
+            reference, low = sess.run([results[False], results[True]])
+    return {name: float(np.linalg.norm(a - b) / np.linalg.norm(b))
+            for name, a, b in zip(('forward', 'input gradient', 'kernel gradient'), low, reference)}
 
 
 def conv(x, channels,

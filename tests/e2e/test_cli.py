@@ -1,17 +1,19 @@
 """Flags, model_dir, lr schedule, checkpoint discovery and every bad-input path of main.py."""
 
 import os
+import re
 import shutil
 
 import cv2
 import numpy as np
 import pytest
+import tensorflow as tf
 
 import main
 from ugatit import cli
 from tests.support import shared_path, tiny_config
 from ugatit.infer.translator import save_random_generators
-from ugatit.config import learning_rate, min_img_size
+from ugatit.config import cpu_has_native_bfloat16, learning_rate, min_img_size
 from utils import claim_unique_path, release_unwritten, safe_name, str2bool, unique_stem
 
 OFFICIAL_DIR = 'UGATIT_selfie2anime_lsgan_4resblock_6dis_1_1_10_10_1000_sn_smoothing'
@@ -122,7 +124,7 @@ def test_test_phase_without_checkpoint_exits_with_paths_tried(tmp_path, capsys):
                             '--checkpoint_dir', str(tmp_path / 'ckpt'), '--result_dir', str(tmp_path / 'res'),
                             '--light', 'true', '--ch', '4', '--img_size', '32')
     assert rc == 2
-    assert 'no checkpoint found' in err
+    assert 'no test images' in err and '--bfloat16' not in err
     assert os.path.join(str(tmp_path / 'ckpt'), 'UGATIT_light_tiny_lsgan_4resblock_6dis_1_1_10_10_1000_sn_smoothing') in err
     assert 'There is no checkpoint in %s' % (tmp_path / 'ckpt') in err
     assert '`make demo`' in err and '`python main.py --phase download`' in err
@@ -311,3 +313,29 @@ def test_demo_preset_fills_only_the_flags_not_given():
     assert (config.model.light, config.model.ch, config.model.img_size, config.train.epoch) == (True, 8, 64, 6)
     assert cli.parse_config(['--dataset', 'demo', '--ch=8']).model.ch == 8
     assert cli.parse_config(['--dataset', 'demo']).model.ch == 16
+
+
+def _bfloat16_test_run(capsys, tmp_path):
+    return run_main(capsys, '--phase', 'test', '--dataset', 'tiny', '--dataset_dir', str(tmp_path / 'data'),
+                    '--checkpoint_dir', str(tmp_path / 'ckpt'), '--light', 'true', '--ch', '4', '--img_size', '32',
+                    '--bfloat16', 'true')
+
+
+@pytest.mark.skipif(not cpu_has_native_bfloat16(), reason='this CPU has no native bfloat16')
+def test_bfloat16_self_check_passes_here_and_refuses_a_wrong_convolution(tmp_path, capsys, monkeypatch):
+    import ops
+    from ugatit.cli.phases import BFLOAT16_TOLERANCE
+    errors = ops.bfloat16_convolution_error()
+    assert 0 < max(errors.values()) < BFLOAT16_TOLERANCE, errors   # rounded, but close
+    rc, out, err = _bfloat16_test_run(capsys, tmp_path)             # passes the check, then finds no images
+    assert 'bfloat16 self-check: the bfloat16 convolutions of this CPU are within' in out
+    assert 'no test images' in err and '--bfloat16' not in err
+
+    # Negative control: a bfloat16 convolution 10 % off (its kernel scaled) is refused before anything is built.
+    conv2d = ops._conv2d
+    monkeypatch.setattr(ops, '_conv2d', lambda x, w, strides: conv2d(
+        x, w * 1.1 if ops._compute_dtype() == tf.bfloat16 else w, strides))
+    assert ops.bfloat16_convolution_error()['forward'] > BFLOAT16_TOLERANCE
+    rc, out, err = _bfloat16_test_run(capsys, tmp_path)
+    assert rc == 2
+    assert re.search(r'differs from float32 by (9|10)\.\d %', err) and 'Run without --bfloat16' in err and 'no test images' not in err

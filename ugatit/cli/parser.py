@@ -166,7 +166,8 @@ def add_runtime_flags(add):
     add('--bfloat16', type=str2bool, default=DEFAULTS['bfloat16'],
         help='run the convolutions in bfloat16 (weights, optimiser and every other op stay float32) on a CPU '
              'that computes it natively (AVX512-BF16 or AMX); faster, results differ slightly from float32 '
-             '(docs/performance.md); not for --phase export (default: %(default)s)')
+             '(docs/performance.md); checked against float32 on this CPU at start; not for --phase export '
+             '(default: %(default)s)')
     add('--intra_op_threads', type=int, default=DEFAULTS['intra_op_threads'], help='threads inside one op; 0: TensorFlow decides (default: %(default)s)')
     add('--inter_op_threads', type=int, default=DEFAULTS['inter_op_threads'], help='ops run in parallel; 0: TensorFlow decides (default: %(default)s)')
     add('--take_over_lock', type=str2bool, default=DEFAULTS['take_over_lock'],
