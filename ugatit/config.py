@@ -67,14 +67,12 @@ FLAGS_FILE = 'ugatit_flags.json'
 #   `--phase test --dataset demo` finds the model `make demo` trained.
 # cpu: `--preset cpu`, the CPU-sized selfie2anime recipe chosen by measurement (docs/cpu_model.md):
 #   light, 64 px, ch 32, n_dis 4, 40,000 steps with the lr decaying over the second half; the
-#   shipped model (models/) was trained with it. One thread per op: its ops are too small to
-#   split between threads, so the cores run independent ops side by side instead (1.3x to 1.5x
-#   faster on 2 cores, docs/performance.md "Threads").
+#   shipped model (models/) was trained with it.
 PRESETS = {
     'demo': dict(light=True, ch=16, img_size=64, n_dis=4, epoch=6, iteration=250, decay_epoch=3,
                  print_freq=250, save_freq=250),
     'cpu': dict(light=True, ch=32, img_size=64, n_dis=4, epoch=40, iteration=1000, decay_epoch=20,
-                print_freq=1000, save_freq=1000, intra_op_threads=1),
+                print_freq=1000, save_freq=1000),
 }
 # The dataset whose name implies a preset when --preset is not given.
 DATASET_PRESETS = {'demo': 'demo'}

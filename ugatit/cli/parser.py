@@ -86,8 +86,7 @@ def add_run_flags(add):
     add('--dataset', type=str, default=DEFAULTS['dataset'], help='dataset name: folder under --dataset_dir (default: %(default)s)')
     add('--preset', type=str, default=None, choices=sorted(PRESETS),
         help='defaults for the flags not given: cpu = the CPU-sized selfie2anime recipe (light, 64 px, ch 32, '
-             'n_dis 4, 40,000 steps, one thread per op; docs/cpu_model.md); demo is implied by --dataset demo '
-             '(default: none)')
+             'n_dis 4, 40,000 steps; docs/cpu_model.md); demo is implied by --dataset demo (default: none)')
     add('--dataset_dir', type=str, default=DEFAULTS['dataset_dir'], help='folder holding the datasets (default: %(default)s)')
 
 
