@@ -147,12 +147,16 @@ def test_no_checkpoint_message_names_the_checkpoints_that_exist(tmp_path):
     assert '`make demo`' in message and '`python main.py --phase download`' in message
 
 
+def _bfloat16_test_run(capsys, tmp_path):
+    return run_main(capsys, '--phase', 'test', '--dataset', 'tiny', '--dataset_dir', str(tmp_path / 'data'),
+                    '--checkpoint_dir', str(tmp_path / 'ckpt'), '--light', 'true', '--ch', '4', '--img_size', '32',
+                    '--bfloat16', 'true')
+
+
 def test_bfloat16_without_native_support_is_refused_before_anything_is_built(tmp_path, capsys, monkeypatch):
     import ugatit.config
     monkeypatch.setattr(ugatit.config, 'cpu_has_native_bfloat16', lambda: False)
-    rc, out, err = run_main(capsys, '--phase', 'test', '--dataset', 'tiny', '--dataset_dir', str(tmp_path / 'data'),
-                            '--checkpoint_dir', str(tmp_path / 'ckpt'), '--light', 'true', '--ch', '4', '--img_size', '32',
-                            '--bfloat16', 'true')
+    rc, out, err = _bfloat16_test_run(capsys, tmp_path)
     assert rc == 2
     assert '--bfloat16 needs a CPU that computes bfloat16 natively' in err and 'Run without --bfloat16' in err
 
@@ -160,7 +164,6 @@ def test_bfloat16_without_native_support_is_refused_before_anything_is_built(tmp
 @pytest.mark.parametrize('flags,native', [('fpu avx2 avx512f avx512_bf16 sse', True), ('fpu amx_tile amx_bf16', True),
                                           ('fpu avx2 avx512f avx512_vnni', False)])
 def test_native_bfloat16_is_read_from_the_cpu_flags(tmp_path, flags, native):
-    from ugatit.config import cpu_has_native_bfloat16
     cpuinfo = tmp_path / 'cpuinfo'
     cpuinfo.write_text('processor\t: 0\nmodel name\t: x\nflags\t\t: %s\n' % flags)
     assert cpu_has_native_bfloat16(str(cpuinfo)) is native
@@ -313,12 +316,6 @@ def test_demo_preset_fills_only_the_flags_not_given():
     assert (config.model.light, config.model.ch, config.model.img_size, config.train.epoch) == (True, 8, 64, 6)
     assert cli.parse_config(['--dataset', 'demo', '--ch=8']).model.ch == 8
     assert cli.parse_config(['--dataset', 'demo']).model.ch == 16
-
-
-def _bfloat16_test_run(capsys, tmp_path):
-    return run_main(capsys, '--phase', 'test', '--dataset', 'tiny', '--dataset_dir', str(tmp_path / 'data'),
-                    '--checkpoint_dir', str(tmp_path / 'ckpt'), '--light', 'true', '--ch', '4', '--img_size', '32',
-                    '--bfloat16', 'true')
 
 
 @pytest.mark.skipif(not cpu_has_native_bfloat16(), reason='this CPU has no native bfloat16')
