@@ -65,15 +65,22 @@ FLAGS_FILE = 'ugatit_flags.json'
 # Presets: defaults for the flags the user did not give (given flags win).
 # demo: the built-in generated dataset's small model, implied by `--dataset demo`, so that
 #   `--phase test --dataset demo` finds the model `make demo` trained.
-# cpu: `--preset cpu`, the CPU-sized selfie2anime recipe chosen by measurement (docs/cpu_model.md):
-#   light, 64 px, ch 32, n_dis 4, 40,000 steps with the lr decaying over the second half; the
-#   shipped model (models/) was trained with it.
+# cpu: `--preset cpu`, the CPU-sized selfie2anime recipe chosen by quality per CPU-hour
+#   (docs/cpu_model.md "The recipe"): light, 128 px, ch 16, n_dis 4, 40,000 steps with the lr
+#   decaying over the second half, and for --phase train bfloat16 convolutions where the CPU
+#   computes them natively (float32 elsewhere, said at the start: ugatit/cli/phases.py check_bfloat16).
+# cpu64: the first CPU recipe, light, 64 px, ch 32: the shipped model (models/) was trained with it.
 PRESETS = {
     'demo': dict(light=True, ch=16, img_size=64, n_dis=4, epoch=6, iteration=250, decay_epoch=3,
                  print_freq=250, save_freq=250),
-    'cpu': dict(light=True, ch=32, img_size=64, n_dis=4, epoch=40, iteration=1000, decay_epoch=20,
-                print_freq=1000, save_freq=1000),
+    'cpu': dict(light=True, ch=16, img_size=128, n_dis=4, epoch=40, iteration=1000, decay_epoch=20,
+                print_freq=1000, save_freq=1000, bfloat16=True),
+    'cpu64': dict(light=True, ch=32, img_size=64, n_dis=4, epoch=40, iteration=1000, decay_epoch=20,
+                  print_freq=1000, save_freq=1000),
 }
+# Preset flags for --phase train only: bfloat16's speed and quality were measured in training,
+# and test, photo and serve keep their float32 results unless --bfloat16 is given.
+PRESET_TRAIN_ONLY = frozenset({'bfloat16'})
 # The dataset whose name implies a preset when --preset is not given.
 DATASET_PRESETS = {'demo': 'demo'}
 
@@ -82,7 +89,7 @@ DATASET_PRESETS = {'demo': 'demo'}
 PROJECT_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SHIPPED_MODELS = {'selfie2anime': os.path.join(PROJECT_ROOT, 'models', 'selfie2anime_cpu')}
 # The preset each shipped model was trained with: its architecture when its flags file is lost.
-SHIPPED_PRESETS = {'selfie2anime': 'cpu'}
+SHIPPED_PRESETS = {'selfie2anime': 'cpu64'}
 # How a lost or damaged file of a shipped model is put back (they are files of the repository).
 RESTORE_SHIPPED = '`git checkout models/` in the project folder'
 
@@ -295,9 +302,11 @@ def preset_name(values):
 
 def apply_preset(values, explicit):
     """Flag values with the preset of `values` (preset_name) filling the flags not in `explicit`
-    (the names the user gave). Returns a new dict."""
+    (the names the user gave); PRESET_TRAIN_ONLY flags only for --phase train. Returns a new dict."""
     preset = PRESETS.get(preset_name(values), {})
-    return dict(values, **{k: v for k, v in preset.items() if k not in explicit})
+    training = values.get('phase') == 'train'
+    return dict(values, **{k: v for k, v in preset.items()
+                           if k not in explicit and (training or k not in PRESET_TRAIN_ONLY)})
 
 
 def model_dir_name(model, train, dataset):

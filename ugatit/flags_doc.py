@@ -19,8 +19,9 @@ generated from the parser, and the tests fail when the two differ; regenerate it
 
     %s
 
-A flag not given takes its default; `--dataset demo` and `--preset cpu` change some defaults
-(`PRESETS` in ugatit/config.py). Boolean flags take `true`/`false` (also `1`/`0`, `yes`/`no`).
+A flag not given takes its default; `--dataset demo`, `--preset cpu` and `--preset cpu64` change
+some defaults (`PRESETS` in ugatit/config.py). Boolean flags take `true`/`false` (also `1`/`0`,
+`yes`/`no`).
 """ % REGENERATE
 
 # argparse's title of the flags added to the parser itself rather than to a group.

@@ -161,6 +161,38 @@ def test_bfloat16_without_native_support_is_refused_before_anything_is_built(tmp
     assert '--bfloat16 needs a CPU that computes bfloat16 natively' in err and 'Run without --bfloat16' in err
 
 
+def test_preset_cpu_asks_for_bfloat16_in_training_only_and_a_given_flag_wins():
+    assert cli.parse_config(['--preset', 'cpu']).runtime.bfloat16 is True
+    assert cli.parse_config(['--preset', 'cpu', '--bfloat16', 'false']).runtime.bfloat16 is False
+    for phase in ('test', 'export', 'serve'):
+        assert cli.parse_config(['--preset', 'cpu', '--phase', phase]).runtime.bfloat16 is False, phase
+    assert cli.parse_config(['--preset', 'cpu64']).runtime.bfloat16 is False
+
+
+@pytest.mark.parametrize('native,device,conv_error,why', [
+    (False, 'CPU', 0.001, 'this CPU does not'), (True, 'GPU', 0.001, 'TensorFlow uses a GPU here'),
+    (True, 'CPU', 0.2, 'fails its self-check')])
+def test_the_presets_bfloat16_gives_way_to_float32_where_a_given_one_is_refused(
+        capsys, monkeypatch, native, device, conv_error, why):
+    import ops
+    import ugatit.config
+    from ugatit.cli import phases
+    from ugatit.errors import UserError
+    monkeypatch.setattr(ugatit.config, 'cpu_has_native_bfloat16', lambda: native)
+    monkeypatch.setattr(ops, 'bfloat16_convolution_error', lambda: {'forward': conv_error, 'input gradient': 0.0})
+    from_preset = phases.check_bfloat16(cli.parse_config(['--preset', 'cpu']), device)
+    out = capsys.readouterr().out
+    assert from_preset.runtime.bfloat16 is False
+    assert 'Training in float32' in out and why in out, out
+    with pytest.raises(UserError, match=why):
+        phases.check_bfloat16(cli.parse_config(['--preset', 'cpu', '--bfloat16', 'true']), device)
+    # Negative control: a CPU with bfloat16 that passes the self-check keeps the preset's bfloat16.
+    monkeypatch.setattr(ugatit.config, 'cpu_has_native_bfloat16', lambda: True)
+    monkeypatch.setattr(ops, 'bfloat16_convolution_error', lambda: {'forward': 0.001})
+    assert phases.check_bfloat16(cli.parse_config(['--preset', 'cpu']), 'CPU').runtime.bfloat16 is True
+    assert 'bfloat16 self-check' in capsys.readouterr().out
+
+
 @pytest.mark.parametrize('flags,native', [('fpu avx2 avx512f avx512_bf16 sse', True), ('fpu amx_tile amx_bf16', True),
                                           ('fpu avx2 avx512f avx512_vnni', False)])
 def test_native_bfloat16_is_read_from_the_cpu_flags(tmp_path, flags, native):

@@ -422,8 +422,8 @@ def test_a_corrupt_ground_truth_file_is_reported_not_fatal(tmp_path, capsys):
     (['--phase', 'test', '--brightness', 'inf'], '--brightness must be a finite number'),
     (['--phase', 'test', '--img_size', '4'], '--img_size must be at least 8'),
     # Sizes no machine holds: refused before a graph is built (building one was deaf to Ctrl-C).
-    (['--preset', 'cpu', '--ch', '100000'], 'this run needs more than 273600.6 GB of memory for its '
-                                            '68,400,161,000,016 weights and one batch of images alone'),
+    (['--preset', 'cpu64', '--ch', '100000'], 'this run needs more than 273600.6 GB of memory for its '
+                                              '68,400,161,000,016 weights and one batch of images alone'),
     (['--phase', 'test', '--ch', '100000'], 'Use a smaller --ch, --img_size or --batch_size'),
     (['--img_size', '256', '--batch_size', '10000000'], '--batch_size 10000000: this run needs more than'),
 ])

@@ -38,11 +38,15 @@ def _config(tmp_path, *flags):
 
 def test_preset_cpu_is_the_recipe_and_given_flags_win():
     config = cli.parse_config(['--preset', 'cpu'])
-    assert (config.model.light, config.model.ch, config.model.img_size, config.model.n_dis) == (True, 32, 64, 4)
+    assert (config.model.light, config.model.ch, config.model.img_size, config.model.n_dis) == (True, 16, 128, 4)
     assert (config.train.epoch, config.train.iteration, config.train.decay_epoch) == (40, 1000, 20)
     assert config.model_dir == 'UGATIT_light_selfie2anime_lsgan_4resblock_4dis_1_1_10_10_1000_sn_smoothing'
-    assert cli.parse_config(['--preset', 'cpu', '--ch', '16']).model.ch == 16
+    assert cli.parse_config(['--preset', 'cpu', '--ch', '32']).model.ch == 32
     assert cli.parse_config([]).model.ch == 64  # no preset: the official defaults
+    # The shipped model's recipe keeps a preset of its own.
+    config = cli.parse_config(['--preset', 'cpu64'])
+    assert (config.model.light, config.model.ch, config.model.img_size, config.model.n_dis) == (True, 32, 64, 4)
+    assert (config.train.epoch, config.train.iteration, config.train.decay_epoch) == (40, 1000, 20)
 
 
 def test_shipped_model_is_used_only_when_nothing_else_is_given(tmp_path, shipped):
@@ -153,7 +157,7 @@ def test_a_shipped_model_that_lost_its_flags_file_keeps_its_size(tmp_path, shipp
     config = phases.with_saved_flags(phases.with_shipped_model(cli.parse_config(argv)))
     assert (config.model.light, config.model.ch, config.model.img_size, config.model.n_dis) == (True, 32, 64, 4)
     out = capsys.readouterr().out
-    assert '--img_size 64' in out and '--preset cpu' in out and 'git checkout models/' in out, out
+    assert '--img_size 64' in out and '--preset cpu64' in out and 'git checkout models/' in out, out
 
 
 def test_a_light_checkpoint_without_flags_file_says_the_size_it_assumes(tmp_path, capsys):

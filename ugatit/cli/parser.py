@@ -85,8 +85,10 @@ def add_run_flags(add):
     add('--light', type=str2bool, default=DEFAULTS['light'], help='U-GAT-IT light (GAP before the MLP) instead of full (default: %(default)s)')
     add('--dataset', type=str, default=DEFAULTS['dataset'], help='dataset name: folder under --dataset_dir (default: %(default)s)')
     add('--preset', type=str, default=None, choices=sorted(PRESETS),
-        help='defaults for the flags not given: cpu = the CPU-sized selfie2anime recipe (light, 64 px, ch 32, '
-             'n_dis 4, 40,000 steps; docs/cpu_model.md); demo is implied by --dataset demo (default: none)')
+        help='defaults for the flags not given: cpu = the CPU-sized selfie2anime recipe (light, 128 px, ch 16, '
+             'n_dis 4, 40,000 steps, and for training --bfloat16 where the CPU has it, else float32; '
+             'docs/cpu_model.md); cpu64 = the recipe the shipped model was trained with (light, 64 px, ch 32, '
+             'n_dis 4, 40,000 steps); demo is implied by --dataset demo (default: none)')
     add('--dataset_dir', type=str, default=DEFAULTS['dataset_dir'], help='folder holding the datasets (default: %(default)s)')
 
 
@@ -166,8 +168,8 @@ def add_runtime_flags(add):
     add('--bfloat16', type=str2bool, default=DEFAULTS['bfloat16'],
         help='run the convolutions in bfloat16 (weights, optimiser and every other op stay float32) on a CPU '
              'that computes it natively (AVX512-BF16 or AMX); faster, results differ slightly from float32 '
-             '(docs/performance.md); checked against float32 on this CPU at start; not for --phase export '
-             '(default: %(default)s)')
+             '(docs/performance.md); checked against float32 on this CPU at start; not for --phase export; '
+             '--preset cpu turns it on for training where the CPU passes these checks (default: %(default)s)')
     add('--intra_op_threads', type=int, default=DEFAULTS['intra_op_threads'], help='threads inside one op; 0: TensorFlow decides (default: %(default)s)')
     add('--inter_op_threads', type=int, default=DEFAULTS['inter_op_threads'], help='ops run in parallel; 0: TensorFlow decides (default: %(default)s)')
     add('--take_over_lock', type=str2bool, default=DEFAULTS['take_over_lock'],

@@ -82,7 +82,7 @@ def model_run_set_up(config):
             raise UserError(str(exc))
     import tensorflow as tf
     tf.compat.v1.disable_eager_execution()
-    check_bfloat16(config, log_device())
+    config = check_bfloat16(config, log_device())
     return with_saved_flags(with_shipped_model(config))
 
 
@@ -111,24 +111,37 @@ BFLOAT16_TOLERANCE = 0.05
 
 
 def check_bfloat16(config, device):
-    """UserError unless --bfloat16 is off, or the CPU computes bfloat16 natively, no GPU is used,
-    and the self-check finds this CPU's bfloat16 convolutions within BFLOAT16_TOLERANCE."""
-    from ugatit import config as config_module
+    """config, unless --bfloat16 is on and this machine cannot be trusted with it: no GPU in use,
+    a CPU that computes bfloat16 natively, and its bfloat16 convolutions within BFLOAT16_TOLERANCE
+    of float32 (the self-check). A --bfloat16 the user gave raises UserError there; one from a
+    preset (--preset cpu) gives way to float32, said, and the returned config has it off."""
     if not config.runtime.bfloat16:
-        return
+        return config
+    reason = bfloat16_refusal(device)
+    if reason is None:
+        return config
+    if 'bfloat16' in config.given:
+        raise UserError('--bfloat16 %s. Run without --bfloat16.' % reason)
+    print(' [*] Training in float32: the preset\'s --bfloat16 %s' % reason)
+    return dataclasses.replace(config, runtime=dataclasses.replace(config.runtime, bfloat16=False))
+
+
+def bfloat16_refusal(device):
+    """Why --bfloat16 cannot be used on this machine (words that follow '--bfloat16 '), or None
+    when it can: not on a GPU, nor a CPU without native bfloat16, nor one failing the self-check."""
+    from ugatit import config as config_module
     if device == 'GPU' or not config_module.cpu_has_native_bfloat16():
-        raise UserError('--bfloat16 needs a CPU that computes bfloat16 natively (flags avx512_bf16 or amx_bf16 in '
-                        '/proc/cpuinfo) and no GPU; %s. Run without --bfloat16.'
-                        % ('TensorFlow uses a GPU here' if device == 'GPU' else 'this CPU does not'))
+        return ('needs a CPU that computes bfloat16 natively (flags avx512_bf16 or amx_bf16 in /proc/cpuinfo) '
+                'and no GPU; %s' % ('TensorFlow uses a GPU here' if device == 'GPU' else 'this CPU does not'))
     import ops
     errors = ops.bfloat16_convolution_error()
     worst = max(errors, key=errors.get)
     if errors[worst] > BFLOAT16_TOLERANCE:
-        raise UserError('--bfloat16: the bfloat16 convolution of this CPU (%s) differs from float32 by %.1f %%, '
-                        'more than the %.0f %% allowed; its results cannot be trusted here. Run without --bfloat16.'
-                        % (worst, 100 * errors[worst], 100 * BFLOAT16_TOLERANCE))
+        return ('fails its self-check: the bfloat16 convolution of this CPU (%s) differs from float32 by %.1f %%, '
+                'more than the %.0f %% allowed; its results cannot be trusted here' % (worst, 100 * errors[worst], 100 * BFLOAT16_TOLERANCE))
     print(' [*] bfloat16 self-check: the bfloat16 convolutions of this CPU are within %.1f %% of float32 '
           '(%s; allowed %.0f %%)' % (100 * errors[worst], worst, 100 * BFLOAT16_TOLERANCE))
+    return None
 
 
 def with_saved_flags(config):
