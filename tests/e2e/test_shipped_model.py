@@ -49,6 +49,21 @@ def test_preset_cpu_is_the_recipe_and_given_flags_win():
     assert (config.train.epoch, config.train.iteration, config.train.decay_epoch) == (40, 1000, 20)
 
 
+def test_a_run_of_the_former_preset_cpu_resumes_at_its_own_size(tmp_path, capsys):
+    """--preset cpu meant 64 px at ch 32 before it became 128 px at ch 16: a run started then and
+    resumed with --preset cpu keeps the size its flags file records, and says so."""
+    config = _config(tmp_path, '--preset', 'cpu')
+    folder = tmp_path / 'checkpoint' / config.model_dir
+    folder.mkdir(parents=True)
+    write_flags_file(str(folder), cli.parse_config(['--preset', 'cpu64']))
+    resumed = phases.with_saved_flags(config)
+    assert (resumed.model.ch, resumed.model.img_size) == (32, 64)
+    assert '--ch 32' in capsys.readouterr().out
+    # Negative control: without the flags file the preset's size is taken.
+    os.remove(str(folder / config_module.FLAGS_FILE))
+    assert phases.with_saved_flags(config).model.img_size == 128
+
+
 def test_shipped_model_is_used_only_when_nothing_else_is_given(tmp_path, shipped):
     photo = ('--phase', 'test', '--input', 'x.jpg')
     assert phases.uses_shipped_model(_config(tmp_path, *photo))
