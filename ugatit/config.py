@@ -70,13 +70,13 @@ FLAGS_FILE = 'ugatit_flags.json'
 #   decaying over the second half, and for --phase train bfloat16 convolutions where the CPU
 #   computes them natively (float32 elsewhere, said at the start: ugatit/cli/phases.py check_bfloat16).
 # cpu64: the first CPU recipe, light, 64 px, ch 32: the shipped model (models/) was trained with it.
+# The CPU recipes' shared part: light, n_dis 4, 40 epochs of 1,000 steps, the lr decaying over the second half.
+_CPU_RECIPE = dict(light=True, n_dis=4, epoch=40, iteration=1000, decay_epoch=20, print_freq=1000, save_freq=1000)
 PRESETS = {
     'demo': dict(light=True, ch=16, img_size=64, n_dis=4, epoch=6, iteration=250, decay_epoch=3,
                  print_freq=250, save_freq=250),
-    'cpu': dict(light=True, ch=16, img_size=128, n_dis=4, epoch=40, iteration=1000, decay_epoch=20,
-                print_freq=1000, save_freq=1000, bfloat16=True),
-    'cpu64': dict(light=True, ch=32, img_size=64, n_dis=4, epoch=40, iteration=1000, decay_epoch=20,
-                  print_freq=1000, save_freq=1000),
+    'cpu': dict(_CPU_RECIPE, ch=16, img_size=128, bfloat16=True),
+    'cpu64': dict(_CPU_RECIPE, ch=32, img_size=64),
 }
 # Preset flags for --phase train only: bfloat16's speed and quality were measured in training,
 # and test, photo and serve keep their float32 results unless --bfloat16 is given.

@@ -99,12 +99,12 @@ def child_train(opts):
     import tensorflow as tf
     from ops import bfloat16_convolutions
     from ugatit import cli
-    from ugatit.cli.phases import check_bfloat16
+    from ugatit.cli.phases import check_bfloat16, log_device
     from ugatit.model.model import UGATIT
     tf.compat.v1.disable_eager_execution()
     argv = ['--phase', 'train', '--dataset', 'bench'] + TRAIN_CONFIGS.get(opts.config, shlex.split(opts.config))
     # As main.py does: the bfloat16 of --preset cpu only where this CPU computes it and passes the self-check.
-    config = check_bfloat16(cli.parse_config(argv), 'GPU' if tf.config.list_physical_devices('GPU') else 'CPU')
+    config = check_bfloat16(cli.parse_config(argv), log_device())
     size, batch = config.model.img_size, config.runtime.batch_size
     bfloat16 = opts.bfloat16 or config.runtime.bfloat16   # --bfloat16 of the bench or of the train flags
     threads = dict(intra=config.runtime.intra_op_threads, inter=config.runtime.inter_op_threads)

@@ -138,7 +138,8 @@ def bfloat16_refusal(device):
     worst = max(errors, key=errors.get)
     if errors[worst] > BFLOAT16_TOLERANCE:
         return ('fails its self-check: the bfloat16 convolution of this CPU (%s) differs from float32 by %.1f %%, '
-                'more than the %.0f %% allowed; its results cannot be trusted here' % (worst, 100 * errors[worst], 100 * BFLOAT16_TOLERANCE))
+                'more than the %.0f %% allowed; its results cannot be trusted here'
+                % (worst, 100 * errors[worst], 100 * BFLOAT16_TOLERANCE))
     print(' [*] bfloat16 self-check: the bfloat16 convolutions of this CPU are within %.1f %% of float32 '
           '(%s; allowed %.0f %%)' % (100 * errors[worst], worst, 100 * BFLOAT16_TOLERANCE))
     return None
