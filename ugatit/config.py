@@ -69,7 +69,8 @@ FLAGS_FILE = 'ugatit_flags.json'
 #   (docs/cpu_model.md "The recipe"): light, 128 px, ch 16, n_dis 4, 40,000 steps with the lr
 #   decaying over the second half, and for --phase train bfloat16 convolutions where the CPU
 #   computes them natively (float32 elsewhere, said at the start: ugatit/cli/phases.py check_bfloat16).
-# cpu64: the first CPU recipe, light, 64 px, ch 32: the shipped model (models/) was trained with it.
+#   The shipped model (models/) has its architecture (its long run: docs/cpu_model.md).
+# cpu64: the first CPU recipe, light, 64 px, ch 32: the shipped model's until the long run replaced it.
 # The CPU recipes' shared part: light, n_dis 4, 40 epochs of 1,000 steps, the lr decaying over the second half.
 _CPU_RECIPE = dict(light=True, n_dis=4, epoch=40, iteration=1000, decay_epoch=20, print_freq=1000, save_freq=1000)
 PRESETS = {
@@ -89,7 +90,7 @@ DATASET_PRESETS = {'demo': 'demo'}
 PROJECT_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SHIPPED_MODELS = {'selfie2anime': os.path.join(PROJECT_ROOT, 'models', 'selfie2anime_cpu')}
 # The preset each shipped model was trained with: its architecture when its flags file is lost.
-SHIPPED_PRESETS = {'selfie2anime': 'cpu64'}
+SHIPPED_PRESETS = {'selfie2anime': 'cpu'}
 # How a lost or damaged file of a shipped model is put back (they are files of the repository).
 RESTORE_SHIPPED = '`git checkout models/` in the project folder'
 

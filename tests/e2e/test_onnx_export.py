@@ -56,8 +56,9 @@ def test_onnx_of_the_shipped_model_matches_the_graph():
     photo = cv2.imread(os.path.join(ROOT, 'docs', 'photos', 'eileen_collins.jpg'))[:, :, ::-1]
     side = min(photo.shape[:2])
     top, left = (photo.shape[0] - side) // 2, (photo.shape[1] - side) // 2
-    face = cv2.resize(photo[top:top + side, left:left + side], (64, 64), interpolation=cv2.INTER_AREA)
-    noise = np.random.RandomState(1).randint(0, 256, (1, 64, 64, 3)).astype(np.uint8)
+    size = config.model.img_size
+    face = cv2.resize(photo[top:top + side, left:left + side], (size, size), interpolation=cv2.INTER_AREA)
+    noise = np.random.RandomState(1).randint(0, 256, (1, size, size, 3)).astype(np.uint8)
     assert_parity(config, ('a2b',), np.concatenate([face[None], noise]))
 
 

@@ -115,7 +115,7 @@ def test_the_shipped_checkpoint_is_float16_generators_of_its_flags(tmp_path):
     from ugatit.infer.translator import build_generators
     config = _shipped_config(tmp_path)
     assert config.paths.checkpoint == config_module.SHIPPED_MODELS['selfie2anime']
-    assert (config.model.light, config.model.ch, config.model.img_size, config.model.n_dis) == (True, 32, 64, 4)
+    assert (config.model.light, config.model.ch, config.model.img_size, config.model.n_dis) == (True, 16, 128, 4)
     reader = tf.train.load_checkpoint(latest_in_folder(config.paths.checkpoint))
     stored = {name: shape for name, shape in reader.get_variable_to_shape_map().items() if name != 'global_step'}
     with tf.Graph().as_default():
@@ -137,8 +137,9 @@ def test_the_shipped_model_translates_a_face_the_same_way_each_time(tmp_path):
     config = _shipped_config(tmp_path)
     image = read_image_rgb(matplotlib.cbook.get_sample_data('grace_hopper.jpg', asfileobj=False))
     aligner = FaceAligner()
-    chip = aligner.chip(image, aligner.detect(image)[0], size=64, padding=0.65)[0]
-    batch = preprocess(chip, 64)[None]
+    side = config.model.img_size
+    chip = aligner.chip(image, aligner.detect(image)[0], size=side, padding=0.65)[0]
+    batch = preprocess(chip, side)[None]
     results = []
     for _ in range(2):
         with Translator(config) as translator:
@@ -146,7 +147,7 @@ def test_the_shipped_model_translates_a_face_the_same_way_each_time(tmp_path):
     for first, second in zip(*results):
         assert np.array_equal(first, second)
     for translated in results[0]:
-        assert translated.shape == (1, 64, 64, 3) and np.isfinite(translated).all()
+        assert translated.shape == (1, side, side, 3) and np.isfinite(translated).all()
         assert np.abs(translated - batch).mean() > 0.1  # not the input given back
 
 
@@ -165,14 +166,15 @@ def test_the_shipped_flags_file_is_the_preset_it_was_trained_with():
 
 
 def test_a_shipped_model_that_lost_its_flags_file_keeps_its_size(tmp_path, shipped_copy, capsys):
-    """The flags file deleted, --ch 32 --light True given: the 64 px model ran at 256 px silently."""
+    """The flags file deleted, --ch 16 --light True given: once, a small shipped model ran at 256 px
+    silently. Its preset's architecture is taken and said."""
     os.remove(str(shipped_copy / config_module.FLAGS_FILE))
-    argv = ['--phase', 'test', '--input', 'face.jpg', '--checkpoint_dir', str(tmp_path / 'none'), '--ch', '32',
+    argv = ['--phase', 'test', '--input', 'face.jpg', '--checkpoint_dir', str(tmp_path / 'none'), '--ch', '16',
             '--light', 'True']
     config = phases.with_saved_flags(phases.with_shipped_model(cli.parse_config(argv)))
-    assert (config.model.light, config.model.ch, config.model.img_size, config.model.n_dis) == (True, 32, 64, 4)
+    assert (config.model.light, config.model.ch, config.model.img_size, config.model.n_dis) == (True, 16, 128, 4)
     out = capsys.readouterr().out
-    assert '--img_size 64' in out and '--preset cpu64' in out and 'git checkout models/' in out, out
+    assert '--img_size 128' in out and '--preset cpu;' in out and 'git checkout models/' in out, out
 
 
 def test_a_light_checkpoint_without_flags_file_says_the_size_it_assumes(tmp_path, capsys):
@@ -190,12 +192,14 @@ def test_a_light_checkpoint_without_flags_file_says_the_size_it_assumes(tmp_path
 
 @pytest.mark.parametrize('lost', ['.index', '.data-00000-of-00001'])
 def test_an_incomplete_shipped_model_is_named_with_how_to_restore_it(tmp_path, shipped_copy, capsys, lost):
-    os.remove(str(shipped_copy / ('UGATIT_light.model-25000' + lost)))
+    from ugatit.model.checkpoint import latest_in_folder
+    name = os.path.basename(latest_in_folder(str(shipped_copy)))
+    os.remove(str(shipped_copy / (name + lost)))
     photo = tmp_path / 'face.png'
     imwrite_rgb(str(photo), np.zeros((64, 64, 3), np.uint8))
     status = main.main(['--phase', 'test', '--input', str(photo), '--result_dir', str(tmp_path / 'out'),
                         '--checkpoint_dir', str(tmp_path / 'checkpoint')])
     err = capsys.readouterr().err
     assert status == 2 and 'Traceback' not in err
-    assert '%s holds an incomplete checkpoint: UGATIT_light.model-25000%s is missing' % (shipped_copy, lost) in err
+    assert '%s holds an incomplete checkpoint: %s%s is missing' % (shipped_copy, name, lost) in err
     assert 'git checkout models/' in err

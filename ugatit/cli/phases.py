@@ -180,7 +180,7 @@ def without_flags_file(config, folder):
         return config
     shipped = shipped_model_of(folder)
     if shipped is not None:
-        source = 'the preset it was trained with, --preset %s; %s lost its %s (%s restores it)' % (
+        source = 'the architecture it was trained with, --preset %s; %s lost its %s (%s restores it)' % (
             SHIPPED_PRESETS[shipped], printable(short_path(folder)), FLAGS_FILE, RESTORE_SHIPPED)
         try:
             config, lines = merge_saved_flags(config, shipped_model_flags(shipped), config.given, source)
