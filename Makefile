@@ -54,7 +54,7 @@ demo: $(STAMP)
 # The web page and API (docs/serve.md) on the shipped selfie2anime model (models/selfie2anime_cpu).
 # SERVE_FLAGS adds flags, e.g. make serve SERVE_FLAGS="--port 8080".
 serve: $(STAMP) $(WEB_STAMP)
-	$(VENV)/bin/python main.py --phase serve --batch_size 8 --upscale 4 $(SERVE_FLAGS)
+	$(VENV)/bin/python main.py --phase serve --batch_size 8 $(SERVE_FLAGS)
 
 clean:
 	rm -rf $(VENV) node_modules results logs samples

@@ -9,7 +9,8 @@ shipped inside matplotlib) and Eileen Collins (NASA photo, docs/photos/), and cl
 them, framed as selfies are. Each goes through the photo mode as a user runs it:
 `--align_face true` with no checkpoint, i.e. the shipped model, its face template and the
 default enlargement; the before/after figure translates also what it did before the template:
-dlib's chip (padding 0.65, black past the photo's edges), enlarged 4x without denoising.
+dlib's chip (padding 0.65, black past the photo's edges), enlarged without denoising (the
+earlier default) by the default factor of the model's size (4x at 64 px, 2x at 128).
 """
 
 import argparse
@@ -34,8 +35,19 @@ def portraits():
             ('Eileen Collins', os.path.join(DOCS, 'photos', 'eileen_collins.jpg'))]
 
 
-# The enlargement before the default one: 4x, waifu2x without denoising.
-BEFORE = ['--upscale', '4', '--upscale_noise', '-1']
+
+
+def shipped_size():
+    """The image side of the shipped selfie2anime model, from its flags file."""
+    from ugatit.config import SHIPPED_MODELS, read_flags_file
+    return read_flags_file(SHIPPED_MODELS['selfie2anime'])[0]['img_size']
+
+
+def before_enlargement(size):
+    """The flags of the enlargement before the default one: waifu2x without denoising, by the
+    default factor of a `size` px model."""
+    from ugatit.infer.upscale import default_factor
+    return ['--upscale', str(default_factor(size)), '--upscale_noise', '-1']
 
 
 def translate(paths, work_dir, extra=()):
@@ -101,7 +113,7 @@ def draw_before_after(rows, path):
     plt.close(fig)
 
 
-def dlib_chips(people, folder, size=64):
+def dlib_chips(people, folder, size):
     """The chips the photo mode cut before the template: dlib.get_face_chip, padding 0.65, black
     past the photo's edges; written as PNG files into `folder`; returns their paths."""
     from ugatit.infer.faces import FaceAligner
@@ -120,9 +132,10 @@ def before_after(people, work_dir):
     """docs/crop_before_after.png: the portraits and their close-ups, before and now."""
     from utils import read_image_rgb
     people = people + close_ups(people, work_dir)
-    # Before: dlib's chips, translated whole (a 64 px chip is its own centre crop).
-    before = translate(dlib_chips(people, os.path.join(work_dir, 'dlib')), os.path.join(work_dir, 'before'),
-                       ['--align_face', 'false'] + BEFORE)
+    # Before: dlib's chips at the model's size, translated whole (such a chip is its own centre crop).
+    size = shipped_size()
+    before = translate(dlib_chips(people, os.path.join(work_dir, 'dlib'), size), os.path.join(work_dir, 'before'),
+                       ['--align_face', 'false'] + before_enlargement(size))
     now = translate([p for _, p in people], os.path.join(work_dir, 'now'))
     rows = []
     for label, path in people:

@@ -3,7 +3,7 @@ model in onnxruntime-web: WebAssembly, and WebGPU where the browser gets an adap
 server path (--phase serve, WebSocket), and the on-device page's first load in bytes and seconds:
 `python -m ugatit.benchmarks.web_fps`.
 
-The model is the shipped one (models/selfie2anime_cpu, 64 px) unless --checkpoint is given. The
+The model is the shipped one (models/selfie2anime_cpu) unless --checkpoint is given. The
 on-device page is the static folder of `--phase export --format web` served by Python's
 http.server (no project server running); the server path is `python main.py --phase serve` as a
 child process. Chromium's fake camera plays a generated 640x480 clip at 30 frames/s; the filter
