@@ -36,8 +36,9 @@ UPCONV7_MODEL = 'models-upconv_7_anime_style_art_rgb'
 WAIFU2X_NOISE = -1
 # The default for translations (photo mode, the web page): the small models' output carries
 # colour noise, which waifu2x's strongest denoising turns into flat shading. Chosen by the
-# relative KID of the shipped model's 100 held-out translations enlarged 4x (docs/upscale.md):
-# noise level -1 43.5, 1 36.6, 2 38.3, 3 29.8.
+# relative KID of the shipped model's 100 held-out translations (docs/upscale.md): the former 64 px
+# model's enlarged 4x, noise level -1 43.5, 1 36.6, 2 38.3, 3 29.8; the 128 px model's enlarged 2x,
+# -1 31.4, 1 27.0, 2 29.7, 3 22.7.
 TRANSLATION_NOISE = 3
 # Translations smaller than this are enlarged to at least this side by default (--upscale not given).
 DEFAULT_MIN_SIDE = 256
