@@ -89,7 +89,7 @@ DATASET_PRESETS = {'demo': 'demo'}
 # camera and serve use it when they are given no --checkpoint and none exists for the flags.
 PROJECT_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SHIPPED_MODELS = {'selfie2anime': os.path.join(PROJECT_ROOT, 'models', 'selfie2anime_cpu')}
-# The preset each shipped model was trained with: its architecture when its flags file is lost.
+# The preset whose architecture each shipped model has: taken when its flags file is lost.
 SHIPPED_PRESETS = {'selfie2anime': 'cpu'}
 # How a lost or damaged file of a shipped model is put back (they are files of the repository).
 RESTORE_SHIPPED = '`git checkout models/` in the project folder'

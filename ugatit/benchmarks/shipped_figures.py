@@ -35,8 +35,6 @@ def portraits():
             ('Eileen Collins', os.path.join(DOCS, 'photos', 'eileen_collins.jpg'))]
 
 
-
-
 def shipped_size():
     """The image side of the shipped selfie2anime model, from its flags file."""
     from ugatit.config import SHIPPED_MODELS, read_flags_file

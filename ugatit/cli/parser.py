@@ -87,8 +87,8 @@ def add_run_flags(add):
     add('--preset', type=str, default=None, choices=sorted(PRESETS),
         help='defaults for the flags not given: cpu = the CPU-sized selfie2anime recipe (light, 128 px, ch 16, '
              'n_dis 4, 40,000 steps, and for training --bfloat16 where the CPU has it, else float32; '
-             'docs/cpu_model.md; the shipped model\'s architecture); cpu64 = the former CPU recipe (light, 64 px, ch 32, '
-             'n_dis 4, 40,000 steps); demo is implied by --dataset demo (default: none)')
+             'docs/cpu_model.md; the shipped model\'s architecture); cpu64 = the former CPU recipe (light, 64 px, '
+             'ch 32, n_dis 4, 40,000 steps); demo is implied by --dataset demo (default: none)')
     add('--dataset_dir', type=str, default=DEFAULTS['dataset_dir'], help='folder holding the datasets (default: %(default)s)')
 
 
@@ -205,8 +205,8 @@ def add_photo_flags(add):
     add('--show', type=str2bool, nargs='?', const=True, default=DEFAULTS['show'], help='open each figure in a window (default: %(default)s)')
     add('--upscale', type=parse_factor, default=DEFAULTS['upscale'], metavar='{1,2,4,auto}',
         help='enlarge results 1, 2 or 4 times, or auto: each face to its size in the photo (docs/upscale.md) '
-             '(default: translations to at least 256 px, i.e. 4 for a 64 px model, 2 for a 128 px one (the shipped model) and 1 for a 256 px one; '
-             '2 for --phase upscale)')
+             '(default: translations to at least 256 px, i.e. 4 for a 64 px model, 2 for a 128 px one (the '
+             'shipped model) and 1 for a 256 px one; 2 for --phase upscale)')
     add('--upscaler', type=str, default=DEFAULTS['upscaler'], choices=UPSCALERS,
         help='super-resolution for --upscale; videos and the camera use lanczos unless this is given, to stay '
              'live (default: %(default)s)')
