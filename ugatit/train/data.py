@@ -92,10 +92,24 @@ def make_dataset(files, img_size, batch_size, augment_flag, shuffle_buffer):
     ds = tf.data.Dataset.from_tensor_slices(np.array(files))
     ds = ds.shuffle(max(shuffle_buffer, 1)).repeat()
     # Unreadable files are dropped (not an error that would stop a training run hours in).
-    ds = ds.map(decode, num_parallel_calls=tf.data.AUTOTUNE).filter(lambda img, ok: ok)
-    ds = ds.map(lambda img, ok: image_processing(img, img_size, augment_flag), num_parallel_calls=tf.data.AUTOTUNE)
+    ds = ds.map(decode, num_parallel_calls=INPUT_THREADS).filter(lambda img, ok: ok)
+    ds = ds.map(lambda img, ok: image_processing(img, img_size, augment_flag), num_parallel_calls=INPUT_THREADS)
     ds = ds.batch(batch_size, drop_remainder=True)
-    return ds.prefetch(2)
+    return ds.prefetch(2).with_options(without_autotune())
+
+
+# Images decoded at once by the input pipeline: a training step takes far longer than decoding
+# one image, so two keep it ahead.
+INPUT_THREADS = 2
+
+
+def without_autotune():
+    """tf.data.Options with the autotuner off. Its thread sleeps between tunings (up to a minute)
+    and the iterator's destructor waits for it: closing the session after Ctrl-C or SIGTERM then
+    took over 30 s, and the process could abort at exit while TensorFlow was still closing."""
+    options = tf.data.Options()
+    options.autotune.enabled = False
+    return options
 
 
 def scan_training_sets(paths):
