@@ -230,6 +230,7 @@ class ServeConfig:
 class ExportConfig:
     format: str = 'savedmodel'                  # --phase export: savedmodel (+ TFLite), checkpoint, onnx or web
     float16: bool = False                       # checkpoint: store the weights as float16
+    average_with: str = ''                      # checkpoint: comma-separated prefixes whose generator weights are averaged in
 
 
 @dataclasses.dataclass(frozen=True)

@@ -8,6 +8,7 @@ checkpoints of the official code (trained weights, known outputs).
 import glob
 import json
 import os
+import re
 
 import cv2
 import numpy as np
@@ -21,7 +22,8 @@ from tests.support import TINY_MODEL, shared_path, tiny_config
 from ugatit.model.checkpoint import Checkpoint, restore_cast
 from ugatit.errors import UserError
 from ugatit.model.model import UGATIT
-from ugatit.infer.slim import checkpoint_bytes, export_slim, save_random_training_checkpoint, training_variables
+from ugatit.infer.slim import (checkpoint_bytes, export_slim, save_random_training_checkpoint, training_variables,
+                               write_checkpoint)
 from ugatit.infer.translator import Translator, build_generators
 
 tf1 = tf.compat.v1
@@ -221,3 +223,73 @@ def test_format_flags_need_the_export_phase(argv, capsys):
     with pytest.raises(SystemExit):
         cli.parse_config(argv)
     assert '--float16 (a float16 generators-only checkpoint) need --phase export' in capsys.readouterr().err
+
+
+def checkpoint_with_averages(prefix, like):
+    """A checkpoint at `prefix` with the variables of the checkpoint `like` plus an average
+    (--ema_decay's name) of each generator weight, all random; returns the prefix."""
+    specs = [(name, shape, tf.float32) for name, shape in tf.train.list_variables(like)]
+    specs += [(name + '/ExponentialMovingAverage', shape, dtype) for name, shape, dtype in specs
+              if name.startswith('generator_') and '/Adam' not in name]
+    os.makedirs(os.path.dirname(prefix), exist_ok=True)
+    return write_checkpoint(prefix, specs, lambda chunk: [tf.random.uniform(s, -0.1, 0.1, d) for _, s, d in chunk])
+
+
+@pytest.fixture(scope='module')
+def soup_sources(exported, tmp_path_factory):
+    """{'raw', 'avg1', 'avg2'}: the module's training checkpoint (no averages) and two random
+    ones that hold averaged generator weights."""
+    root = tmp_path_factory.mktemp('soup')
+    raw = prefix_in(exported['full'])
+    return {'raw': raw, 'avg1': checkpoint_with_averages(str(root / 'a' / 'UGATIT_light.model-10'), raw),
+            'avg2': checkpoint_with_averages(str(root / 'b' / 'UGATIT_light.model-20'), raw)}
+
+
+def soup_flags(out, main_prefix, *extra):
+    return export_flags('unused', out, '--checkpoint', main_prefix, *extra)
+
+
+def test_average_with_writes_the_mean_of_the_averaged_weights(soup_sources, tmp_path):
+    export_slim(cli.parse_config(soup_flags(tmp_path / 'soup', soup_sources['avg2'], '--average_with',
+                                            soup_sources['avg1'])))
+    soup = prefix_in(str(tmp_path / 'soup'))
+    readers = [tf.train.load_checkpoint(p) for p in (soup_sources['avg1'], soup_sources['avg2'], soup)]
+    names = readers[2].get_variable_to_shape_map()
+    assert names and all(n.startswith('generator_') for n in names)
+    for name in names:  # per tensor: the float32 mean of the two averages
+        a, b = (r.get_tensor(name + '/ExponentialMovingAverage') for r in readers[:2])
+        assert np.array_equal(readers[2].get_tensor(name), (a + b) / np.float32(2)), name
+        # Controls: neither the mean of the raw weights nor the exported checkpoint's alone.
+        assert not np.array_equal(readers[2].get_tensor(name), (readers[0].get_tensor(name) + readers[1].get_tensor(name)) / 2)
+        assert not np.array_equal(readers[2].get_tensor(name), b)
+    assert os.path.basename(soup) == 'UGATIT_light.model-20'  # the exported checkpoint's step
+    with open(os.path.join(os.path.dirname(soup), 'ugatit_flags.json')) as f:
+        marker = json.load(f)['slim']
+    assert marker['weights'] == 'averaged' and marker['averaged_with'] == ['UGATIT_light.model-10']
+
+
+def test_average_with_raw_weights_when_some_have_no_average(soup_sources, tmp_path, capsys):
+    rc, _, err = run(capsys, *soup_flags(tmp_path / 'mixed', soup_sources['avg1'], '--average_with', soup_sources['raw']))
+    assert rc == 2 and 'model-5 holds no averaged generator weights' in err and '--raw_weights true' in err
+    assert not os.path.exists(tmp_path / 'mixed')
+    export_slim(cli.parse_config(soup_flags(tmp_path / 'raw', soup_sources['avg1'], '--average_with', soup_sources['raw'],
+                                            '--raw_weights', 'true')))
+    readers = [tf.train.load_checkpoint(p) for p in (soup_sources['avg1'], soup_sources['raw'], prefix_in(str(tmp_path / 'raw')))]
+    name = 'generator_B/conv/conv2d/kernel'
+    assert np.array_equal(readers[2].get_tensor(name), (readers[0].get_tensor(name) + readers[1].get_tensor(name)) / np.float32(2))
+
+
+@pytest.mark.parametrize('bad, message', [('missing', '--average_with: no checkpoint .*missing.index not found'),
+                                          ('itself', '--average_with: .*model-10 is already averaged in')])
+def test_average_with_names_a_bad_checkpoint(soup_sources, tmp_path, capsys, bad, message):
+    given = str(tmp_path / 'missing') if bad == 'missing' else soup_sources['avg1']
+    rc, _, err = run(capsys, *soup_flags(tmp_path / 'out', soup_sources['avg1'], '--average_with', given))
+    assert rc == 2 and re.search(message, err), err
+    assert not os.path.exists(tmp_path / 'out')
+
+
+def test_average_with_needs_the_checkpoint_export(capsys):
+    with pytest.raises(SystemExit):
+        cli.parse_config(['--phase', 'export', '--average_with', 'x'])
+    assert '--average_with (the mean of several checkpoints\' generators) needs --phase export --format checkpoint' \
+        in capsys.readouterr().err

@@ -154,6 +154,10 @@ def add_folder_flags(add):
              'directions unless --direction is given (default: %(default)s)')
     add('--float16', type=str2bool, nargs='?', const=True, default=DEFAULTS['float16'],
         help='--format checkpoint: store the weights as float16, half the size (default: %(default)s)')
+    add('--average_with', type=str, default=DEFAULTS['average_with'], metavar='PREFIX[,PREFIX...]',
+        help='--format checkpoint: write the uniform mean of the generator weights of the exported checkpoint and '
+             'of these checkpoints (other steps of the same run, as saved: averaged weights unless --raw_weights; '
+             'docs/slim_checkpoint.md) (default: none)')
 
 
 def add_runtime_flags(add):

@@ -52,6 +52,9 @@ def validate(args):
     if args.phase != 'export' and args.format != 'savedmodel' or args.float16 and args.format != 'checkpoint':
         errors.append('--format checkpoint and --float16 (a float16 generators-only checkpoint) need --phase export '
                       '--format checkpoint')
+    if args.average_with and (args.phase != 'export' or args.format != 'checkpoint'):
+        errors.append('--average_with (the mean of several checkpoints\' generators) needs --phase export '
+                      '--format checkpoint')
     if not args.dataset or os.sep in args.dataset or args.dataset in ('.', '..'):
         errors.append('--dataset must be a folder name under --dataset_dir, not a path (got %r)' % args.dataset)
     return errors

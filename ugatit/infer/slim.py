@@ -55,19 +55,19 @@ def export_slim(config):
         build_generators(config.model, directions)  # the variables a Translator restores
         variables = tf1.global_variables()
         source, step = _source(config, variables)
-    stored = tf.train.load_checkpoint(source).get_variable_to_dtype_map()
-    # The averaged weights (--ema_decay) when the checkpoint has them and --raw_weights is not given.
-    averaged = None if config.paths.raw_weights else averaged_names(variables, set(stored))
-    read_as = {v.op.name: name for name, v in (averaged or by_name(variables)).items()}
+        reads = _weight_sources(config, variables, source)
+    averaged, others = reads[0][3], [prefix for prefix, _, _, _ in reads[1:]]
     specs = [(v.op.name, v.shape.as_list(), dtype) for v in variables]
     created = not os.path.isdir(folder)
     os.makedirs(folder, exist_ok=True)
     staging = tempfile.mkdtemp(prefix='.slim-', dir=folder)  # same file system: the moves are renames
     name = '%s.model-%d' % (config.model.model_name, step)
     try:
-        write_checkpoint(os.path.join(staging, name), specs, lambda chunk: _read_cast(source, stored, chunk, read_as))
+        write_checkpoint(os.path.join(staging, name), specs, lambda chunk: _read_mean(reads, chunk))
         marker = {'directions': list(directions), 'dtype': dtype.name, 'source': os.path.basename(source),
                   'weights': 'averaged' if averaged else 'raw'}
+        if others:
+            marker['averaged_with'] = [os.path.basename(prefix) for prefix in others]
         write_flags_file(staging, config, extra={'slim': marker})
         _publish(staging, folder, name)
     except BaseException as exc:
@@ -80,8 +80,9 @@ def export_slim(config):
         raise
     os.rmdir(staging)
     prefix = os.path.join(folder, name)
+    what = source if not others else 'the mean of %s and %s' % (', '.join([source] + others[:-1]), others[-1])
     print(' [*] Generators-only checkpoint (%s, %s, %s weights) of %s: %s (%.1f MB; restore it with --checkpoint_dir %s)'
-          % (' and '.join(directions), dtype.name, 'averaged' if averaged else 'raw', source, prefix,
+          % (' and '.join(directions), dtype.name, 'averaged' if averaged else 'raw', what, prefix,
              checkpoint_bytes(prefix) / 1e6,
              config.paths.export_dir))
     return prefix
@@ -107,6 +108,58 @@ def _source(config, variables):
         raise UserError(no_checkpoint_message(config, tried, 'no checkpoint to export'))
     check_compatible(prefix, variables, config.model)
     return prefix, checkpoint_step(prefix)
+
+
+def _weight_sources(config, variables, source):
+    """What to read (_reads) from the exported checkpoint and from each of --average_with;
+    raises UserError when some hold averaged weights and others not (their mean would mix the two)."""
+    reads = [_reads(prefix, variables, config.paths.raw_weights)
+             for prefix in [source] + _averaged_in(config, variables, source)]
+    with_average = [prefix for prefix, _, _, has_average in reads if has_average]
+    lacking = [prefix for prefix, _, _, has_average in reads if not has_average]
+    if with_average and lacking:
+        raise UserError('%s holds no averaged generator weights (--ema_decay) and %s does: average the raw weights '
+                        'of every checkpoint with --raw_weights true, or leave out those without'
+                        % (lacking[0], with_average[0]))
+    return reads
+
+
+def _averaged_in(config, variables, source):
+    """The checkpoint prefixes of --average_with, each checked against the generators'
+    variables; raises UserError naming one that is missing, repeated or does not fit."""
+    prefixes = []
+    for given in filter(None, (p.strip() for p in config.export.average_with.split(','))):
+        prefix = given[:-len('.index')] if given.endswith('.index') else given
+        if not os.path.isfile(prefix + '.index'):
+            raise UserError('--average_with: no checkpoint %s (%s.index not found); give checkpoint prefixes such as '
+                            'checkpoint/<model_dir>/<model_name>.model-<step>' % (given, prefix))
+        if os.path.abspath(prefix) in [os.path.abspath(p) for p in [source] + prefixes]:
+            raise UserError('--average_with: %s is already averaged in (the exported checkpoint or listed twice); '
+                            'each checkpoint counts once' % given)
+        check_compatible(prefix, variables, config.model)
+        prefixes.append(prefix)
+    return prefixes
+
+
+def _reads(prefix, variables, raw_weights):
+    """(prefix, {stored name: tf dtype}, {variable name: stored name}, averaged): what to read
+    from the checkpoint `prefix` for `variables`: the averaged weights (--ema_decay) when it
+    holds them and raw_weights is false, else the weights."""
+    stored = tf.train.load_checkpoint(prefix).get_variable_to_dtype_map()
+    averaged = None if raw_weights else averaged_names(variables, set(stored))
+    read_as = {v.op.name: name for name, v in (averaged or by_name(variables)).items()}
+    return prefix, stored, read_as, bool(averaged)
+
+
+def _read_mean(reads, chunk):
+    """The chunk's tensors ([(name, shape, dtype)]): read from the one checkpoint of `reads`
+    (_reads results) and cast, or the mean of several, taken in float32 before the cast."""
+    if len(reads) == 1:
+        prefix, stored, read_as, _ = reads[0]
+        return _read_cast(prefix, stored, chunk, read_as)
+    as_float32 = [(name, shape, tf.float32) for name, shape, _ in chunk]
+    values = [_read_cast(prefix, stored, as_float32, read_as) for prefix, stored, read_as, _ in reads]
+    return [tf.cast(tf.add_n(list(parts)) / len(reads), dtype) for parts, (_, _, dtype) in zip(zip(*values), chunk)]
 
 
 def _read_cast(source, stored, chunk, read_as):
