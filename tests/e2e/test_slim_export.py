@@ -19,6 +19,7 @@ import main
 from ugatit import cli
 from ugatit.cli import phases
 from tests.support import TINY_MODEL, shared_path, tiny_config
+from ugatit.model.average import average_name
 from ugatit.model.checkpoint import Checkpoint, restore_cast
 from ugatit.errors import UserError
 from ugatit.model.model import UGATIT
@@ -229,7 +230,7 @@ def checkpoint_with_averages(prefix, like):
     """A checkpoint at `prefix` with the variables of the checkpoint `like` plus an average
     (--ema_decay's name) of each generator weight, all random; returns the prefix."""
     specs = [(name, shape, tf.float32) for name, shape in tf.train.list_variables(like)]
-    specs += [(name + '/ExponentialMovingAverage', shape, dtype) for name, shape, dtype in specs
+    specs += [(average_name(name), shape, dtype) for name, shape, dtype in specs
               if name.startswith('generator_') and '/Adam' not in name]
     os.makedirs(os.path.dirname(prefix), exist_ok=True)
     return write_checkpoint(prefix, specs, lambda chunk: [tf.random.uniform(s, -0.1, 0.1, d) for _, s, d in chunk])
@@ -257,7 +258,7 @@ def test_average_with_writes_the_mean_of_the_averaged_weights(soup_sources, tmp_
     names = readers[2].get_variable_to_shape_map()
     assert names and all(n.startswith('generator_') for n in names)
     for name in names:  # per tensor: the float32 mean of the two averages
-        a, b = (r.get_tensor(name + '/ExponentialMovingAverage') for r in readers[:2])
+        a, b = (r.get_tensor(average_name(name)) for r in readers[:2])
         assert np.array_equal(readers[2].get_tensor(name), (a + b) / np.float32(2)), name
         # Controls: neither the mean of the raw weights nor the exported checkpoint's alone.
         assert not np.array_equal(readers[2].get_tensor(name), (readers[0].get_tensor(name) + readers[1].get_tensor(name)) / 2)

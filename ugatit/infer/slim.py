@@ -15,6 +15,7 @@ cast back to float32 when restored (ugatit/model/checkpoint.py restore_cast). Te
 chunks of at most CHUNK_BYTES, so the export needs little memory whatever the model's size.
 """
 
+import collections
 import math
 import os
 import shutil
@@ -26,7 +27,7 @@ from tqdm import tqdm
 from ugatit.errors import first_line
 from ugatit.model.average import averaged_names
 from ugatit.model.checkpoint import (Checkpoint, by_name, check_compatible, checkpoint_step, find_checkpoint,
-                               latest_in_folder, no_checkpoint_message, write_state_file)
+                               latest_in_folder, no_checkpoint_message, prefix_of, write_state_file)
 from ugatit.config import DIRECTIONS, FLAGS_FILE, write_flags_file
 from ugatit.errors import UserError
 from ugatit.infer.export import check_export_dir
@@ -37,6 +38,9 @@ tf1 = tf.compat.v1
 # Tensors saved per step: one chunk of the released model is read, cast and written at a time.
 CHUNK_BYTES = 256 << 20
 DTYPES = {False: tf.float32, True: tf.float16}
+# What an export reads from one checkpoint: its prefix, {stored name: tf dtype}, {variable name:
+# stored name}, and whether those stored names are the averaged weights (--ema_decay).
+WeightSource = collections.namedtuple('WeightSource', 'prefix stored read_as averaged')
 
 
 def export_slim(config):
@@ -56,7 +60,7 @@ def export_slim(config):
         variables = tf1.global_variables()
         source, step = _source(config, variables)
         reads = _weight_sources(config, variables, source)
-    averaged, others = reads[0][3], [prefix for prefix, _, _, _ in reads[1:]]
+    averaged, others = reads[0].averaged, [read.prefix for read in reads[1:]]
     specs = [(v.op.name, v.shape.as_list(), dtype) for v in variables]
     created = not os.path.isdir(folder)
     os.makedirs(folder, exist_ok=True)
@@ -111,12 +115,12 @@ def _source(config, variables):
 
 
 def _weight_sources(config, variables, source):
-    """What to read (_reads) from the exported checkpoint and from each of --average_with;
-    raises UserError when some hold averaged weights and others not (their mean would mix the two)."""
-    reads = [_reads(prefix, variables, config.paths.raw_weights)
+    """The WeightSource of the exported checkpoint, then of each of --average_with; raises
+    UserError when some hold averaged weights and others not (their mean would mix the two)."""
+    reads = [_weight_source(prefix, variables, config.paths.raw_weights)
              for prefix in [source] + _averaged_in(config, variables, source)]
-    with_average = [prefix for prefix, _, _, has_average in reads if has_average]
-    lacking = [prefix for prefix, _, _, has_average in reads if not has_average]
+    with_average = [read.prefix for read in reads if read.averaged]
+    lacking = [read.prefix for read in reads if not read.averaged]
     if with_average and lacking:
         raise UserError('%s holds no averaged generator weights (--ema_decay) and %s does: average the raw weights '
                         'of every checkpoint with --raw_weights true, or leave out those without'
@@ -129,7 +133,7 @@ def _averaged_in(config, variables, source):
     variables; raises UserError naming one that is missing, repeated or does not fit."""
     prefixes = []
     for given in filter(None, (p.strip() for p in config.export.average_with.split(','))):
-        prefix = given[:-len('.index')] if given.endswith('.index') else given
+        prefix = prefix_of(given)
         if not os.path.isfile(prefix + '.index'):
             raise UserError('--average_with: no checkpoint %s (%s.index not found); give checkpoint prefixes such as '
                             'checkpoint/<model_dir>/<model_name>.model-<step>' % (given, prefix))
@@ -141,24 +145,22 @@ def _averaged_in(config, variables, source):
     return prefixes
 
 
-def _reads(prefix, variables, raw_weights):
-    """(prefix, {stored name: tf dtype}, {variable name: stored name}, averaged): what to read
-    from the checkpoint `prefix` for `variables`: the averaged weights (--ema_decay) when it
-    holds them and raw_weights is false, else the weights."""
+def _weight_source(prefix, variables, raw_weights):
+    """The WeightSource of `variables` in the checkpoint `prefix`: the averaged weights
+    (--ema_decay) when it holds them and raw_weights is false, else the weights."""
     stored = tf.train.load_checkpoint(prefix).get_variable_to_dtype_map()
     averaged = None if raw_weights else averaged_names(variables, set(stored))
     read_as = {v.op.name: name for name, v in (averaged or by_name(variables)).items()}
-    return prefix, stored, read_as, bool(averaged)
+    return WeightSource(prefix, stored, read_as, bool(averaged))
 
 
 def _read_mean(reads, chunk):
-    """The chunk's tensors ([(name, shape, dtype)]): read from the one checkpoint of `reads`
-    (_reads results) and cast, or the mean of several, taken in float32 before the cast."""
+    """The chunk's tensors ([(name, shape, dtype)]): read from the one WeightSource of `reads`
+    and cast, or the mean of several, taken in float32 before the cast."""
     if len(reads) == 1:
-        prefix, stored, read_as, _ = reads[0]
-        return _read_cast(prefix, stored, chunk, read_as)
+        return _read_cast(reads[0].prefix, reads[0].stored, chunk, reads[0].read_as)
     as_float32 = [(name, shape, tf.float32) for name, shape, _ in chunk]
-    values = [_read_cast(prefix, stored, as_float32, read_as) for prefix, stored, read_as, _ in reads]
+    values = [_read_cast(read.prefix, read.stored, as_float32, read.read_as) for read in reads]
     return [tf.cast(tf.add_n(list(parts)) / len(reads), dtype) for parts, (_, _, dtype) in zip(zip(*values), chunk)]
 
 

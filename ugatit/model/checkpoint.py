@@ -92,6 +92,11 @@ def _state_file_prefix(folder):
     return os.path.basename(found.group(1)) if found else None
 
 
+def prefix_of(path):
+    """The checkpoint prefix a user's path names: the path, without `.index` if it ends so."""
+    return path[:-len('.index')] if path.endswith('.index') else path
+
+
 def find_checkpoint(config):
     """Resolve the checkpoint to restore: the --checkpoint prefix, else the newest checkpoint in
     checkpoint_folder(config).
@@ -100,8 +105,7 @@ def find_checkpoint(config):
     """
     path = config.paths.checkpoint
     if path and not os.path.isdir(path):
-        if path.endswith('.index'):
-            path = path[:-len('.index')]
+        path = prefix_of(path)
         return (path if os.path.isfile(path + '.index') else None), [path + '.index']
     folder = checkpoint_folder(config)
     tried = [folder + os.sep]
