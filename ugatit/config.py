@@ -68,7 +68,8 @@ FLAGS_FILE = 'ugatit_flags.json'
 # cpu: `--preset cpu`, the CPU-sized selfie2anime recipe chosen by quality per CPU-hour
 #   (docs/cpu_model.md "The recipe"): light, 128 px, ch 16, n_dis 4, 40,000 steps with the lr
 #   decaying over the second half, and for --phase train bfloat16 convolutions where the CPU
-#   computes them natively (float32 elsewhere, said at the start: ugatit/cli/phases.py check_bfloat16).
+#   computes them with AMX (float32 elsewhere, said at the start: ugatit/cli/phases.py check_bfloat16;
+#   with AVX512-BF16 alone the bfloat16 step measured slower than float32).
 #   The shipped model (models/) has its architecture (its long run: docs/cpu_model.md).
 # cpu64: the first CPU recipe, light, 64 px, ch 32: the shipped model's until the long run replaced it.
 # The CPU recipes' shared part: light, n_dis 4, 40 epochs of 1,000 steps, the lr decaying over the second half.
@@ -525,19 +526,29 @@ def physical_memory_bytes():
         return None
 
 
-def cpu_has_native_bfloat16(cpuinfo='/proc/cpuinfo'):
-    """True when the CPU has native bfloat16 instructions (AVX512-BF16 or AMX-BF16), read from
-    Linux's /proc/cpuinfo (False elsewhere). --bfloat16 is offered only there: it was measured
-    only there."""
+def cpu_flags(cpuinfo='/proc/cpuinfo'):
+    """The CPU's feature flags from Linux's /proc/cpuinfo (a set of words; empty elsewhere)."""
     try:
         with open(cpuinfo) as f:
             for line in f:
                 if line.startswith('flags'):
-                    flags = line.split(':', 1)[1].split()
-                    return 'avx512_bf16' in flags or 'amx_bf16' in flags
+                    return set(line.split(':', 1)[1].split())
     except OSError:
         pass
-    return False
+    return set()
+
+
+def cpu_has_native_bfloat16(cpuinfo='/proc/cpuinfo'):
+    """True when the CPU has native bfloat16 instructions (AVX512-BF16 or AMX-BF16), read from
+    Linux's /proc/cpuinfo (False elsewhere). --bfloat16 is offered only there: it was measured
+    only there."""
+    return bool(cpu_flags(cpuinfo) & {'avx512_bf16', 'amx_bf16'})
+
+
+def cpu_has_amx_bfloat16(cpuinfo='/proc/cpuinfo'):
+    """True when the CPU has AMX bfloat16 tiles (amx_bf16), the only CPUs where bfloat16 training
+    measured faster than float32 (docs/cpu_model.md): --preset cpu turns --bfloat16 on only there."""
+    return 'amx_bf16' in cpu_flags(cpuinfo)
 
 
 def session_config(runtime=RuntimeConfig()):

@@ -13,7 +13,7 @@ import main
 from ugatit import cli
 from tests.support import shared_path, tiny_config
 from ugatit.infer.translator import save_random_generators
-from ugatit.config import cpu_has_native_bfloat16, learning_rate, min_img_size
+from ugatit.config import cpu_has_amx_bfloat16, cpu_has_native_bfloat16, learning_rate, min_img_size
 from utils import claim_unique_path, release_unwritten, safe_name, str2bool, unique_stem
 
 OFFICIAL_DIR = 'UGATIT_selfie2anime_lsgan_4resblock_6dis_1_1_10_10_1000_sn_smoothing'
@@ -179,6 +179,7 @@ def test_the_presets_bfloat16_gives_way_to_float32_where_a_given_one_is_refused(
     from ugatit.cli import phases
     from ugatit.errors import UserError
     monkeypatch.setattr(ugatit.config, 'cpu_has_native_bfloat16', lambda: native)
+    monkeypatch.setattr(ugatit.config, 'cpu_has_amx_bfloat16', lambda: native)
     monkeypatch.setattr(ops, 'bfloat16_convolution_error', lambda: {'forward': conv_error, 'input gradient': 0.0})
     from_preset = phases.check_bfloat16(cli.parse_config(['--preset', 'cpu']), device)
     out = capsys.readouterr().out
@@ -186,10 +187,30 @@ def test_the_presets_bfloat16_gives_way_to_float32_where_a_given_one_is_refused(
     assert 'Training in float32' in out and why in out, out
     with pytest.raises(UserError, match=why):
         phases.check_bfloat16(cli.parse_config(['--preset', 'cpu', '--bfloat16', 'true']), device)
-    # Negative control: a CPU with bfloat16 that passes the self-check keeps the preset's bfloat16.
+    # Negative control: a CPU with AMX that passes the self-check keeps the preset's bfloat16.
     monkeypatch.setattr(ugatit.config, 'cpu_has_native_bfloat16', lambda: True)
+    monkeypatch.setattr(ugatit.config, 'cpu_has_amx_bfloat16', lambda: True)
     monkeypatch.setattr(ops, 'bfloat16_convolution_error', lambda: {'forward': 0.001})
     assert phases.check_bfloat16(cli.parse_config(['--preset', 'cpu']), 'CPU').runtime.bfloat16 is True
+    assert 'bfloat16 self-check' in capsys.readouterr().out
+
+
+def test_the_presets_bfloat16_gives_way_on_a_cpu_without_amx_but_a_given_one_runs(capsys, monkeypatch):
+    """AVX512-BF16 without AMX: the preset's bfloat16 measured slower than float32 there, so it
+    gives way (before the self-check); a --bfloat16 true the user gives still runs."""
+    import ops
+    import ugatit.config
+    from ugatit.cli import phases
+    monkeypatch.setattr(ugatit.config, 'cpu_has_native_bfloat16', lambda: True)
+    monkeypatch.setattr(ugatit.config, 'cpu_has_amx_bfloat16', lambda: False)
+    checks = []
+    monkeypatch.setattr(ops, 'bfloat16_convolution_error', lambda: checks.append(1) or {'forward': 0.001})
+    from_preset = phases.check_bfloat16(cli.parse_config(['--preset', 'cpu']), 'CPU')
+    out = capsys.readouterr().out
+    assert from_preset.runtime.bfloat16 is False and checks == []
+    assert 'Training in float32' in out and 'pays only on a CPU with AMX' in out, out
+    given = phases.check_bfloat16(cli.parse_config(['--preset', 'cpu', '--bfloat16', 'true']), 'CPU')
+    assert given.runtime.bfloat16 is True and checks == [1]
     assert 'bfloat16 self-check' in capsys.readouterr().out
 
 
@@ -200,6 +221,8 @@ def test_native_bfloat16_is_read_from_the_cpu_flags(tmp_path, flags, native):
     cpuinfo.write_text('processor\t: 0\nmodel name\t: x\nflags\t\t: %s\n' % flags)
     assert cpu_has_native_bfloat16(str(cpuinfo)) is native
     assert cpu_has_native_bfloat16(str(tmp_path / 'missing')) is False
+    assert cpu_has_amx_bfloat16(str(cpuinfo)) is ('amx_bf16' in flags)
+    assert cpu_has_amx_bfloat16(str(tmp_path / 'missing')) is False
 
 
 def test_export_without_checkpoint_exits_with_paths_tried(tmp_path, capsys):

@@ -173,7 +173,8 @@ def add_runtime_flags(add):
         help='run the convolutions in bfloat16 (weights, optimiser and every other op stay float32) on a CPU '
              'that computes it natively (AVX512-BF16 or AMX); faster, results differ slightly from float32 '
              '(docs/performance.md); checked against float32 on this CPU at start; not for --phase export; '
-             '--preset cpu turns it on for training where the CPU passes these checks (default: %(default)s)')
+             '--preset cpu turns it on for training where the CPU has AMX and passes these checks (without AMX it '
+             'measured slower than float32) (default: %(default)s)')
     add('--intra_op_threads', type=int, default=DEFAULTS['intra_op_threads'], help='threads inside one op; 0: TensorFlow decides (default: %(default)s)')
     add('--inter_op_threads', type=int, default=DEFAULTS['inter_op_threads'], help='ops run in parallel; 0: TensorFlow decides (default: %(default)s)')
     add('--take_over_lock', type=str2bool, default=DEFAULTS['take_over_lock'],

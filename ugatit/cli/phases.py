@@ -114,13 +114,16 @@ def check_bfloat16(config, device):
     """config, unless --bfloat16 is on and this machine cannot be trusted with it: no GPU in use,
     a CPU that computes bfloat16 natively, and its bfloat16 convolutions within BFLOAT16_TOLERANCE
     of float32 (the self-check). A --bfloat16 the user gave raises UserError there; one from a
-    preset (--preset cpu) gives way to float32, said, and the returned config has it off."""
+    preset (--preset cpu) gives way to float32, said, and the returned config has it off. A
+    preset's also gives way on a CPU without AMX, where it would be slower (preset_bfloat16_refusal)."""
     if not config.runtime.bfloat16:
         return config
-    reason = bfloat16_refusal(device)
+    given = 'bfloat16' in config.given
+    # A preset's bfloat16 on an AVX512-BF16-only CPU gives way before the self-check is run.
+    reason = (None if given or device == 'GPU' else preset_bfloat16_refusal()) or bfloat16_refusal(device)
     if reason is None:
         return config
-    if 'bfloat16' in config.given:
+    if given:
         raise UserError('--bfloat16 %s. Run without --bfloat16.' % reason)
     print(' [*] Training in float32: the preset\'s --bfloat16 %s' % reason)
     return dataclasses.replace(config, runtime=dataclasses.replace(config.runtime, bfloat16=False))
@@ -143,6 +146,18 @@ def bfloat16_refusal(device):
     print(' [*] bfloat16 self-check: the bfloat16 convolutions of this CPU are within %.1f %% of float32 '
           '(%s; allowed %.0f %%)' % (100 * errors[worst], worst, 100 * BFLOAT16_TOLERANCE))
     return None
+
+
+def preset_bfloat16_refusal():
+    """Why a preset's --bfloat16 is not taken on this CPU, which computes bfloat16 natively but has no
+    AMX (words that follow '--bfloat16 '); None elsewhere, where bfloat16_refusal decides. With AVX512-BF16 alone, oneDNN's bfloat16 convolutions barely outrun float32
+    and the casts around them cost more: the --preset cpu training step measured 1.3x slower than in
+    float32 (docs/cpu_model.md "The recipe"). A --bfloat16 true the user gives still runs there."""
+    from ugatit import config as config_module
+    if config_module.cpu_has_amx_bfloat16() or not config_module.cpu_has_native_bfloat16():
+        return None
+    return ('pays only on a CPU with AMX (amx_bf16 in /proc/cpuinfo); this one computes bfloat16 with '
+            'AVX512-BF16 alone, where training measured slower than in float32 (--bfloat16 true still asks for it)')
 
 
 def with_saved_flags(config):
