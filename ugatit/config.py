@@ -139,6 +139,7 @@ class TrainConfig:
     iteration: int = 10000      # steps per epoch
     print_freq: int = 1000      # sample grid every N steps
     save_freq: int = 1000       # checkpoint every N steps
+    keep_every: int = 0         # also keep every N-th step's checkpoint in <run folder>/kept/; 0: off
     decay_flag: bool = True     # linear lr decay to 0 from decay_epoch
     decay_epoch: int = 50
     lr: float = 0.0001

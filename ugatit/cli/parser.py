@@ -99,6 +99,10 @@ def add_schedule_flags(add):
     add('--batch_size', type=int, default=DEFAULTS['batch_size'], help='batch size (default: %(default)s)')
     add('--print_freq', type=int, default=DEFAULTS['print_freq'], help='write a sample grid every N steps (default: %(default)s)')
     add('--save_freq', type=int, default=DEFAULTS['save_freq'], help='save a checkpoint every N steps (default: %(default)s)')
+    add('--keep_every', type=int, default=DEFAULTS['keep_every'],
+        help='also keep the checkpoint of every N-th step in <checkpoint_dir>/<model_dir>/kept/, where the '
+             'rotation of the last 5 never removes it (hard links, no extra space), for scoring and '
+             '--average_with; a multiple of --save_freq; 0: off (default: %(default)s)')
     add('--decay_flag', type=str2bool, default=DEFAULTS['decay_flag'], help='decay the learning rate linearly to 0 (default: %(default)s)')
     add('--decay_epoch', type=int, default=DEFAULTS['decay_epoch'], help='epoch where the decay starts (default: %(default)s)')
 

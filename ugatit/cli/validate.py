@@ -37,6 +37,9 @@ def validate(args):
     for name in ('adv_weight', 'cycle_weight', 'identity_weight', 'cam_weight', 'GP_ld'):
         if getattr(args, name) < 0:
             errors.append('--%s must be >= 0 (got %d)' % (name, getattr(args, name)))
+    if args.keep_every < 0 or args.save_freq >= 1 and args.keep_every % args.save_freq:
+        errors.append('--keep_every must be 0 (off) or a multiple of --save_freq (got %d with --save_freq %d): '
+                      'only saved steps can be kept' % (args.keep_every, args.save_freq))
     if args.towers < 1:
         errors.append('--towers must be >= 1 (got %d)' % args.towers)
     if not 0 <= args.ema_decay < 1:

@@ -13,7 +13,7 @@ import sys
 
 import tensorflow as tf
 
-from ugatit.config import DIRECTIONS, dataset_of_model_dir, write_flags_file
+from ugatit.config import DIRECTIONS, FLAGS_FILE, dataset_of_model_dir, write_flags_file
 from ugatit.errors import UserError, first_line
 from ugatit.model.average import average_name, averaged_names
 from utils import printable, write_atomic
@@ -319,7 +319,8 @@ class Checkpoint(object):
 
     def save(self, sess, step):
         """Save the variables as <checkpoint_dir>/<model_dir>/<model_name>.model-<step>, with the
-        flags file beside them (no .meta graph: nothing restores it). Returns the prefix.
+        flags file beside them (no .meta graph: nothing restores it); with --keep_every, every
+        N-th step also into the run folder's KEPT_FOLDER (keep). Returns the prefix.
 
         Raises UserError when the disk is full or the folder not writable; the previous
         checkpoints are left intact (TensorFlow writes a new one under a temporary name first).
@@ -330,7 +331,7 @@ class Checkpoint(object):
         prefix = os.path.join(self.folder, self.config.model.model_name + '.model')
         remove_interrupted_saves(prefix)
         try:
-            return self.saver.save(sess, prefix, global_step=step, write_meta_graph=False)
+            saved = self.saver.save(sess, prefix, global_step=step, write_meta_graph=False)
         except (tf.errors.OpError, OSError) as exc:
             for name in os.listdir(self.folder):
                 if name.startswith('%s-%d_temp' % (os.path.basename(prefix), step)):  # TensorFlow's partial write
@@ -339,10 +340,46 @@ class Checkpoint(object):
                             'checkpoint of this model takes %.0f MB) or choose another --checkpoint_dir; the '
                             'earlier checkpoints are intact.' % (step, self.folder, first_line(exc),
                                                                  self.size_bytes() / 1e6))
+        if self.config.train.keep_every and step % self.config.train.keep_every == 0:
+            self._keep(saved)
+        return saved
+
+    def _keep(self, prefix):
+        """keep() the checkpoint just saved in the run folder's KEPT_FOLDER (--keep_every)."""
+        folder = os.path.join(self.folder, KEPT_FOLDER)
+        try:
+            return keep(prefix, folder)
+        except OSError as exc:
+            raise UserError('could not keep the checkpoint %s in %s (%s): it is saved in %s; free some space '
+                            'there or train without --keep_every.' % (os.path.basename(prefix), folder,
+                                                                     first_line(exc), self.folder))
 
     def size_bytes(self):
         """Bytes of one checkpoint of these variables (float32)."""
         return sum(4 * max(1, v.shape.num_elements() or 1) for v in self.variables)
+
+
+# The subfolder of a run folder where --keep_every keeps checkpoints out of the keep-5 rotation.
+KEPT_FOLDER = 'kept'
+
+
+def keep(prefix, folder):
+    """Put the checkpoint `prefix` (its .index and .data-* files) and the flags file beside it
+    into `folder`, as hard links where the file system allows (no extra space; the saver's
+    rotation then removes only its own name), else as copies. Returns the prefix in `folder`."""
+    os.makedirs(folder, exist_ok=True)
+    source, base = os.path.split(prefix)
+    names = [n for n in os.listdir(source) if n == base + '.index' or n.startswith(base + '.data-')]
+    for name in names + [FLAGS_FILE]:
+        target = os.path.join(folder, name)
+        if os.path.exists(target):
+            os.remove(target)  # a flags file of an earlier keep, or a step saved again after a resume
+        try:
+            os.link(os.path.join(source, name), target)
+        except OSError:
+            shutil.copy2(os.path.join(source, name), target)
+    print(' [*] Kept %s in %s (--keep_every)' % (base, folder))
+    return os.path.join(folder, base)
 
 
 def remove_interrupted_saves(prefix):
