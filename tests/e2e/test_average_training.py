@@ -33,6 +33,7 @@ def averaged_run(tmp_path_factory):
 def test_a_resumed_run_starts_its_averages_and_saves_them(averaged_run):
     folder = averaged_run / 'checkpoint' / MODEL_DIR
     assert steps_saved(folder) == [2, 3, 5, 6]
+    assert not (folder / 'kept').exists()  # --keep_every is off by default (tests/e2e/test_keep_every.py)
     before = str(folder / 'UGATIT_light.model-3')
     after = str(folder / 'UGATIT_light.model-6')
     assert not any('ExponentialMovingAverage' in n for n, _ in tf.train.list_variables(before))

@@ -42,15 +42,6 @@ def test_kept_steps_outlive_the_rotation_and_restore(tmp_path, monkeypatch, caps
         assert translator.step == 6
 
 
-def test_off_by_default(tmp_path, monkeypatch):
-    monkeypatch.chdir(tmp_path)
-    make_dataset('dataset')
-    assert _train() == 0
-    folder = tmp_path / 'checkpoint' / MODEL_DIR
-    assert steps_saved(folder) == [4, 5, 6, 7, 8]
-    assert not (folder / checkpoint.KEPT_FOLDER).exists()
-
-
 def test_keep_copies_where_links_fail_and_replaces_an_earlier_keep(tmp_path, monkeypatch):
     source = tmp_path / 'run'
     source.mkdir()
