@@ -211,7 +211,12 @@ def test_the_presets_bfloat16_gives_way_on_a_cpu_without_amx_but_a_given_one_run
     assert 'Training in float32' in out and 'pays only on a CPU with AMX' in out, out
     given = phases.check_bfloat16(cli.parse_config(['--preset', 'cpu', '--bfloat16', 'true']), 'CPU')
     assert given.runtime.bfloat16 is True and checks == [1]
-    assert 'bfloat16 self-check' in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert 'bfloat16 self-check' in out and 'measured slower than float32' in out, out
+    # Negative control: with AMX, no such note.
+    monkeypatch.setattr(ugatit.config, 'cpu_has_amx_bfloat16', lambda: True)
+    phases.check_bfloat16(cli.parse_config(['--bfloat16', 'true']), 'CPU')
+    assert 'measured slower' not in capsys.readouterr().out
 
 
 @pytest.mark.parametrize('flags,native', [('fpu avx2 avx512f avx512_bf16 sse', True), ('fpu amx_tile amx_bf16', True),

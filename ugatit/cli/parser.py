@@ -175,7 +175,8 @@ def add_runtime_flags(add):
              'or memory (default: %(default)s)')
     add('--bfloat16', type=str2bool, default=DEFAULTS['bfloat16'],
         help='run the convolutions in bfloat16 (weights, optimiser and every other op stay float32) on a CPU '
-             'that computes it natively (AVX512-BF16 or AMX); faster, results differ slightly from float32 '
+             'that computes it natively (AVX512-BF16 or AMX); faster with AMX, slower without it (measured), '
+             'results differ slightly from float32 '
              '(docs/performance.md); checked against float32 on this CPU at start; not for --phase export; '
              '--preset cpu turns it on for training where the CPU has AMX and passes these checks (without AMX it '
              'measured slower than float32) (default: %(default)s)')

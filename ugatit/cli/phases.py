@@ -122,6 +122,9 @@ def check_bfloat16(config, device):
     # A preset's bfloat16 on an AVX512-BF16-only CPU gives way before the self-check is run.
     reason = (None if given or device == 'GPU' else preset_bfloat16_refusal()) or bfloat16_refusal(device)
     if reason is None:
+        if given and device == 'CPU' and preset_bfloat16_refusal():
+            print(' [*] Note: --bfloat16 on a CPU without AMX measured slower than float32 (training 1.4 to 1.7x, '
+                  'docs/cpu_model.md "bfloat16 without AMX"); --bfloat16 false may be faster here')
         return config
     if given:
         raise UserError('--bfloat16 %s. Run without --bfloat16.' % reason)
