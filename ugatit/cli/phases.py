@@ -119,10 +119,11 @@ def check_bfloat16(config, device):
     if not config.runtime.bfloat16:
         return config
     given = 'bfloat16' in config.given
+    slower_here = None if device == 'GPU' else preset_bfloat16_refusal()
     # A preset's bfloat16 on an AVX512-BF16-only CPU gives way before the self-check is run.
-    reason = (None if given or device == 'GPU' else preset_bfloat16_refusal()) or bfloat16_refusal(device)
+    reason = (None if given else slower_here) or bfloat16_refusal(device)
     if reason is None:
-        if given and device == 'CPU' and preset_bfloat16_refusal():
+        if given and slower_here:
             print(' [*] Note: --bfloat16 on a CPU without AMX measured slower than float32 (training 1.4 to 1.7x, '
                   'docs/cpu_model.md "bfloat16 without AMX"); --bfloat16 false may be faster here')
         return config
@@ -153,9 +154,10 @@ def bfloat16_refusal(device):
 
 def preset_bfloat16_refusal():
     """Why a preset's --bfloat16 is not taken on this CPU, which computes bfloat16 natively but has no
-    AMX (words that follow '--bfloat16 '); None elsewhere, where bfloat16_refusal decides. With AVX512-BF16 alone, oneDNN's bfloat16 convolutions barely outrun float32
-    and the casts around them cost more: the --preset cpu training step measured 1.3x slower than in
-    float32 (docs/cpu_model.md "The recipe"). A --bfloat16 true the user gives still runs there."""
+    AMX (words that follow '--bfloat16 '); None elsewhere, where bfloat16_refusal decides. With
+    AVX512-BF16 alone, oneDNN's bfloat16 convolutions run slower than its float32 ones: the --preset
+    cpu training step measured 1.4 to 1.7x slower than in float32 (docs/cpu_model.md "bfloat16
+    without AMX"). A --bfloat16 true the user gives still runs there, with a note."""
     from ugatit import config as config_module
     if config_module.cpu_has_amx_bfloat16() or not config_module.cpu_has_native_bfloat16():
         return None

@@ -26,8 +26,8 @@ from tqdm import tqdm
 
 from ugatit.errors import first_line
 from ugatit.model.average import averaged_names
-from ugatit.model.checkpoint import (Checkpoint, by_name, check_compatible, checkpoint_step, find_checkpoint,
-                               latest_in_folder, no_checkpoint_message, prefix_of, write_state_file)
+from ugatit.model.checkpoint import (Checkpoint, by_name, check_compatible, checkpoint_files, checkpoint_step,
+                               find_checkpoint, latest_in_folder, no_checkpoint_message, prefix_of, write_state_file)
 from ugatit.config import DIRECTIONS, FLAGS_FILE, write_flags_file
 from ugatit.errors import UserError
 from ugatit.infer.export import check_export_dir
@@ -253,6 +253,5 @@ def _publish(staging, folder, name):
 
 def checkpoint_bytes(prefix):
     """Bytes on disk of the checkpoint `prefix` (its .index and .data-* files)."""
-    folder, base = os.path.split(prefix)
-    return sum(os.path.getsize(os.path.join(folder, f)) for f in os.listdir(folder or '.')
-               if f == base + '.index' or f.startswith(base + '.data-'))
+    folder = os.path.dirname(prefix)
+    return sum(os.path.getsize(os.path.join(folder, f)) for f in checkpoint_files(prefix))

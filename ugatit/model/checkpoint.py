@@ -92,6 +92,12 @@ def _state_file_prefix(folder):
     return os.path.basename(found.group(1)) if found else None
 
 
+def checkpoint_files(prefix):
+    """Names of the files of the checkpoint `prefix` in its folder: its .index and .data-* files."""
+    folder, base = os.path.split(prefix)
+    return [n for n in os.listdir(folder or '.') if n == base + '.index' or n.startswith(base + '.data-')]
+
+
 def prefix_of(path):
     """The checkpoint prefix a user's path names: the path, without `.index` if it ends so."""
     return path[:-len('.index')] if path.endswith('.index') else path
@@ -369,8 +375,7 @@ def keep(prefix, folder):
     rotation then removes only its own name), else as copies. Returns the prefix in `folder`."""
     os.makedirs(folder, exist_ok=True)
     source, base = os.path.split(prefix)
-    names = [n for n in os.listdir(source) if n == base + '.index' or n.startswith(base + '.data-')]
-    for name in names + [FLAGS_FILE]:
+    for name in checkpoint_files(prefix) + [FLAGS_FILE]:
         target = os.path.join(folder, name)
         if os.path.exists(target):
             os.remove(target)  # a flags file of an earlier keep, or a step saved again after a resume
