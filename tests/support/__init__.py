@@ -3,7 +3,8 @@
 The other modules of this package: runs (tiny training runs and their dataset), compare
 (per-tensor comparison against a reference), checkpoints (checkpoints built from the reference ones),
 inception (a small stand-in Inception graph), net (local HTTP stand-ins for the downloads),
-serve (the tiny model behind the web app), zips (archives written byte by byte),
+serve (the tiny model behind the web app), zips (archives written byte by byte), winograd (a wrong
+Winograd library for negative controls),
 worker_step (one training step as its own process, for the multi-worker tests).
 """
 
