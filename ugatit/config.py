@@ -168,6 +168,7 @@ class RuntimeConfig:
     xla: bool = False
     grappler: bool = True
     bfloat16: bool = False
+    winograd: bool = False      # translating only: 3x3 convolutions by the compiled Winograd ops (ugatit/native)
     intra_op_threads: int = 0
     inter_op_threads: int = 0
     take_over_lock: bool = False  # train in a checkpoint folder whose lock a dead process left

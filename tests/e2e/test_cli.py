@@ -75,6 +75,8 @@ def test_str2bool_rejects_what_the_official_version_accepted(text, capsys):
     (['--gan_type', 'lsgann'], "invalid choice: 'lsgann'"),
     (['--phase', 'tset'], "invalid choice: 'tset'"),
     (['--phase', 'export', '--bfloat16', 'true'], '--bfloat16 applies to train and test'),
+    (['--phase', 'train', '--winograd', 'true'], '--winograd applies to --phase test'),
+    (['--phase', 'export', '--winograd', 'true'], 'not to --phase export'),
 ])
 def test_invalid_flags_are_refused_with_a_message(argv, message, capsys):
     with pytest.raises(SystemExit) as exc:

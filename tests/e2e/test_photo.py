@@ -89,6 +89,22 @@ def test_no_face_center_and_no_alignment_use_the_centre_crop(tmp_path, capsys, t
     assert cv2.imread(str(tmp_path / 'b' / 'wall.png')).shape == (32, 32, 3)
 
 
+def test_winograd_photo_matches_the_default_one(tmp_path, capsys, tiny_checkpoint, monkeypatch):
+    """--winograd true through main.py (on every 3x3 convolution of the tiny model, too small to
+    use it by default): the self-check is said, and the translation is the default one within a
+    grey level (float rounding; the golden tests bound the numbers)."""
+    import ops
+    monkeypatch.setattr(ops, 'WINOGRAD_MIN_CHANNELS', 1)
+    monkeypatch.setattr(ops, 'WINOGRAD_MIN_WORK', 0)
+    photo = grace_hopper_path(tmp_path)
+    rc, text = run(capsys, tiny_checkpoint, tmp_path / 'plain', '--input', str(photo))
+    assert rc == 0, text
+    rc, text = run(capsys, tiny_checkpoint, tmp_path / 'winograd', '--input', str(photo), '--winograd', 'true')
+    assert rc == 0 and 'Winograd self-check' in text, text
+    plain, winograd = (cv2.imread(str(tmp_path / kind / 'grace_hopper.png')).astype(int) for kind in ('plain', 'winograd'))
+    assert np.abs(plain - winograd).max() <= 1
+
+
 def test_two_people_with_all_faces(tmp_path, capsys, tiny_checkpoint):
     src = shared_path('data', 'faces', 'two_people.jpg')
     rc, text = run(capsys, tiny_checkpoint, tmp_path / 'out', '--input', src, '--align_face', '--faces', 'all', '--paste_back')

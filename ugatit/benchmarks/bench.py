@@ -21,6 +21,7 @@ Examples:
   python -m ugatit.benchmarks.bench --what forward --sizes 256 512 --repeats 10
   python -m ugatit.benchmarks.bench --what forward --intra 2 --inter 1 --xla true
   python -m ugatit.benchmarks.bench --what forward train --bfloat16 true   # on a CPU with native bfloat16
+  python -m ugatit.benchmarks.bench --what forward --winograd true         # the compiled Winograd convolutions
   python -m ugatit.benchmarks.bench --what train --train_flags "--preset cpu" "--preset cpu --img_size 128 --ch 16 --n_dis 5"
   python -m ugatit.benchmarks.bench --what upscale --json bench_results/upscale.json
   python -m ugatit.benchmarks.bench --what slim --repeats 3 --warmup 1 --json bench_results/slim.json
@@ -74,11 +75,13 @@ def _time(fn, warmup, repeats):
 def child_forward(opts):
     """Generator forward (a2b only): latency at batch 1, throughput at batch opts.batch."""
     import tensorflow as tf
-    from ops import bfloat16_convolutions
+    from ops import bfloat16_convolutions, winograd_convolutions
     from ugatit.config import ModelConfig
     from ugatit.infer.translator import build_generators
+    from ugatit.native import load_winograd
     tf.compat.v1.disable_eager_execution()
-    with _session(opts) as sess, bfloat16_convolutions(opts.bfloat16):
+    library = load_winograd(verbose=False)[0] if opts.winograd else None
+    with _session(opts) as sess, bfloat16_convolutions(opts.bfloat16), winograd_convolutions(library):
         placeholder, output, heatmap = build_generators(ModelConfig(light=opts.light, img_size=opts.size), ('a2b',))['a2b']
         sess.run(tf.compat.v1.global_variables_initializer())
         result = {}
@@ -252,7 +255,7 @@ CHILDREN = {'forward': child_forward, 'train': child_train, 'tflite': child_tfli
 def run_child(python, name, opts, **overrides):
     argv = [python, '-m', 'ugatit.benchmarks.bench', '--child', name]
     values = dict(vars(opts), **overrides)
-    for key in ('size', 'batch', 'repeats', 'warmup', 'intra', 'inter', 'xla', 'grappler', 'bfloat16', 'light', 'config'):
+    for key in ('size', 'batch', 'repeats', 'warmup', 'intra', 'inter', 'xla', 'grappler', 'bfloat16', 'winograd', 'light', 'config'):
         argv.append('--%s=%s' % (key, values[key]))  # '=': a --config of flags starts with '--'
     proc = subprocess.run(argv, cwd=ROOT, capture_output=True, text=True)
     if proc.returncode:
@@ -265,7 +268,7 @@ def environment(opts):
     return {'tensorflow': tf.__version__, 'python': platform.python_version(), 'machine': platform.machine(),
             'cpu_count': os.cpu_count(), 'processor': _cpu_name(), 'gpus': [d.name for d in tf.config.list_physical_devices('GPU')],
             'intra_op_threads': opts.intra, 'inter_op_threads': opts.inter, 'xla': opts.xla, 'grappler': opts.grappler,
-            'bfloat16': opts.bfloat16,
+            'bfloat16': opts.bfloat16, 'winograd': opts.winograd,
             'TF_ENABLE_ONEDNN_OPTS': os.environ.get('TF_ENABLE_ONEDNN_OPTS', '(default)')}
 
 
@@ -302,6 +305,8 @@ def build_parser():
                         help='let Grappler rewrite the graphs (default: %(default)s)')
     parser.add_argument('--bfloat16', type=str2bool, default=False,
                         help='forward and train in bfloat16 (main.py --bfloat16) (default: %(default)s)')
+    parser.add_argument('--winograd', type=str2bool, default=False,
+                        help='forward: 3x3 convolutions by Winograd (main.py --winograd) (default: %(default)s)')
     parser.add_argument('--json', default=os.path.join('bench_results', 'bench.json'), help='output JSON (default: %(default)s)')
     parser.add_argument('--child', help=argparse.SUPPRESS)
     parser.add_argument('--size', type=int, default=256, help=argparse.SUPPRESS)

@@ -180,6 +180,12 @@ def add_runtime_flags(add):
              '(docs/performance.md); checked against float32 on this CPU at start; not for --phase export; '
              '--preset cpu turns it on for training where the CPU has AMX and passes these checks (without AMX it '
              'measured slower than float32) (default: %(default)s)')
+    add('--winograd', type=str2bool, default=DEFAULTS['winograd'],
+        help='translate with the 3x3 stride-1 convolutions computed by Winograd F(4x4, 3x3): C++ ops built '
+             'for this CPU on first use (needs g++) and checked against tf.nn.conv2d at start; about 2x faster '
+             'generator forwards on a CPU (measured), results within float rounding of the default '
+             '(docs/performance.md); for test, photo, video, camera, serve and eval, not train or export '
+             '(default: %(default)s)')
     add('--intra_op_threads', type=int, default=DEFAULTS['intra_op_threads'], help='threads inside one op; 0: TensorFlow decides (default: %(default)s)')
     add('--inter_op_threads', type=int, default=DEFAULTS['inter_op_threads'], help='ops run in parallel; 0: TensorFlow decides (default: %(default)s)')
     add('--take_over_lock', type=str2bool, default=DEFAULTS['take_over_lock'],

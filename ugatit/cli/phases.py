@@ -82,7 +82,9 @@ def model_run_set_up(config):
             raise UserError(str(exc))
     import tensorflow as tf
     tf.compat.v1.disable_eager_execution()
-    config = check_bfloat16(config, log_device())
+    device = log_device()
+    config = check_bfloat16(config, device)
+    check_winograd(config, device)
     return with_saved_flags(with_shipped_model(config))
 
 
@@ -131,6 +133,23 @@ def check_bfloat16(config, device):
         raise UserError('--bfloat16 %s. Run without --bfloat16.' % reason)
     print(' [*] Training in float32: the preset\'s --bfloat16 %s' % reason)
     return dataclasses.replace(config, runtime=dataclasses.replace(config.runtime, bfloat16=False))
+
+
+def check_winograd(config, device):
+    """With --winograd: build (once per CPU) and self-check the compiled Winograd ops, which the
+    Translator then uses (ugatit.native.winograd_library); a machine where they cannot be used
+    raises UserError saying why and what to do."""
+    if not config.runtime.winograd:
+        return
+    if device == 'GPU':
+        raise UserError('--winograd computes on the CPU and TensorFlow uses a GPU here; run without --winograd')
+    from ugatit import native
+    try:
+        _, error = native.checked_winograd()
+    except native.NativeOpError as error:
+        raise UserError('--winograd: %s. Or run without --winograd (tf.nn.conv2d, the default).' % error)
+    print(' [*] Winograd self-check: the compiled 3x3 convolution is within %.1e of tf.nn.conv2d on this CPU '
+          '(allowed %.0e)' % (error, native.WINOGRAD_TOLERANCE))
 
 
 def bfloat16_refusal(device):

@@ -52,6 +52,10 @@ def validate(args):
     if args.bfloat16 and args.phase == 'export':
         errors.append('--bfloat16 applies to train and test; --phase export writes float32 models '
                       '(and float16 or int8 TFLite variants)')
+    if args.winograd and args.phase not in ('test', 'eval', 'serve'):
+        errors.append('--winograd applies to --phase test (photos, video, camera included), eval and serve, not to '
+                      '--phase %s: its compiled ops have no gradient for training, and exported models must run '
+                      'without them' % args.phase)
     if args.phase != 'export' and args.format != 'savedmodel' or args.float16 and args.format != 'checkpoint':
         errors.append('--format checkpoint and --float16 (a float16 generators-only checkpoint) need --phase export '
                       '--format checkpoint')

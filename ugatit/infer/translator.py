@@ -11,7 +11,8 @@ no Adam slot is read, and no random initialisation runs before the restore).
 import numpy as np
 import tensorflow as tf
 
-from ops import bfloat16_convolutions
+from ops import bfloat16_convolutions, winograd_convolutions
+from ugatit import native
 from ugatit.model.checkpoint import Checkpoint
 from ugatit.config import DIRECTIONS, session_config
 from ugatit.model.model import UGATIT
@@ -41,7 +42,9 @@ class Translator(OwnsSession):
         self.io = io
         self.batch_size = config.runtime.batch_size
         self.graph = tf.Graph()
-        with self.graph.as_default(), bfloat16_convolutions(config.runtime.bfloat16):
+        winograd = native.winograd_library() if config.runtime.winograd else None  # --winograd
+        with self.graph.as_default(), bfloat16_convolutions(config.runtime.bfloat16), \
+                winograd_convolutions(winograd):
             self._signatures = build_generators(config.model, directions, batch, io)
             self.session = tf1.Session(graph=self.graph, config=session_config(config.runtime))
             try:
