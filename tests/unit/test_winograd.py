@@ -8,7 +8,7 @@ import tensorflow as tf
 
 import ops
 from tests.support import tiny_config
-from tests.support.winograd import ScaledKernelWinograd
+from tests.support.winograd import ScaledKernelWinograd, winograd_library_or_skip
 from ugatit import native
 from ugatit.cli import phases
 from ugatit.errors import UserError
@@ -19,7 +19,7 @@ tf1 = tf.compat.v1
 
 @pytest.fixture(scope='module')
 def library():
-    return native.load_winograd(verbose=False)[0]
+    return winograd_library_or_skip()
 
 
 def _error(library, x_value, w_value, w_winograd=None):
@@ -57,7 +57,7 @@ def test_the_self_check_passes_the_library_and_fails_a_wrong_one(library):
     assert native.winograd_error(ScaledKernelWinograd(library, 1.01)) > native.WINOGRAD_TOLERANCE
 
 
-def test_a_failed_self_check_refuses_the_library(monkeypatch):
+def test_a_failed_self_check_refuses_the_library(library, monkeypatch):
     monkeypatch.setattr(native, 'winograd_error', lambda library: 0.01)
     with pytest.raises(native.NativeOpError, match='fails its self-check'):
         native.load_winograd(verbose=False)
@@ -71,8 +71,11 @@ def test_no_compiler_and_a_failed_build_are_explained(tmp_path, monkeypatch):
     monkeypatch.setenv('CXX', str(tmp_path / 'no-such-compiler'))
     with pytest.raises(native.NativeOpError, match='cannot run the C\\+\\+ compiler .*no-such-compiler'):
         native.load_winograd(cache_dir=str(tmp_path / 'c'), verbose=False)
-    monkeypatch.setenv('CXX', 'false')  # a "compiler" that fails
-    with pytest.raises(native.NativeOpError, match='building the Winograd ops failed'):
+    failing = tmp_path / 'failing-compiler'
+    failing.write_text('#!/bin/sh\necho "x.cc:1: error: broken" >&2\nexit 1\n')
+    failing.chmod(0o755)
+    monkeypatch.setenv('CXX', str(failing))
+    with pytest.raises(native.NativeOpError, match='(?s)building the Winograd ops failed .*error: broken'):
         native.load_winograd(cache_dir=str(tmp_path / 'b'), verbose=False)
     assert not [p for p in (tmp_path / 'b').rglob('*') if p.is_file()]  # nothing half-built left
 
@@ -120,7 +123,9 @@ def test_winograd_is_used_where_it_measured_faster(size, c_in, c_out, kernel, st
         x = tf1.placeholder(tf.float32, [1, size, size, c_in])
         w = tf.zeros([kernel, kernel, c_in, c_out])
         assert ops._winograd_pays(x, w, [1, stride, stride, 1]) is used
-    assert not any(t.startswith('Winograd') for t in _ops_of_generator(native.winograd_library()))  # tiny model
+
+def test_the_tiny_model_is_too_small_for_winograd(library):
+    assert not any(t.startswith('Winograd') for t in _ops_of_generator(library))
 
 
 def test_winograd_is_refused_on_a_gpu_and_explained_where_it_cannot_build(monkeypatch):
