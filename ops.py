@@ -97,9 +97,10 @@ def winograd_conv2d(x, w, library):
 
 # Winograd's tile transforms are passes over memory that only large convolutions repay.
 # Measured per convolution (2 threads, Intel Xeon with AVX-512, against tf.nn.conv2d): 256
-# channels at 64x64 2.2x faster, at 32x32 2.2x; 128 at 64x64 1.6x; 64 at 128x128 1.3x, at 64x64
-# 1.2x; 128 at 32x32 0.96x, 32 channels at 128x128 and 256x256 0.8x (slower). So: at least
-# WINOGRAD_MIN_CHANNELS in and out, and H * W * C_in * C_out of at least WINOGRAD_MIN_WORK.
+# channels at 64x64 and at 32x32 2.2x faster; 128 at 64x64 1.6x, at 32x32 1.25x; 64 at 128x128
+# 1.3x, at 64x64 1.2x; 32 channels at 128x128 and 256x256 0.8x (slower). So: at least
+# WINOGRAD_MIN_CHANNELS in and out, and H * W * C_in * C_out of at least WINOGRAD_MIN_WORK:
+# with 2 ** 24 (32x32 at 128 channels included) a 128 px ch 32 generator measured 0.98x.
 WINOGRAD_MIN_CHANNELS = 64
 WINOGRAD_MIN_WORK = 2 ** 25
 
