@@ -46,6 +46,9 @@ class Translator(OwnsSession):
         with self.graph.as_default(), bfloat16_convolutions(config.runtime.bfloat16), \
                 winograd_convolutions(winograd):
             self._signatures = build_generators(config.model, directions, batch, io)
+            if winograd is not None and not any(op.type == 'WinogradInput' for op in self.graph.get_operations()):
+                print(' [*] --winograd: no convolution of this model is large enough to gain from Winograd '
+                      '(docs/performance.md); all run as tf.nn.conv2d')
             self.session = tf1.Session(graph=self.graph, config=session_config(config.runtime))
             try:
                 restore = Checkpoint(self.config, tf1.global_variables())
