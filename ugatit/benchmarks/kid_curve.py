@@ -40,7 +40,7 @@ def draw(runs, out):
     import matplotlib
     matplotlib.use('Agg')
     import matplotlib.pyplot as plt
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4.2), sharey=True)
+    fig, axes = plt.subplots(1, 2, figsize=(11, 5.0), sharey=True)
     for ax, direction in zip(axes, TITLES):
         for run, directions in runs.items():
             points = sorted(directions.get(direction, []))
@@ -56,8 +56,10 @@ def draw(runs, out):
         ax.set_xlabel('training step (thousands)')
         ax.grid(alpha=0.3)
     axes[0].set_ylabel('relative KID x100 (lower is better)')
-    axes[0].legend(fontsize=7, loc='lower left')
-    fig.tight_layout()
+    # Below both panels: inside one, it would hide the newest points.
+    handles, labels = axes[0].get_legend_handles_labels()
+    fig.legend(handles, labels, fontsize=7, loc='lower center', ncol=2)
+    fig.tight_layout(rect=(0, 0.15, 1, 1))
     fig.savefig(out, dpi=100)
     plt.close(fig)
 
