@@ -256,9 +256,7 @@ def resolve_config(argv, shipped_fallback):
     from ugatit.cli import parse_config, phases
     from ugatit.model.checkpoint import find_checkpoint, no_checkpoint_message
     config = parse_config(argv, exit_on_error=False)
-    device = phases.log_device()
-    config = phases.check_bfloat16(config, device)
-    phases.check_winograd(config, device)
+    config = phases.check_runtime_options(config)
     if shipped_fallback:
         config = phases.with_shipped_model(config)
     config = phases.with_saved_flags(config)

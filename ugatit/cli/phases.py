@@ -72,7 +72,7 @@ def run_phase(config):
 
 def model_run_set_up(config):
     """Before a run that restores a model of the flags: the demo data when it is needed, graph
-    mode, the device line, the bfloat16 check; returns config with the shipped model when the
+    mode, the device line, the bfloat16 and Winograd checks; returns config with the shipped model when the
     user has none (with_shipped_model) and the flags saved beside the checkpoint (with_saved_flags)."""
     if config.paths.dataset == 'demo' and config.photo.input is None and config.phase != 'serve':
         from ugatit.assets.demo_data import ensure_demo_dataset
@@ -82,10 +82,15 @@ def model_run_set_up(config):
             raise UserError(str(exc))
     import tensorflow as tf
     tf.compat.v1.disable_eager_execution()
+    return with_saved_flags(with_shipped_model(check_runtime_options(config)))
+
+
+def check_runtime_options(config):
+    """The device line, then config as check_bfloat16 leaves it, after check_winograd."""
     device = log_device()
     config = check_bfloat16(config, device)
     check_winograd(config, device)
-    return with_saved_flags(with_shipped_model(config))
+    return config
 
 
 def log_device():

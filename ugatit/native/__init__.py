@@ -132,19 +132,26 @@ def _compile_commands(compiler, work):
 
 
 def winograd_error(library, seed=0):
-    """Relative error (Frobenius) of the Winograd convolution against tf.nn.conv2d, in a graph of
-    its own: x [2, 13, 18, 40] (sizes that leave partial tiles and a partial channel block),
-    w [3, 3, 40, 72] * 0.05, both standard normal."""
-    import tensorflow as tf
-    import ops
+    """Relative error of the Winograd convolution against tf.nn.conv2d on the self-check's input:
+    x [2, 13, 18, 40] (sizes that leave partial tiles and a partial channel block), w [3, 3, 40,
+    72] * 0.05, both standard normal (convolution_error)."""
     rng = np.random.default_rng(seed)
     x_value = rng.standard_normal((2, 13, 18, 40)).astype('float32')
     w_value = (rng.standard_normal((3, 3, 40, 72)) * 0.05).astype('float32')
+    return convolution_error(library, x_value, w_value)
+
+
+def convolution_error(library, x_value, w_value, w_winograd=None):
+    """Relative error (Frobenius) of the Winograd convolution of x_value [N, H, W, C] by
+    w_winograd [3, 3, C, K] (default w_value) against tf.nn.conv2d's of x_value by w_value, in
+    a graph of its own."""
+    import tensorflow as tf
+    import ops
     graph = tf.Graph()
     with graph.as_default():
         x, w = tf.constant(x_value), tf.constant(w_value)
         reference = tf.nn.conv2d(x, w, strides=[1, 1, 1, 1], padding='VALID')
-        winograd = ops.winograd_conv2d(x, w, library)
+        winograd = ops.winograd_conv2d(x, w if w_winograd is None else tf.constant(w_winograd), library)
         with tf.compat.v1.Session(graph=graph) as sess:
             a, b = sess.run([winograd, reference])
     return float(np.linalg.norm(a - b) / np.linalg.norm(b))
