@@ -123,8 +123,13 @@ class Model:
         """self.config with the photo options of one translate() call, checked by main.py's parser."""
         unknown = sorted(set(options) - set(PHOTO_OPTIONS))
         if unknown:
-            raise UserError('translate() takes no option %s; its options are %s'
-                            % (', '.join(unknown), ', '.join(PHOTO_OPTIONS + ('attention',))))
+            from ugatit.config import FLAG_DEFAULTS
+            load_flags = [name for name in unknown if name in FLAG_DEFAULTS and name not in NOT_LOAD_FLAGS]
+            hint = ('; %s %s fixed when the model is built: give %s to ugatit.load(), e.g. ugatit.load(model, %s=...)'
+                    % (', '.join(load_flags), 'is' if len(load_flags) == 1 else 'are',
+                       'it' if len(load_flags) == 1 else 'them', load_flags[0]) if load_flags else '')
+            raise UserError('translate() takes no option %s; its options are %s%s'
+                            % (', '.join(unknown), ', '.join(PHOTO_OPTIONS + ('attention',)), hint))
         if not options:
             return self.config
         from ugatit.cli import parse_config

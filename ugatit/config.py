@@ -193,6 +193,9 @@ class PhotoConfig:
     upscale_noise: Optional[int] = None  # waifu2x denoising -1..3; None: 3 for translations, -1 for --phase upscale
     # waifu2x, anime4k or lanczos; chosen from `python -m ugatit.benchmarks.bench --what upscale` (docs/upscale.md)
     upscaler: str = 'waifu2x'
+    # Translating only: each image and its mirror image through the generator, the two results
+    # averaged (the second mirrored back); twice the generator's time (docs/photos.md).
+    flip_average: bool = False
 
 
 @dataclasses.dataclass(frozen=True)

@@ -173,6 +173,19 @@ def test_options_equal_the_photo_phase_files(model, tiny_prefix, tmp_path, capsy
     capsys.readouterr()
 
 
+def test_flip_average_is_a_load_flag_equal_to_the_photo_phase(model, tiny_prefix, photos, tmp_path):
+    """ugatit.load(..., flip_average=True) writes what main.py --flip_average true writes, not
+    the plain translation; given to translate() it is refused with where it belongs."""
+    with ugatit.load(tiny_prefix, grappler=False, upscale=1, flip_average=True) as averaged:
+        translated = averaged.translate(photos['face'])
+    assert main.main(['--phase', 'test', '--checkpoint', tiny_prefix, '--grappler', 'false', '--input', photos['face'],
+                      '--upscale', '1', '--flip_average', 'true', '--result_dir', str(tmp_path)]) == 0
+    assert np.array_equal(pixels(translated), read_png(tmp_path / 'face.png'))
+    assert not np.array_equal(pixels(translated), pixels(model.translate(photos['face'])))
+    with pytest.raises(ugatit.UserError, match=r'flip_average is fixed when the model is built: give it to ugatit.load'):
+        model.translate(photos['face'], flip_average=True)
+
+
 def test_two_threads_translate_at_once(model, photos):
     inputs = [photos['face'], read_png(photos['grey'])]
     expected = [pixels(model.translate(image, align_face=True, upscale=2, upscaler='lanczos')) for image in inputs]

@@ -77,6 +77,8 @@ def test_str2bool_rejects_what_the_official_version_accepted(text, capsys):
     (['--phase', 'export', '--bfloat16', 'true'], '--bfloat16 applies to train and test'),
     (['--phase', 'train', '--winograd', 'true'], '--winograd applies to --phase test'),
     (['--phase', 'export', '--winograd', 'true'], 'not to --phase export'),
+    (['--phase', 'train', '--flip_average', 'true'], '--flip_average applies to --phase test'),
+    (['--phase', 'export', '--flip_average', 'true'], 'not to --phase export'),
 ])
 def test_invalid_flags_are_refused_with_a_message(argv, message, capsys):
     with pytest.raises(SystemExit) as exc:

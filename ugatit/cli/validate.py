@@ -56,6 +56,9 @@ def validate(args):
         errors.append('--winograd applies to --phase test (photos, video, camera included), eval and serve, not to '
                       '--phase %s: its compiled ops have no gradient for training, and exported models must run '
                       'without them' % args.phase)
+    if args.flip_average and args.phase not in ('test', 'eval', 'serve'):
+        errors.append('--flip_average applies to --phase test (photos, video, camera included), eval and serve, not '
+                      'to --phase %s' % args.phase)
     if args.phase != 'export' and args.format != 'savedmodel' or args.float16 and args.format != 'checkpoint':
         errors.append('--format checkpoint and --float16 (a float16 generators-only checkpoint) need --phase export '
                       '--format checkpoint')

@@ -45,7 +45,7 @@ class Translator(OwnsSession):
         winograd = native.winograd_library() if config.runtime.winograd else None  # --winograd
         with self.graph.as_default(), bfloat16_convolutions(config.runtime.bfloat16), \
                 winograd_convolutions(winograd):
-            self._signatures = build_generators(config.model, directions, batch, io)
+            self._signatures = build_generators(config.model, directions, batch, io, config.photo.flip_average)
             if winograd is not None and not any(op.type == 'WinogradInput' for op in self.graph.get_operations()):
                 print(' [*] --winograd: no convolution of this model is large enough to gain from Winograd '
                       '(docs/performance.md); all run as tf.nn.conv2d')
@@ -81,26 +81,47 @@ class Translator(OwnsSession):
 
 
 
-def build_generators(model_config, directions=tuple(DIRECTIONS), batch=None, io='float'):
+def build_generators(model_config, directions=tuple(DIRECTIONS), batch=None, io='float', flip_average=False):
     """Build the generators of `directions` (in that order) in the default graph.
 
     Returns {direction: (input placeholder, translated image, heatmap)}; see Translator's io.
+    flip_average: each output the mean of the image's and its mirror image's (generate_flip_averaged).
     """
     model = UGATIT(model_config)
-    return {d: _build_direction(model, d, batch, io) for d in directions}
+    return {d: _build_direction(model, d, batch, io, flip_average) for d in directions}
 
 
-def _build_direction(model, direction, batch, io):
+def generate_flip_averaged(model, direction, x):
+    """Translate x [N, S, S, 3] and its mirror image in one generator call (batch 2N), and
+    average each result with the mirror image's, mirrored back: (image [N, S, S, 3], heatmap
+    [N, S/4, S/4]). A test-time augmentation: training saw both (the random flip), and the
+    two translations' noise differs while the drawing agrees."""
+    fake, _, heatmap = model.generate(direction, tf.concat([x, tf.reverse(x, axis=[2])], axis=0))
+    fake, fake_of_mirror = tf.split(fake, 2, axis=0)
+    heatmap, heatmap_of_mirror = tf.split(heatmap, 2, axis=0)
+    return ((fake + tf.reverse(fake_of_mirror, axis=[2])) / 2,
+            (heatmap + tf.reverse(heatmap_of_mirror, axis=[2])) / 2)
+
+
+def _generate(model, direction, x, flip_average):
+    """(image, heatmap) of model.generate, or of generate_flip_averaged with flip_average."""
+    if flip_average:
+        return generate_flip_averaged(model, direction, x)
+    fake, _, heatmap = model.generate(direction, x)
+    return fake, heatmap
+
+
+def _build_direction(model, direction, batch, io, flip_average):
     """The placeholder and outputs of one generator; see Translator's io."""
     size = model.model.img_size
     if io == 'float':
         image_in = tf1.placeholder(tf.float32, [batch, size, size, model.model.img_ch], name='image_' + direction)
-        fake, _, heatmap = model.generate(direction, image_in)
+        fake, heatmap = _generate(model, direction, image_in, flip_average)
         return image_in, fake, heatmap
     image_in = tf1.placeholder(tf.uint8, [batch, size, size, 3], name='image')
     # A SavedModel's signature is not checked against what it is fed: check it in the graph.
     checked = tf.ensure_shape(image_in, [batch, size, size, 3])
-    fake, _, heatmap = model.generate(direction, tf.cast(checked, tf.float32) / 127.5 - 1.0)
+    fake, heatmap = _generate(model, direction, tf.cast(checked, tf.float32) / 127.5 - 1.0, flip_average)
     image_out = tf.cast(tf.clip_by_value(tf.round((fake + 1.0) * 127.5), 0.0, 255.0), tf.uint8, name='translated')
     lo = tf.reduce_min(heatmap, axis=[1, 2], keepdims=True)
     hi = tf.reduce_max(heatmap, axis=[1, 2], keepdims=True)
