@@ -2,6 +2,7 @@
 
     python -m ugatit.benchmarks.video_bench jitter PHOTO          # chip motion with and without smoothing
     python -m ugatit.benchmarks.video_bench speed PHOTO [--size 640x360 --frames 40 --align_face 1 --model 1]
+        [--flags "--ch 16 --flip_average true"]                  # more main.py flags for the video mode
 
 moving_photo_clip() turns one photo into a clip in which it slowly drifts, grows and turns,
 and returns each frame's exact warp, so that the true motion of a face is known.
@@ -134,9 +135,10 @@ def jitter_report(photo_path, width=320, height=240, frames=40, fps=10.0):
         print('%-22s %14.3f %16.3f %18.3f %16.2f' % (name, motion, second, error, region_difference(out, transforms, 256)))
 
 
-def speed_report(photo_path, width, height, frames, img_size, align, batch_size, model=True):
+def speed_report(photo_path, width, height, frames, img_size, align, batch_size, model=True, extra_flags=()):
     """Time the whole video mode on a generated clip with a random-weight light model (model
-    False: chips pasted back untranslated, which times decoding, faces and encoding alone)."""
+    False: chips pasted back untranslated, which times decoding, faces and encoding alone);
+    extra_flags: more main.py flags (architecture, --flip_average, ...)."""
     from ugatit.infer.translator import save_random_generators
     from utils import read_image_rgb
     from ugatit.apps.video import run_video
@@ -146,7 +148,7 @@ def speed_report(photo_path, width, height, frames, img_size, align, batch_size,
     path = os.path.join(work, 'clip.mp4')
     write_test_clip(path, clip, fps=10, tone_hz=440)
     flags = ['--checkpoint_dir', os.path.join(work, 'ckpt'), '--result_dir', os.path.join(work, 'out'),
-             '--batch_size', str(batch_size)] + (['--align_face'] if align else [])
+             '--batch_size', str(batch_size)] + (['--align_face'] if align else []) + list(extra_flags)
     from ugatit import cli
     config = cli.parse_config(['--phase', 'test', '--light', 'true', '--img_size', str(img_size), '--input', path] + flags)
     if model:
@@ -154,8 +156,9 @@ def speed_report(photo_path, width, height, frames, img_size, align, batch_size,
     start = time.perf_counter()
     run_video(config, translate=None if model else (lambda chips: chips))
     seconds = time.perf_counter() - start
-    print('%d frames %dx%d, img_size %d, align_face %s, batch %d, model %s: %.1f s, %.2f frames/s'
-          % (frames, width, height, img_size, align, batch_size, model, seconds, frames / seconds))
+    print('%d frames %dx%d, img_size %d, align_face %s, batch %d, model %s, flags %r: %.1f s, %.2f frames/s'
+          % (frames, width, height, img_size, align, batch_size, model, ' '.join(extra_flags), seconds,
+             frames / seconds))
 
 
 def main(argv=None):
@@ -168,6 +171,7 @@ def main(argv=None):
     parser.add_argument('--align_face', type=int, default=1)
     parser.add_argument('--batch_size', type=int, default=4)
     parser.add_argument('--model', type=int, default=1, help='0: no model (time the rest)')
+    parser.add_argument('--flags', default='', help='more main.py flags, one quoted string')
     args = parser.parse_args(argv)
     import tensorflow as tf
     tf.compat.v1.disable_eager_execution()
@@ -176,7 +180,7 @@ def main(argv=None):
     else:
         width, height = (int(v) for v in args.size.split('x'))
         speed_report(args.photo, width, height, args.frames, args.img_size, bool(args.align_face), args.batch_size,
-                     bool(args.model))
+                     bool(args.model), args.flags.split())
 
 
 if __name__ == '__main__':
