@@ -119,11 +119,12 @@ def test_flip_average_is_the_mean_of_the_image_and_its_mirror_image(tiny_checkpo
     rng = np.random.RandomState(3)
     images = rng.uniform(-1, 1, (3, 32, 32, 3)).astype(np.float32)
     argv = ['--phase', 'test', '--checkpoint_dir', tiny_checkpoint] + TINY
+    averaging = cli.parse_config(argv + ['--flip_average', 'true'])
     with Translator(cli.parse_config(argv), ('a2b',)) as plain:
         fake, heat = plain.translate('a2b', images)
         fake_m, heat_m = plain.translate('a2b', images[:, :, ::-1])
     as_uint8 = np.round((images + 1) * 127.5).astype(np.uint8)
-    with Translator(cli.parse_config(argv + ['--flip_average', 'true']), ('a2b',)) as averaged:
+    with Translator(averaging, ('a2b',)) as averaged:
         fake_avg, heat_avg = averaged.translate('a2b', images)
         fake_of_uint8, _ = averaged.translate('a2b', as_uint8 / np.float32(127.5) - 1)
     expected_fake, expected_heat = (fake + fake_m[:, :, ::-1]) / 2, (heat + heat_m[:, :, ::-1]) / 2
@@ -132,7 +133,7 @@ def test_flip_average_is_the_mean_of_the_image_and_its_mirror_image(tiny_checkpo
     assert np.abs(heat_avg - expected_heat).max() < 1e-5 * np.abs(expected_heat).max()
     # The negative control (measured 0.48, and 0.38 of the largest attention value).
     assert np.abs(fake_avg - fake).max() > 1e-2 and np.abs(heat_avg - heat).max() > 1e-3 * np.abs(heat).max()
-    with Translator(cli.parse_config(argv + ['--flip_average', 'true']), ('a2b',), io='uint8') as served:
+    with Translator(averaging, ('a2b',), io='uint8') as served:
         out, attention = served.translate('a2b', as_uint8)
     assert out.dtype == np.uint8 and out.shape == images.shape and attention.shape == heat.shape
     assert np.abs(out / 127.5 - 1 - fake_of_uint8).max() <= 0.51 / 127.5  # the output's rounding

@@ -52,13 +52,7 @@ def validate(args):
     if args.bfloat16 and args.phase == 'export':
         errors.append('--bfloat16 applies to train and test; --phase export writes float32 models '
                       '(and float16 or int8 TFLite variants)')
-    if args.winograd and args.phase not in ('test', 'eval', 'serve'):
-        errors.append('--winograd applies to --phase test (photos, video, camera included), eval and serve, not to '
-                      '--phase %s: its compiled ops have no gradient for training, and exported models must run '
-                      'without them' % args.phase)
-    if args.flip_average and args.phase not in ('test', 'eval', 'serve'):
-        errors.append('--flip_average applies to --phase test (photos, video, camera included), eval and serve, not '
-                      'to --phase %s' % args.phase)
+    errors += _validate_translation_only_flags(args)
     if args.phase != 'export' and args.format != 'savedmodel' or args.float16 and args.format != 'checkpoint':
         errors.append('--format checkpoint and --float16 (a float16 generators-only checkpoint) need --phase export '
                       '--format checkpoint')
@@ -109,6 +103,20 @@ def _validate_diff_augment(args):
     except ValueError as exc:
         return ['--diff_augment: %s (e.g. --diff_augment color,translation,cutout; empty: off)' % exc]
     return []
+
+
+# Flags of the Translator's graph (ugatit/infer/translator.py), and why other phases refuse them.
+TRANSLATION_ONLY_FLAGS = (
+    ('winograd', ': its compiled ops have no gradient for training, and exported models must run without them'),
+    ('flip_average', ''),
+)
+
+
+def _validate_translation_only_flags(args):
+    if args.phase in ('test', 'eval', 'serve'):
+        return []
+    return ['--%s applies to --phase test (photos, video, camera included), eval and serve, not to --phase %s%s'
+            % (name, args.phase, why) for name, why in TRANSLATION_ONLY_FLAGS if getattr(args, name)]
 
 
 def _validate_photo_flags(args):
