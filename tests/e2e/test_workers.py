@@ -16,7 +16,7 @@ from tests.support import ROOT, child_environment, placeholders, tiny_config
 from tests.support.compare import SPLIT_GRADIENT_TOLERANCE as GRADIENT_TOLERANCE, relative_errors
 from ugatit.errors import UserError
 from ugatit.model.model import UGATIT
-from ugatit.train.workers import cluster_from_tf_config
+from ugatit.train.workers import build_worker_train_ops, cluster_from_tf_config
 
 tf1 = tf.compat.v1
 STEP = os.path.join(ROOT, 'tests', 'support', 'worker_step.py')
@@ -92,7 +92,8 @@ def test_two_workers_step_like_one_process_with_their_images_as_a_batch(tmp_path
     assert all(np.array_equal(w0[k], w1[k]) for k in w0.files)
     errors = _slot_errors(w0, single)
     assert len(errors) > 100 and np.median(list(errors.values())) <= GRADIENT_TOLERANCE['median']
-    assert max(errors.values()) <= GRADIENT_TOLERANCE['max'], max(errors, key=errors.get)
+    too_far = {k: e for k, e in errors.items() if e > GRADIENT_TOLERANCE['max']}
+    assert not too_far, too_far
     assert np.median(list(_slot_errors(alone, single).values())) > 100 * GRADIENT_TOLERANCE['median']
     # The weights: Adam's first step is lr * g / (|g| + eps), at most lr either way; where a
     # gradient is float32 noise around zero (the biases above) its sign may differ: <= 2 lr,
@@ -110,3 +111,16 @@ def test_tf_config_parsing():
                 json.dumps({'cluster': {'worker': ['a:1'], 'ps': ['b:2']}, 'task': {'type': 'worker', 'index': 0}})):
         with pytest.raises(UserError, match='TF_CONFIG'):
             cluster_from_tf_config(bad)
+
+
+def test_each_optimiser_s_gradients_travel_in_one_all_reduce():
+    """Packed: one collective for G's gradients, one for D's, one per dtype for the sync (as
+    few collectives as can start in another order on another worker)."""
+    config = tiny_config(phase='train')
+    cluster = cluster_from_tf_config(_tf_config([1, 2], 0))
+    with tf.Graph().as_default() as graph:
+        ops, sync = build_worker_train_ops(UGATIT(config.model, config.train), *placeholders(config), cluster)
+        reduces = [op for op in graph.get_operations() if op.type.startswith('CollectiveReduce')]
+        dtypes = {v.dtype.base_dtype for v in tf1.global_variables()}
+        assert len(reduces) == 2 + len(dtypes)
+        assert len(sync.control_inputs) == len(tf1.global_variables())

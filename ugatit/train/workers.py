@@ -7,6 +7,10 @@ Every worker runs the same program with its own TF_CONFIG (the strategy's format
 Each worker starts a tf.distribute.Server, keeps its own copy of the variables, computes the
 gradients of its own `--batch_size` images and replaces each one by the mean over the workers
 (collective all-reduce, group leader worker 0) before the same two Adam steps as on one device.
+The gradients of one optimiser travel packed in one all-reduce (one per dtype): collectives that
+may run concurrently can start in another order on each worker, which TensorFlow's graph mode
+does not guard against by default (hangs or mixed-up results), so there are as few as possible,
+and the session orders any that remain (collective_deterministic_sequential_execution).
 All workers thus apply the same update and their variables stay equal, provided they start
 equal: sync_variables_op copies worker 0's values to every worker (after a restore or the
 initialisation). Only worker 0 writes checkpoints, summaries and samples. The loss scalars are
@@ -76,6 +80,7 @@ def add_worker_settings(config_proto, cluster):
     and this worker's session seeing its own devices only (the others are reached by the
     collectives alone)."""
     config_proto.experimental.collective_group_leader = '/job:worker/replica:0/task:0'
+    config_proto.experimental.collective_deterministic_sequential_execution = True
     del config_proto.device_filters[:]
     config_proto.device_filters.append('/job:worker/task:%d' % cluster.index)
     return config_proto
@@ -102,19 +107,39 @@ class AllReduce(object):
         return collective_ops.all_reduce(tensor, group_size=self.cluster.size, group_key=GROUP_KEY,
                                          instance_key=key, merge_op='Add', final_op=final_op)
 
+    def packed(self, tensors, final_op):
+        """self(t, final_op) of every tensor of the list, computed as one all-reduce per dtype of
+        their flattened concatenation (first-appearance order, the same on every worker); the
+        results in the list's order and shapes. Each tensor needs a fully defined shape."""
+        groups = {}
+        for index, tensor in enumerate(tensors):
+            groups.setdefault(tensor.dtype.base_dtype, []).append(index)
+        results = [None] * len(tensors)
+        for indices in groups.values():
+            shapes = [tensors[i].shape for i in indices]
+            flat = tf.concat([tf.reshape(tensors[i], [-1]) for i in indices], axis=0)
+            pieces = tf.split(self(flat, final_op), [s.num_elements() for s in shapes])
+            for i, shape, piece in zip(indices, shapes, pieces):
+                results[i] = tf.reshape(piece, shape)
+        return results
+
     def mean_gradients(self, gradients):
-        """build_losses' gradients dict with each gradient replaced by its mean over workers."""
-        return {part: [(None if g is None else self(g), v) for g, v in pairs] for part, pairs in gradients.items()}
+        """build_losses' gradients dict with each gradient replaced by its mean over workers
+        (one packed all-reduce per part, i.e. per optimiser)."""
+        averaged = {}
+        for part, pairs in gradients.items():
+            present = [(tf.convert_to_tensor(g), v) for g, v in pairs if g is not None]
+            means = iter(self.packed([g for g, _ in present], 'Div'))
+            averaged[part] = [(None if g is None else next(means), v) for g, v in pairs]
+        return averaged
 
     def sync_variables_op(self, variables):
         """One op that sets every variable to worker 0's value (sum of worker 0's value and the
-        others' zeros)."""
-        assigns = []
-        for var in variables:
-            value = var.read_value()
-            mine = value if self.cluster.is_chief else tf.zeros_like(value)
-            assigns.append(var.assign(self(mine, final_op='Id')))
-        return tf.group(*assigns, name='sync_variables')
+        others' zeros, packed)."""
+        values = [var.read_value() for var in variables]
+        mine = values if self.cluster.is_chief else [tf.zeros_like(v) for v in values]
+        synced = self.packed(mine, 'Id')
+        return tf.group(*[var.assign(value) for var, value in zip(variables, synced)], name='sync_variables')
 
 
 def build_worker_train_ops(gan, domain_A, domain_B, cluster):
