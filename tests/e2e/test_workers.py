@@ -16,6 +16,7 @@ from tests.support import ROOT, child_environment, placeholders, tiny_config
 from tests.support.compare import SPLIT_GRADIENT_TOLERANCE as GRADIENT_TOLERANCE, relative_errors
 from ugatit.errors import UserError
 from ugatit.model.model import UGATIT
+from ugatit.train import workers
 from ugatit.train.workers import build_worker_train_ops, cluster_from_tf_config
 
 tf1 = tf.compat.v1
@@ -124,3 +125,10 @@ def test_each_optimiser_s_gradients_travel_in_one_all_reduce():
         dtypes = {v.dtype.base_dtype for v in tf1.global_variables()}
         assert len(reduces) == 2 + len(dtypes)
         assert len(sync.control_inputs) == len(tf1.global_variables())
+
+
+def test_packs_keep_one_dtype_the_order_and_the_size_limit(monkeypatch):
+    monkeypatch.setattr(workers, 'PACK_ELEMENTS', 6)
+    with tf.Graph().as_default():
+        tensors = [tf.zeros([3]), tf.zeros([1, 2]), tf.zeros([4], tf.int64), tf.zeros([2]), tf.zeros([10]), tf.zeros([1])]
+        assert workers._packs(tensors) == [[0, 1], [2], [3], [4], [5]]

@@ -7,10 +7,11 @@ Every worker runs the same program with its own TF_CONFIG (the strategy's format
 Each worker starts a tf.distribute.Server, keeps its own copy of the variables, computes the
 gradients of its own `--batch_size` images and replaces each one by the mean over the workers
 (collective all-reduce, group leader worker 0) before the same two Adam steps as on one device.
-The gradients of one optimiser travel packed in one all-reduce (one per dtype): collectives that
-may run concurrently can start in another order on each worker, which TensorFlow's graph mode
-does not guard against by default (hangs or mixed-up results), so there are as few as possible,
-and the session orders any that remain (collective_deterministic_sequential_execution).
+The gradients of one optimiser travel packed (flattened and concatenated, a few all-reduces of
+up to PACK_ELEMENTS each instead of one per gradient): collectives that may run concurrently can
+start in another order on each worker, which TensorFlow's graph mode does not guard against by
+default (hangs or mixed-up results), so there are few, and the session orders those that remain
+(collective_deterministic_sequential_execution).
 All workers thus apply the same update and their variables stay equal, provided they start
 equal: sync_variables_op copies worker 0's values to every worker (after a restore or the
 initialisation). Only worker 0 writes checkpoints, summaries and samples. The loss scalars are
@@ -28,6 +29,9 @@ from ugatit.errors import UserError
 tf1 = tf.compat.v1
 
 GROUP_KEY = 1
+# Elements per packed all-reduce (~128 MB of float32 copied at a time): the 256 px selfie2anime
+# model's D gradients travel in 5 all-reduces, its G's in 1 (light) or 5 (full).
+PACK_ELEMENTS = 32 * 1024 * 1024
 
 
 class Cluster(object):
@@ -108,14 +112,12 @@ class AllReduce(object):
                                          instance_key=key, merge_op='Add', final_op=final_op)
 
     def packed(self, tensors, final_op):
-        """self(t, final_op) of every tensor of the list, computed as one all-reduce per dtype of
-        their flattened concatenation (first-appearance order, the same on every worker); the
-        results in the list's order and shapes. Each tensor needs a fully defined shape."""
-        groups = {}
-        for index, tensor in enumerate(tensors):
-            groups.setdefault(tensor.dtype.base_dtype, []).append(index)
+        """self(t, final_op) of every tensor of the list, computed as one all-reduce per pack:
+        the flattened concatenation of tensors of one dtype, in list order (the same on every
+        worker), up to PACK_ELEMENTS (a larger tensor goes alone). The results in the list's
+        order and shapes. Each tensor needs a fully defined shape."""
         results = [None] * len(tensors)
-        for indices in groups.values():
+        for indices in _packs(tensors):
             shapes = [tensors[i].shape for i in indices]
             flat = tf.concat([tf.reshape(tensors[i], [-1]) for i in indices], axis=0)
             pieces = tf.split(self(flat, final_op), [s.num_elements() for s in shapes])
@@ -125,7 +127,7 @@ class AllReduce(object):
 
     def mean_gradients(self, gradients):
         """build_losses' gradients dict with each gradient replaced by its mean over workers
-        (one packed all-reduce per part, i.e. per optimiser)."""
+        (packed, see packed)."""
         averaged = {}
         for part, pairs in gradients.items():
             present = [(tf.convert_to_tensor(g), v) for g, v in pairs if g is not None]
@@ -140,6 +142,21 @@ class AllReduce(object):
         mine = values if self.cluster.is_chief else [tf.zeros_like(v) for v in values]
         synced = self.packed(mine, 'Id')
         return tf.group(*[var.assign(value) for var, value in zip(variables, synced)], name='sync_variables')
+
+
+def _packs(tensors):
+    """Lists of indices into tensors: one dtype per list, at most PACK_ELEMENTS elements in all
+    unless one tensor alone is larger, in list order."""
+    packs, open_pack = [], {}   # open_pack: dtype -> (indices, elements)
+    for index, tensor in enumerate(tensors):
+        dtype, size = tensor.dtype.base_dtype, tensor.shape.num_elements()
+        indices, elements = open_pack.get(dtype, (None, 0))
+        if indices is None or elements + size > PACK_ELEMENTS:
+            indices, elements = [], 0
+            packs.append(indices)
+        indices.append(index)
+        open_pack[dtype] = (indices, elements + size)
+    return packs
 
 
 def build_worker_train_ops(gan, domain_A, domain_B, cluster):
