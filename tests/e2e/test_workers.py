@@ -42,7 +42,9 @@ def _tf_config(ports, index):
 
 
 def _save_initial_checkpoint(prefix):
+    """The tiny model's initialisation (seeded: the same weights at every run) at prefix."""
     with tf.Graph().as_default(), tf1.Session() as sess:
+        tf1.set_random_seed(1)
         config = tiny_config(phase='train')
         UGATIT(config.model, config.train).build_train_ops(*placeholders(config))
         sess.run(tf1.global_variables_initializer())
