@@ -117,8 +117,8 @@ def test_tf_config_parsing():
 
 
 def test_each_optimiser_s_gradients_travel_in_one_all_reduce():
-    """Packed: one collective for G's gradients, one for D's, one per dtype for the sync (as
-    few collectives as can start in another order on another worker)."""
+    """The tiny model's worker graph: one collective for G's gradients, one for D's, one per
+    dtype for the sync (packed: fewer collectives to start in another order on each worker)."""
     config = tiny_config(phase='train')
     cluster = cluster_from_tf_config(_tf_config([1, 2], 0))
     with tf.Graph().as_default() as graph:
