@@ -130,8 +130,7 @@ class AllReduce(object):
         (packed, see packed)."""
         averaged = {}
         for part, pairs in gradients.items():
-            present = [(tf.convert_to_tensor(g), v) for g, v in pairs if g is not None]
-            means = iter(self.packed([g for g, _ in present], 'Div'))
+            means = iter(self.packed([tf.convert_to_tensor(g) for g, _ in pairs if g is not None], 'Div'))
             averaged[part] = [(None if g is None else next(means), v) for g, v in pairs]
         return averaged
 
