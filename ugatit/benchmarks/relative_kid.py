@@ -47,6 +47,9 @@ Examples
     ../kidenv/bin/python -m ugatit.benchmarks.relative_kid \\
         --real dataset/selfie2anime/testB --fake FAKES_64PX --upscale waifu2x --json kid.json
     --real testA --fake testB prints  KIDx100 = 40.97 ± 3.13 (100, 100, 10)
+    # two translations of the same inputs, block by block (lower: --fake is closer):
+    ../kidenv/bin/python -m ugatit.benchmarks.relative_kid \\
+        --real dataset/selfie2anime/testB --fake WITH_FLAG --baseline WITHOUT_FLAG --upscale bicubic
 
     >>> from ugatit.benchmarks.relative_kid import relative_kid, list_images
     >>> relative_kid('dataset/selfie2anime/testB', 'FAKES_OF_TESTA')['kid_x100']
@@ -254,23 +257,74 @@ def kid_blocks(real, fake, block=10, seed=0):
 
 
 def relative_kid(real_dir, fake_dir, upscale='none', block=10, seed=0,
-                 cache_dir=DEFAULT_CACHE_DIR):
+                 cache_dir=DEFAULT_CACHE_DIR, baseline_dir=None, partitions=50):
     """Relative KID of two folders (or lists of image paths); the real folder's features cached.
 
     Returns a dict: kid_x100 (mean over blocks x 100), std_x100 (std over blocks x 100),
-    blocks_x100 (per block), n_real, n_fake, block, n_blocks, upscale, seed, seconds.
+    blocks_x100 (per block), n_real, n_fake, block, n_blocks, upscale, seed, seconds; with
+    baseline_dir (a second fake folder of the same inputs, seed not None) also 'paired':
+    paired_summary's dict for fake against that baseline.
     """
     start = time.time()
+    if baseline_dir is not None:
+        if seed is None:
+            raise ValueError('a paired comparison averages over shuffles: it needs a seed, not the file order')
+        if all(isinstance(d, (str, os.PathLike)) for d in (fake_dir, baseline_dir)):
+            _paired_inputs(fake_dir, baseline_dir)
     if isinstance(real_dir, (str, os.PathLike)):
         real = cached_features(real_dir, upscale, cache_dir)
     else:
         real = features(real_dir, upscale)
     fake = features(fake_dir, upscale)
     per_block = kid_blocks(real, fake, block, seed) * 100.0
-    return {'kid_x100': float(per_block.mean()), 'std_x100': float(per_block.std()),
-            'blocks_x100': [float(v) for v in per_block], 'n_real': len(real),
-            'n_fake': len(fake), 'block': block, 'n_blocks': len(per_block),
-            'upscale': upscale, 'seed': seed, 'seconds': round(time.time() - start, 2)}
+    result = {'kid_x100': float(per_block.mean()), 'std_x100': float(per_block.std()),
+              'blocks_x100': [float(v) for v in per_block], 'n_real': len(real),
+              'n_fake': len(fake), 'block': block, 'n_blocks': len(per_block),
+              'upscale': upscale, 'seed': seed}
+    if baseline_dir is not None:
+        result['paired'] = paired_summary(real, fake, features(baseline_dir, upscale), block, seed, partitions)
+    result['seconds'] = round(time.time() - start, 2)
+    return result
+
+
+def paired_blocks(real, fake, baseline, block=10, seed=0):
+    """Block-by-block KID difference of two fake sets made from the same inputs in the same
+    order (e.g. a model with and without a flag): real (Nr, d), fake and baseline (Nf, d) ->
+    (n_blocks,) of MMD^2(real, fake) - MMD^2(real, baseline). Both are shuffled by the same
+    permutation (kid_blocks seeds it by set size), so block i holds the same inputs in both and
+    the difference is free of which inputs fell in which block. Negative: fake is closer."""
+    if len(fake) != len(baseline):
+        raise ValueError('a paired comparison needs as many fake images as baseline images: %d and %d'
+                         % (len(fake), len(baseline)))
+    return kid_blocks(real, fake, block, seed) - kid_blocks(real, baseline, block, seed)
+
+
+def paired_summary(real, fake, baseline, block=10, seed=0, partitions=50):
+    """paired_blocks x 100 at `seed`, and over `partitions` shuffles (seeds seed, seed+1, ...):
+    a dict with blocks_x100, lower_blocks (blocks where fake is lower), mean_x100 (the mean over
+    the partitions of the mean difference), lower_partitions, partitions."""
+    first = paired_blocks(real, fake, baseline, block, seed) * 100.0
+    means = np.array([first.mean()] + [paired_blocks(real, fake, baseline, block, seed + k).mean() * 100.0
+                                       for k in range(1, partitions)])
+    return {'blocks_x100': [float(v) for v in first], 'lower_blocks': int((first < 0).sum()),
+            'mean_x100': float(means.mean()), 'lower_partitions': int((means < 0).sum()),
+            'partitions': partitions}
+
+
+def _paired_inputs(fake_dir, baseline_dir):
+    """The two folders' image names must be the same: paired blocks compare image with image."""
+    names = [[os.path.basename(p) for p in list_images(d)] for d in (fake_dir, baseline_dir)]
+    if names[0] != names[1]:
+        missing = sorted(set(names[0]) ^ set(names[1]))[:5]
+        raise ValueError('--fake and --baseline must hold the same image names (translations of the '
+                         'same inputs); they differ, e.g. %s' % (missing or 'in order'))
+
+
+def _print_paired(res):
+    print('paired, fake - baseline: %.2f x 100 at this shuffle, lower in %d of %d blocks; '
+          'over %d shuffles the mean %.2f, lower in %d of %d'
+          % (np.mean(res['blocks_x100']), res['lower_blocks'], len(res['blocks_x100']), res['partitions'],
+             res['mean_x100'], res['lower_partitions'], res['partitions']))
 
 
 def main(argv=None):
@@ -291,16 +345,27 @@ def main(argv=None):
     parser.add_argument('--cache-dir', default=DEFAULT_CACHE_DIR,
                         help='real-feature cache; empty string disables it')
     parser.add_argument('--json', help='also write the result to this JSON file')
+    parser.add_argument('--baseline', help='a second fake folder of the same inputs (same image names): '
+                        'also print the block-by-block difference --fake minus --baseline')
+    parser.add_argument('--partitions', type=int, default=50,
+                        help='shuffles the paired difference is averaged over (default 50)')
     args = parser.parse_args(argv)
     if args.block < 2:
         parser.error('--block must be at least 2')
+    if args.partitions < 1:
+        parser.error('--partitions must be at least 1')
+    if args.baseline and args.file_order:
+        parser.error('--baseline averages over shuffles: it cannot be used with --file-order')
     seed = None if args.file_order else args.seed
     try:
-        res = relative_kid(args.real, args.fake, args.upscale, args.block, seed, args.cache_dir)
+        res = relative_kid(args.real, args.fake, args.upscale, args.block, seed, args.cache_dir,
+                           args.baseline, args.partitions)
     except (OSError, ValueError) as exc:
         parser.exit(1, 'relative_kid: error: %s\n' % exc)
     print('KIDx100 = %.2f ± %.2f (%d, %d, %d)'
           % (res['kid_x100'], res['std_x100'], res['n_real'], res['n_fake'], res['block']))
+    if 'paired' in res:
+        _print_paired(res['paired'])
     if args.json:
         with open(args.json, 'w') as f:
             json.dump(res, f, indent=2)
