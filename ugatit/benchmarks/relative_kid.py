@@ -313,11 +313,10 @@ def paired_summary(real, fake, baseline, block=10, seed=0, partitions=50):
 
 def _paired_inputs(fake_dir, baseline_dir):
     """The two folders' image names must be the same: paired blocks compare image with image."""
-    names = [[os.path.basename(p) for p in list_images(d)] for d in (fake_dir, baseline_dir)]
-    if names[0] != names[1]:
-        missing = sorted(set(names[0]) ^ set(names[1]))[:5]
+    fake, baseline = ({os.path.basename(p) for p in list_images(d)} for d in (fake_dir, baseline_dir))
+    if fake != baseline:  # list_images sorts: the same names are the same order
         raise ValueError('--fake and --baseline must hold the same image names (translations of the '
-                         'same inputs); they differ, e.g. %s' % (missing or 'in order'))
+                         'same inputs); they differ, e.g. %s' % sorted(fake ^ baseline)[:5])
 
 
 def _print_paired(res):
