@@ -541,3 +541,41 @@ def test_a_result_dir_that_is_a_file_is_a_clear_error(tmp_path, capsys, tiny_che
     err = capsys.readouterr().err
     assert rc == 2 and 'error: --result_dir %s' % (tmp_path / 'taken') in err and 'Traceback' not in err, err
     assert (tmp_path / 'taken').read_text() == 'a file, not a folder'
+
+
+def test_video_bench_speed_times_the_video_mode_and_leaves_nothing(tmp_path, capsys, monkeypatch):
+    import tempfile
+    from ugatit.benchmarks import video_bench
+    photo = shared_path('data', 'faces', 'obama.jpg')
+    temp = tmp_path / 'temp'
+    temp.mkdir()
+    monkeypatch.setattr(tempfile, 'tempdir', str(temp))     # where the clip, weights and output go
+    assert video_bench.main(['speed', photo, '--size', '96x64', '--frames', '4', '--img_size', '32',
+                             '--align_face', '0', '--batch_size', '2']) == 0
+    line = capsys.readouterr().out.strip().splitlines()[-1]
+    assert line.startswith('4 frames 96x64, img_size 32, align_face False, batch 2, model True') and 'frames/s' in line
+    assert float(line.split(', ')[-1].split()[0]) > 0
+    assert os.listdir(temp) == []                             # the temporary folder is removed
+
+
+@pytest.mark.parametrize('argv, status, message', [
+    (['--size', '640by360'], 2, "'640by360' is not WIDTHxHEIGHT"),
+    (['--size', '16x360'], 2, 'at least 32 pixels'),
+    (['--frames', '1'], 2, '--frames must be at least 2'),
+    (['--flags', '--img_ch 2'], 1, 'video_bench: error:'),
+])
+def test_video_bench_bad_flags_are_named(capsys, argv, status, message):
+    from ugatit.benchmarks import video_bench
+    with pytest.raises(SystemExit) as stop:
+        video_bench.main(['speed', shared_path('data', 'faces', 'obama.jpg'), '--frames', '2', '--size', '96x64',
+                          '--img_size', '32'] + argv)
+    err = capsys.readouterr().err
+    assert stop.value.code == status and message in err and 'Traceback' not in err
+
+
+def test_video_bench_an_unreadable_photo_is_named(tmp_path, capsys):
+    from ugatit.benchmarks import video_bench
+    (tmp_path / 'photo.jpg').write_bytes(b'not an image')
+    with pytest.raises(SystemExit) as stop:
+        video_bench.main(['speed', str(tmp_path / 'photo.jpg')])
+    assert stop.value.code == 1 and 'photo.jpg' in capsys.readouterr().err

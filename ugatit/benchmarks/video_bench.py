@@ -143,29 +143,42 @@ def speed_report(photo_path, width, height, frames, img_size, align, batch_size,
     from utils import read_image_rgb
     from ugatit.apps.video import run_video
     from ugatit.apps.video_io import write_test_clip
-    work = tempfile.mkdtemp()
     clip, _ = moving_photo_clip(read_image_rgb(photo_path), width, height, frames)
-    path = os.path.join(work, 'clip.mp4')
-    write_test_clip(path, clip, fps=10, tone_hz=440)
-    flags = ['--checkpoint_dir', os.path.join(work, 'ckpt'), '--result_dir', os.path.join(work, 'out'),
-             '--batch_size', str(batch_size)] + (['--align_face'] if align else []) + list(extra_flags)
-    from ugatit import cli
-    config = cli.parse_config(['--phase', 'test', '--light', 'true', '--img_size', str(img_size), '--input', path] + flags)
-    if model:
-        save_random_generators(config, 1)
-    start = time.perf_counter()
-    run_video(config, translate=None if model else (lambda chips: chips))
-    seconds = time.perf_counter() - start
+    with tempfile.TemporaryDirectory() as work:     # the clip, random weights and output go with it
+        path = os.path.join(work, 'clip.mp4')
+        write_test_clip(path, clip, fps=10, tone_hz=440)
+        flags = ['--checkpoint_dir', os.path.join(work, 'ckpt'), '--result_dir', os.path.join(work, 'out'),
+                 '--batch_size', str(batch_size)] + (['--align_face'] if align else []) + list(extra_flags)
+        from ugatit import cli
+        config = cli.parse_config(['--phase', 'test', '--light', 'true', '--img_size', str(img_size),
+                                   '--input', path] + flags, exit_on_error=False)
+        if model:
+            save_random_generators(config, 1)
+        start = time.perf_counter()
+        run_video(config, translate=None if model else (lambda chips: chips))
+        seconds = time.perf_counter() - start
     print('%d frames %dx%d, img_size %d, align_face %s, batch %d, model %s, flags %r: %.1f s, %.2f frames/s'
           % (frames, width, height, img_size, align, batch_size, model, ' '.join(extra_flags), seconds,
              frames / seconds))
 
 
+def frame_size(text):
+    """'WIDTHxHEIGHT' -> (width, height), each at least 32 pixels (argparse type)."""
+    try:
+        width, height = (int(v) for v in text.lower().split('x'))
+    except ValueError:
+        raise argparse.ArgumentTypeError('%r is not WIDTHxHEIGHT (e.g. 640x360)' % text)
+    if min(width, height) < 32:
+        raise argparse.ArgumentTypeError('%r: each side must be at least 32 pixels' % text)
+    return width, height
+
+
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(prog='python -m ugatit.benchmarks.video_bench', description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument('what', choices=('jitter', 'speed'))
     parser.add_argument('photo')
-    parser.add_argument('--size', default='640x360')
+    parser.add_argument('--size', type=frame_size, default=(640, 360), help='WIDTHxHEIGHT (default 640x360)')
     parser.add_argument('--frames', type=int, default=40)
     parser.add_argument('--img_size', type=int, default=256)
     parser.add_argument('--align_face', type=int, default=1)
@@ -173,14 +186,21 @@ def main(argv=None):
     parser.add_argument('--model', type=int, default=1, help='0: no model (time the rest)')
     parser.add_argument('--flags', default='', help='more main.py flags, one quoted string')
     args = parser.parse_args(argv)
+    if args.frames < 2 or args.batch_size < 1:
+        parser.error('--frames must be at least 2 and --batch_size at least 1')
+    from utils import ImageError
+    from ugatit.errors import UserError
     import tensorflow as tf
     tf.compat.v1.disable_eager_execution()
-    if args.what == 'jitter':
-        jitter_report(args.photo)
-    else:
-        width, height = (int(v) for v in args.size.split('x'))
-        speed_report(args.photo, width, height, args.frames, args.img_size, bool(args.align_face), args.batch_size,
-                     bool(args.model), args.flags.split())
+    try:
+        if args.what == 'jitter':
+            jitter_report(args.photo)
+        else:
+            speed_report(args.photo, args.size[0], args.size[1], args.frames, args.img_size, bool(args.align_face),
+                         args.batch_size, bool(args.model), args.flags.split())
+    except (ImageError, UserError) as exc:   # a photo, flag or face the run cannot use: named, no traceback
+        parser.exit(1, 'video_bench: error: %s\n' % exc)
+    return 0
 
 
 if __name__ == '__main__':
