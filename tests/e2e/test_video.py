@@ -579,3 +579,13 @@ def test_video_bench_an_unreadable_photo_is_named(tmp_path, capsys):
     with pytest.raises(SystemExit) as stop:
         video_bench.main(['speed', str(tmp_path / 'photo.jpg')])
     assert stop.value.code == 1 and 'photo.jpg' in capsys.readouterr().err
+
+
+def test_video_bench_jitter_on_a_photo_without_a_face_is_named(tmp_path, capsys):
+    import cv2
+    from ugatit.benchmarks import video_bench
+    cv2.imwrite(str(tmp_path / 'wall.png'), np.full((240, 320, 3), 128, np.uint8))
+    with pytest.raises(SystemExit) as stop:
+        video_bench.main(['jitter', str(tmp_path / 'wall.png')])
+    err = capsys.readouterr().err
+    assert stop.value.code == 1 and 'wall.png: no face found' in err and 'Traceback' not in err

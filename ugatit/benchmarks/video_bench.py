@@ -116,7 +116,11 @@ def jitter_report(photo_path, width=320, height=240, frames=40, fps=10.0):
     photo = read_image_rgb(photo_path)
     clip, warps = moving_photo_clip(photo, width, height, frames, fps)
     aligner = make_aligner(config)
-    face = aligner.detect(photo)[0]
+    faces = aligner.detect(photo)
+    if not faces:   # the true motion is that of a face: nothing to measure without one
+        from ugatit.errors import UserError
+        raise UserError('%s: no face found; the jitter report needs a photo with a face' % os.path.basename(photo_path))
+    face = faces[0]
     base = aligner.chip_transform(face, 256, config.photo.face_padding)
     # The chip of the face moved exactly as the photo was: base composed with the inverse warp.
     truth = [np.vstack([base, [0, 0, 1]]).dot(np.linalg.inv(np.vstack([w, [0, 0, 1]])))[:2] for w in warps]
