@@ -552,7 +552,7 @@ def cpu_has_native_bfloat16(cpuinfo='/proc/cpuinfo'):
 
 def cpu_has_amx_bfloat16(cpuinfo='/proc/cpuinfo'):
     """True when the CPU has AMX bfloat16 tiles (amx_bf16), the only CPUs where bfloat16 training
-    measured faster than float32 (docs/cpu_model.md): --preset cpu turns --bfloat16 on only there."""
+    measured clearly faster than float32 (docs/cpu_model.md): --preset cpu turns --bfloat16 on only there."""
     return 'amx_bf16' in cpu_flags(cpuinfo)
 
 

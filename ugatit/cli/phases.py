@@ -131,8 +131,9 @@ def check_bfloat16(config, device):
     reason = (None if given else slower_here) or bfloat16_refusal(device)
     if reason is None:
         if given and slower_here:
-            print(' [*] Note: --bfloat16 on a CPU without AMX measured slower than float32 (training 1.4 to 1.7x, '
-                  'docs/cpu_model.md "bfloat16 without AMX"); --bfloat16 false may be faster here')
+            print(' [*] Note: --bfloat16 on a CPU without AMX measured slower than float32 or barely faster '
+                  '(training 1.4 to 1.7x slower on an Intel Xeon, 1.05x faster on an AMD EPYC; docs/cpu_model.md '
+                  '"bfloat16 without AMX"); --bfloat16 false may be faster here')
         return config
     if given:
         raise UserError('--bfloat16 %s. Run without --bfloat16.' % reason)
@@ -179,14 +180,15 @@ def bfloat16_refusal(device):
 def preset_bfloat16_refusal():
     """Why a preset's --bfloat16 is not taken on this CPU, which computes bfloat16 natively but has no
     AMX (words that follow '--bfloat16 '); None elsewhere, where bfloat16_refusal decides. With
-    AVX512-BF16 alone, oneDNN's bfloat16 convolutions run slower than its float32 ones: the --preset
-    cpu training step measured 1.4 to 1.7x slower than in float32 (docs/cpu_model.md "bfloat16
+    AVX512-BF16 alone, the --preset cpu training step measured 1.4 to 1.7x slower than in float32 on
+    an Intel Xeon and 1.05x faster on an AMD EPYC at the same threads (docs/cpu_model.md "bfloat16
     without AMX"). A --bfloat16 true the user gives still runs there, with a note."""
     from ugatit import config as config_module
     if config_module.cpu_has_amx_bfloat16() or not config_module.cpu_has_native_bfloat16():
         return None
     return ('pays only on a CPU with AMX (amx_bf16 in /proc/cpuinfo); this one computes bfloat16 with '
-            'AVX512-BF16 alone, where training measured slower than in float32 (--bfloat16 true still asks for it)')
+            'AVX512-BF16 alone, where training measured slower than in float32 or at most 6 % faster '
+            '(--bfloat16 true still asks for it)')
 
 
 def with_saved_flags(config):
