@@ -17,6 +17,8 @@ import time
 import cv2
 import numpy as np
 
+from ugatit.errors import UserError
+
 
 def moving_photo_clip(photo, width, height, frames, fps=10.0, drift=0.08, zoom=0.1, turn=6.0, fill=0.9):
     """Frames of `photo` (RGB uint8) moving smoothly over `frames` frames of width x height.
@@ -118,7 +120,6 @@ def jitter_report(photo_path, width=320, height=240, frames=40, fps=10.0):
     aligner = make_aligner(config)
     faces = aligner.detect(photo)
     if not faces:   # the true motion is that of a face: nothing to measure without one
-        from ugatit.errors import UserError
         raise UserError('%s: no face found; the jitter report needs a photo with a face' % os.path.basename(photo_path))
     face = faces[0]
     base = aligner.chip_transform(face, 256, config.photo.face_padding)
@@ -193,7 +194,6 @@ def main(argv=None):
     if args.frames < 2 or args.batch_size < 1:
         parser.error('--frames must be at least 2 and --batch_size at least 1')
     from utils import ImageError
-    from ugatit.errors import UserError
     import tensorflow as tf
     tf.compat.v1.disable_eager_execution()
     try:
