@@ -179,7 +179,7 @@ def add_runtime_flags(add):
              'results differ slightly from float32 '
              '(docs/performance.md); checked against float32 on this CPU at start; not for --phase export; '
              '--preset cpu turns it on for training where the CPU has AMX and passes these checks (without AMX it '
-             'measured slower than float32, or 5 %% faster) (default: %(default)s)')
+             'measured slower than float32, or at most 6 %% faster) (default: %(default)s)')
     add('--winograd', type=str2bool, default=DEFAULTS['winograd'],
         help='translate with the 3x3 stride-1 convolutions computed by Winograd F(4x4, 3x3): C++ ops built '
              'for this CPU on first use (needs g++) and checked against tf.nn.conv2d at start; about 2x faster '
