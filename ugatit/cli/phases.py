@@ -131,9 +131,8 @@ def check_bfloat16(config, device):
     reason = (None if given else slower_here) or bfloat16_refusal(device)
     if reason is None:
         if given and slower_here:
-            print(' [*] Note: --bfloat16 on a CPU without AMX measured slower than float32 or barely faster '
-                  '(training 1.4 to 1.7x slower on an Intel Xeon, 1.05x faster on an AMD EPYC; docs/cpu_model.md '
-                  '"bfloat16 without AMX"); --bfloat16 false may be faster here')
+            print(' [*] Note: --bfloat16 on a CPU without AMX: %s; --bfloat16 false may be faster here'
+                  % NO_AMX_TRAINING_MEASURED)
         return config
     if given:
         raise UserError('--bfloat16 %s. Run without --bfloat16.' % reason)
@@ -177,18 +176,22 @@ def bfloat16_refusal(device):
     return None
 
 
+# What bfloat16 training measured on CPUs with AVX512-BF16 but no AMX (--preset cpu, the same threads),
+# said by both the preset's refusal and the note for a --bfloat16 the user gives there.
+NO_AMX_TRAINING_MEASURED = ('training measured slower than float32 on an Intel Xeon (1.4 to 1.7x) and at most 6 % '
+                            'faster on an AMD EPYC (docs/cpu_model.md "bfloat16 without AMX")')
+
+
 def preset_bfloat16_refusal():
     """Why a preset's --bfloat16 is not taken on this CPU, which computes bfloat16 natively but has no
-    AMX (words that follow '--bfloat16 '); None elsewhere, where bfloat16_refusal decides. With
-    AVX512-BF16 alone, the --preset cpu training step measured 1.4 to 1.7x slower than in float32 on
-    an Intel Xeon and 1.05x faster on an AMD EPYC at the same threads (docs/cpu_model.md "bfloat16
-    without AMX"). A --bfloat16 true the user gives still runs there, with a note."""
+    AMX (words that follow '--bfloat16 '); None elsewhere, where bfloat16_refusal decides: with
+    AVX512-BF16 alone it does not pay (NO_AMX_TRAINING_MEASURED). A --bfloat16 true the user gives
+    still runs there, with a note."""
     from ugatit import config as config_module
     if config_module.cpu_has_amx_bfloat16() or not config_module.cpu_has_native_bfloat16():
         return None
     return ('pays only on a CPU with AMX (amx_bf16 in /proc/cpuinfo); this one computes bfloat16 with '
-            'AVX512-BF16 alone, where training measured slower than in float32 or at most 6 % faster '
-            '(--bfloat16 true still asks for it)')
+            'AVX512-BF16 alone: %s (--bfloat16 true still asks for it)' % NO_AMX_TRAINING_MEASURED)
 
 
 def with_saved_flags(config):
